@@ -1,0 +1,115 @@
+"""`accord chip`: look up accelerators and classify them under a rule version."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from accord.cli import _render
+from accord.cli._parse import iso_date, today
+from accord.cli.output import JSON_OPTION, console, handle_errors, print_json
+from accord.hardware import default_catalog, get_chip, h100_equivalents, performance_density, tpp
+from accord.rules import ChipItem, classify
+
+NAME = "chip"
+app = typer.Typer(help="Accelerator catalog: specs, TPP, performance density, export class.")
+
+
+@app.command("list")
+@handle_errors
+def list_chips(as_json: bool = JSON_OPTION) -> None:
+    """List every chip in the catalog with its TPP and performance density."""
+    rows = []
+    for chip in default_catalog():
+        rows.append(
+            {
+                "id": chip.id,
+                "name": chip.name,
+                "vendor": chip.vendor,
+                "released": chip.released,
+                "tpp": tpp(chip).value,
+                "performance_density": performance_density(chip).value,
+            }
+        )
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="Accelerators")
+    for col in ("id", "name", "vendor", "released", "TPP", "density"):
+        table.add_column(col, justify="right" if col in ("TPP", "density") else "left")
+    for r in rows:
+        t, d = r["tpp"], r["performance_density"]
+        table.add_row(
+            str(r["id"]),
+            str(r["name"]),
+            str(r["vendor"]),
+            str(r["released"] or "?"),
+            f"{t:,.0f}" if isinstance(t, float) else "unknown",
+            f"{d:.2f}" if isinstance(d, float) else "unknown",
+        )
+    console.print(table)
+
+
+@app.command("show")
+@handle_errors
+def show(
+    name: str = typer.Argument(..., help="Chip id, name or alias, e.g. H100-SXM."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show a chip's published figures, sources and derived TPP / density."""
+    chip = get_chip(name)
+    derived = {m.name: m for m in (tpp(chip), performance_density(chip), h100_equivalents(chip))}
+    if as_json:
+        print_json(
+            {
+                "chip": chip.model_dump(mode="json"),
+                "derived": {k: m.model_dump() for k, m in derived.items()},
+            }
+        )
+        return
+    console.print(f"[bold]{chip.name}[/] ({chip.id}) — {chip.vendor}, released {chip.released}")
+    table = Table(show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    for key in (
+        "architecture",
+        "datacenter",
+        "die_area_mm2",
+        "die_count",
+        "process",
+        "memory_gb",
+        "memory_type",
+        "memory_bandwidth_gbs",
+        "interconnect_bandwidth_gbs",
+        "tdp_w",
+    ):
+        value = getattr(chip, key)
+        table.add_row(key, "not public" if value is None else str(value))
+    for prec, tops in chip.dense_tops.items():
+        table.add_row(f"dense {prec} TOPS", "not public" if tops is None else f"{tops:g}")
+    for m in derived.values():
+        table.add_row(m.name, m.derivation)
+    console.print(table)
+    for s in chip.sources:
+        console.print(f"[dim]source[/] {s.title or s.url} — {s.url} ({', '.join(s.fields)})")
+    if chip.notes:
+        console.print(f"[dim]note[/] {chip.notes}")
+
+
+@app.command("classify")
+@handle_errors
+def classify_chip(
+    name: str = typer.Argument(..., help="Chip id, name or alias."),
+    date: str | None = typer.Option(None, "--date", help="Rules in force on YYYY-MM-DD."),
+    rules: str | None = typer.Option(None, "--rules", help="A rule-set id instead of a date."),
+    show_all: bool = typer.Option(False, "--all", help="Also list clauses that do not apply."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Classify a chip (e.g. 3A090.a) under the rules of a date or a named rule set."""
+    chip = get_chip(name)
+    selector = rules if rules else iso_date(date) or today()
+    verdict = classify(ChipItem(chip=chip.id), rules_at=selector)
+    if as_json:
+        print_json(verdict)
+        return
+    _render.verdict(verdict, show_all=show_all)

@@ -1,0 +1,110 @@
+"""`accord compute`: training-compute estimates with intervals, and the thresholds crossed."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from accord.cli import _render
+from accord.cli._parse import iso_date, number, today, whole
+from accord.cli.output import JSON_OPTION, console, handle_errors, print_json
+from accord.compute import Estimate, cross_check, from_architecture, from_hardware
+from accord.compute.interval import Interval
+from accord.errors import AccordError
+from accord.rules import ModelItem, classify
+
+NAME = "compute"
+app = typer.Typer(help="Training compute: estimate from architecture or hardware, cross-check.")
+
+
+@app.command("estimate")
+@handle_errors
+def estimate(
+    params: str | None = typer.Option(None, "--params", help="Total parameters, e.g. 405e9."),
+    tokens: str | None = typer.Option(None, "--tokens", help="Training tokens, e.g. 15.6e12."),
+    active_params: str | None = typer.Option(
+        None, "--active-params", help="Active parameters per token (mixture-of-experts)."
+    ),
+    chip: str | None = typer.Option(None, "--chip", help="Accelerator, for the hardware route."),
+    count: str | None = typer.Option(None, "--count", help="Number of chips."),
+    hours: str | None = typer.Option(None, "--hours", help="Wall-clock hours of training."),
+    chip_hours: str | None = typer.Option(
+        None, "--chip-hours", help="Total chip-hours instead of --count and --hours."
+    ),
+    util: str = typer.Option("0.3-0.5", "--util", help="Utilisation range of peak, e.g. 0.3-0.5."),
+    precision: str | None = typer.Option(None, "--precision", help="Peak precision (bf16...)."),
+    declared: str | None = typer.Option(None, "--declared", help="Declared FLOP to cross-check."),
+    date: str | None = typer.Option(None, "--date", help="Thresholds in force on this date."),
+    open_weights: bool | None = typer.Option(
+        None, "--open-weights/--closed-weights", help="Whether weights are published."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Estimate training compute and list the regulatory thresholds it crosses."""
+    estimates: list[Estimate] = []
+    if params is not None or tokens is not None:
+        if params is None or tokens is None:
+            raise AccordError(
+                "--params/--tokens", "give both", "e.g. --params 405e9 --tokens 15.6e12"
+            )
+        estimates.append(
+            from_architecture(
+                number(params, "--params"),
+                number(tokens, "--tokens"),
+                active_params=number(active_params, "--active-params") if active_params else None,
+            )
+        )
+    if chip is not None:
+        lo_hi = _util(util)
+        if chip_hours is not None:
+            n, h = 1, number(chip_hours, "--chip-hours")
+        elif count is not None and hours is not None:
+            n, h = whole(count, "--count"), number(hours, "--hours")
+        else:
+            raise AccordError("--chip", "needs --count and --hours, or --chip-hours")
+        estimates.append(from_hardware(chip, n, h, utilisation=lo_hi, precision=precision))
+    if not estimates:
+        raise AccordError(
+            "estimate", "nothing to estimate", "give --params and --tokens, or --chip with hours"
+        )
+    declared_flop = number(declared, "--declared") if declared else None
+    finding = cross_check("training run", estimates, declared_flop)
+    best = _combined(estimates, declared_flop)
+    verdict = classify(
+        ModelItem(name="training run", training_compute=best, open_weights=open_weights),
+        rules_at=iso_date(date) or today(),
+    )
+    if as_json:
+        print_json({"estimates": estimates, "cross_check": finding, "thresholds": verdict})
+        return
+    table = Table(title="Training compute estimates (FLOP)")
+    for col in ("method", "low", "central", "high", "how"):
+        table.add_column(col)
+    for e in estimates:
+        central = f"{e.flop.central:.3g}" if e.flop.central is not None else "—"
+        table.add_row(e.method, f"{e.flop.lo:.3g}", central, f"{e.flop.hi:.3g}", e.derivation)
+    console.print(table)
+    style = "green" if finding.verdict == "consistent" else "bold red"
+    console.print(f"[{style}]cross-check: {finding.verdict}[/] — {finding.explanation}")
+    _render.verdict(verdict)
+
+
+def _util(text: str) -> tuple[float, float]:
+    parts = text.split("-")
+    if len(parts) != 2:
+        raise AccordError("--util", f"{text!r} is not a range", "write e.g. 0.3-0.5")
+    lo, hi = number(parts[0], "--util"), number(parts[1], "--util")
+    if not lo <= hi <= 1:
+        raise AccordError("--util", f"need low <= high <= 1, got {text}")
+    return lo, hi
+
+
+def _combined(estimates: list[Estimate], declared: float | None) -> Interval:
+    """The interval used for thresholds: the declared figure if any, else the union."""
+    if declared is not None:
+        return Interval.point(declared)
+    lo = min(e.flop.lo for e in estimates)
+    hi = max(e.flop.hi for e in estimates)
+    centrals = [e.flop.central for e in estimates if e.flop.central is not None]
+    central = centrals[0] if centrals and lo <= centrals[0] <= hi else None
+    return Interval(lo=lo, hi=hi, central=central)

@@ -1,0 +1,97 @@
+"""Total Processing Performance and performance density as the US rules define them.
+
+ECCN 3A090's technical notes define TPP = 2 x MacTOPS x bit length, the maximum over the
+precisions the chip supports, aggregated over its processing units; a MAC is two
+operations, so with dense vendor TOPS this is ``TOPS x bit length``. Performance density
+is TPP divided by the applicable die area. Where an input is not public the metric is
+*unknown*: we never fill the gap with a guess, because a guessed density can flip a
+classification.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from accord.hardware.catalog import Catalog, ChipSpec, default_catalog
+
+REFERENCE_CHIP = "H100-SXM"
+
+
+class Metric(BaseModel):
+    """A derived figure with the arithmetic that produced it, or why it is unknown."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    value: float | None
+    unit: str
+    derivation: str
+
+    @property
+    def known(self) -> bool:
+        return self.value is not None
+
+
+def tpp(chip: ChipSpec, catalog: Catalog | None = None) -> Metric:
+    """TPP = max over precisions of dense TOPS x bit length."""
+    bits = (catalog or default_catalog()).bit_lengths
+    best: tuple[float, str] | None = None
+    # On a tie (TF32 at half the 16-bit rate ties it exactly) report the common format.
+    ordered = sorted(chip.dense_tops.items(), key=lambda kv: kv[0] == "tf32")
+    for precision, tops in ordered:
+        if tops is None or precision not in bits:
+            continue
+        value = tops * bits[precision]
+        if best is None or value > best[0]:
+            best = (value, f"{tops:g} dense TOPS {precision} x {bits[precision]} bits")
+    if best is None:
+        return Metric(
+            name="TPP",
+            value=None,
+            unit="",
+            derivation=f"unknown: no dense throughput figure published for {chip.id}",
+        )
+    return Metric(name="TPP", value=best[0], unit="", derivation=f"{best[1]} = {best[0]:,.0f}")
+
+
+def performance_density(chip: ChipSpec, catalog: Catalog | None = None) -> Metric:
+    """PD = TPP / applicable die area (mm^2)."""
+    total = tpp(chip, catalog)
+    if total.value is None:
+        return Metric(name="PD", value=None, unit="TPP/mm²", derivation=total.derivation)
+    if not chip.die_area_mm2:
+        return Metric(
+            name="PD",
+            value=None,
+            unit="TPP/mm²",
+            derivation=f"unknown: die area of {chip.id} is not public",
+        )
+    value = total.value / chip.die_area_mm2
+    return Metric(
+        name="PD",
+        value=value,
+        unit="TPP/mm²",
+        derivation=f"{total.value:,.0f} / {chip.die_area_mm2:g} mm² = {value:.2f}",
+    )
+
+
+def h100_equivalents(chip: ChipSpec, catalog: Catalog | None = None) -> Metric:
+    """TPP relative to an H100 SXM — the unit the AI-diffusion rule's caps were explained in."""
+    cat = catalog or default_catalog()
+    ours = tpp(chip, cat)
+    ref = tpp(cat.get(REFERENCE_CHIP), cat)
+    if ours.value is None or ref.value is None:
+        return Metric(name="H100e", value=None, unit="", derivation=ours.derivation)
+    value = ours.value / ref.value
+    return Metric(
+        name="H100e",
+        value=value,
+        unit="",
+        derivation=f"TPP {ours.value:,.0f} / H100-SXM TPP {ref.value:,.0f} = {value:.3f}",
+    )
+
+
+def peak_flops(chip: ChipSpec, precision: str) -> float | None:
+    """Dense peak operations per second at a precision, or None when not published."""
+    tops = chip.dense_tops.get(precision)
+    return None if tops is None else tops * 1e12

@@ -1,0 +1,84 @@
+"""Countries and country groups.
+
+Country codes are ISO 3166-1 alpha-2, validated against CLDR's territory list as shipped
+by Babel (which also gives English and Chinese names); group membership is dated data in
+``data/country_groups.yaml`` because the EAR's groups change with each rule.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+from babel import Locale
+from pydantic import ValidationError
+
+from accord.errors import AccordError, NotFoundError
+from accord.rules.schema import GroupSet
+
+# CLDR codes that are not countries or territories a shipment can go to.
+_NOT_COUNTRIES = {"EU", "EZ", "QO", "UN", "XA", "XB", "ZZ"}
+
+
+@lru_cache(maxsize=1)
+def _territories() -> dict[str, str]:
+    names = Locale("en").territories
+    return {
+        code: str(name)
+        for code, name in names.items()
+        if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
+    }
+
+
+def country_name(code: str, locale: str = "en") -> str:
+    names = Locale.parse(locale).territories
+    return str(names.get(code, code))
+
+
+def normalise_country(code: str, field: str = "country") -> str:
+    """Return the ISO alpha-2 code for ``code`` (a code or an English name) or explain."""
+    raw = code.strip()
+    upper = raw.upper()
+    known = _territories()
+    if upper in known:
+        return upper
+    by_name = {name.upper(): c for c, name in known.items()}
+    if upper in by_name:
+        return by_name[upper]
+    close = difflib.get_close_matches(upper, list(by_name), n=3, cutoff=0.75)
+    hint = ", ".join(f"{by_name[c]} ({known[by_name[c]]})" for c in close)
+    fix = f"did you mean {hint}?" if hint else "use an ISO 3166-1 alpha-2 code such as CN, MY, AE"
+    raise NotFoundError(field, f"unknown country code {code!r}", fix)
+
+
+@lru_cache(maxsize=1)
+def group_sets() -> dict[str, GroupSet]:
+    text = resources.files("accord.rules").joinpath("data/country_groups.yaml").read_text("utf-8")
+    raw = yaml.safe_load(text)
+    out: dict[str, GroupSet] = {}
+    for i, entry in enumerate(raw.get("group_sets", [])):
+        try:
+            gs = GroupSet.model_validate(entry)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise AccordError(f"country_groups.yaml:group_sets[{i}].{loc}", first["msg"]) from None
+        for members in gs.groups.values():
+            for member in members:
+                normalise_country(member, f"country_groups.yaml:{gs.id}")
+        out[gs.id] = gs
+    return out
+
+
+def groups_of(country: str, set_ids: list[str]) -> frozenset[str]:
+    """All group names (e.g. 'D:5', 'Tier 3') that ``country`` belongs to in these sets."""
+    sets = group_sets()
+    found: set[str] = set()
+    for set_id in set_ids:
+        gs = sets.get(set_id)
+        if gs is None:
+            raise AccordError("country_groups", f"rule set refers to unknown group set {set_id!r}")
+        found.update(name for name, members in gs.groups.items() if country in members)
+    return frozenset(found)
