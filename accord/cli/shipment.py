@@ -35,10 +35,7 @@ def check(
         raise AccordError(
             "--count", f"{len(chip)} --chip but {len(count)} --count", "give one --count per --chip"
         )
-    items = [
-        ChipCount(chip=c, count=whole(n, f"--count[{i}]"))
-        for i, (c, n) in enumerate(zip(chip, count, strict=True))
-    ]
+    items = [ChipCount(chip=c, count=whole(n, "--count")) for c, n in zip(chip, count, strict=True)]
     when = iso_date(date) or today()
     shipment = ShipmentItem(
         items=items,
