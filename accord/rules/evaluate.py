@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -75,7 +76,8 @@ def classify(
     return ctx.model(parsed)
 
 
-def _families(kind: ItemKind) -> list[str]:
+@lru_cache(maxsize=8)
+def _families(kind: ItemKind) -> tuple[str, ...]:
     """Rule families with something to say about this kind of item (at any date)."""
     related: dict[str, set[str]] = {
         "chip": {"chip"},
@@ -85,8 +87,14 @@ def _families(kind: ItemKind) -> list[str]:
         "model": {"model"},
     }
     kinds = related[kind]
-    return sorted(
-        {rs.family for rs in all_rule_sets() if any(set(c.applies_to) & kinds for c in rs.clauses)}
+    return tuple(
+        sorted(
+            {
+                rs.family
+                for rs in all_rule_sets()
+                if any(set(c.applies_to) & kinds for c in rs.clauses)
+            }
+        )
     )
 
 
