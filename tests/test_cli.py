@@ -82,6 +82,7 @@ def test_json_answers_are_the_published_ones() -> None:
     ("args", "field"),
     [
         (["chip", "show", "H10"], "chip"),
+        (["shipment", "check", "--chip", "H10", "--count", "5", "--to", "MY"], "--chip"),
         (["shipment", "check", "--chip", "H100", "--count", "-5", "--to", "MY"], "--count"),
         (["shipment", "check", "--chip", "H100", "--count", "abc", "--to", "MY"], "--count"),
         (["shipment", "check", "--chip", "H100", "--count", "5", "--to", "XY"], "--to"),
@@ -123,3 +124,9 @@ def test_demo_runs() -> None:
     assert rows["H20"]["class Nov 2023"] == "not controlled"
     assert rows["A800-SXM-80GB"]["class Oct 2022"] == "not controlled"
     assert rows["A800-SXM-80GB"]["class Nov 2023"] == "3A090.a"
+
+
+def test_version_and_bare_command() -> None:
+    assert run("--version").stdout.strip() == "0.1.0"
+    bare = run()
+    assert bare.returncode == 0 and "Usage" in bare.stdout

@@ -139,9 +139,13 @@ def test_stacked_weaker_chips_are_visible_in_aggregate() -> None:
     tpp = next(n for n in verdict.numbers if n.metric == "cluster_tpp")
     assert tpp.value == pytest.approx(80010 * 2368)
     assert verdict.classes == []  # each chip is below the thresholds ...
-    agreement = get_rule_set("agreement-illustrative-v1")
-    with_agreement = classify(cluster, rules_at=NOV_2023, extra_rules=[agreement])
+    agreement = get_rule_set("agreement-illustrative-v1")  # effective 2026-01-01
+    later = date(2026, 6, 1)
+    with_agreement = classify(cluster, rules_at=later, extra_rules=[agreement])
     assert with_agreement.status == "thresholds_crossed"  # ... but the stack is not small
+    too_early = classify(cluster, rules_at=NOV_2023, extra_rules=[agreement])
+    assert too_early.status == "below_thresholds"
+    assert any("not in force" in n for n in too_early.notes)
 
 
 def test_eo_14110_cluster_threshold() -> None:
@@ -194,3 +198,25 @@ def test_unknown_country_is_an_error() -> None:
 def test_shipment_without_date_needs_one() -> None:
     with pytest.raises(AccordError, match="date"):
         classify(ShipmentItem(items=[ChipCount(chip="H100", count=1)], destination="CN"))
+
+
+def test_not_yet_binding_threshold_is_not_reported_as_crossed() -> None:
+    # EU AI Act in force 1 Aug 2024, GPAI obligations apply from 2 Aug 2025.
+    item = ModelItem(training_compute=Interval.point(3.8e25))
+    verdict = classify(item, rules_at=date(2025, 3, 1))
+    assert verdict.status == "below_thresholds"
+    assert "not yet binding: Art. 51(2)" in verdict.headline
+
+
+def test_group_set_amendment_replaces_membership() -> None:
+    from accord.rules.countries import groups_of
+
+    assert "D:5" in groups_of("KH", ["ear-supp1-740-2023"])
+    assert "Tier 1" in groups_of("JP", ["ear-supp1-740-2023", "ai-diffusion-tiers-2025"])
+
+
+def test_misspelt_metric_is_rejected_at_load() -> None:
+    from accord.rules.logic import validate_condition
+
+    with pytest.raises(AccordError, match="unknown metric 'tppp'"):
+        validate_condition({"metric": "tppp", "ge": 1}, "clause x.when")

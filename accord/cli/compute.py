@@ -69,7 +69,7 @@ def estimate(
         )
     declared_flop = number(declared, "--declared") if declared else None
     finding = cross_check("training run", estimates, declared_flop)
-    best = _combined(estimates, declared_flop)
+    best = _combined(estimates, declared_flop, trusted=finding.verdict == "consistent")
     verdict = classify(
         ModelItem(name="training run", training_compute=best, open_weights=open_weights),
         rules_at=iso_date(date) or today(),
@@ -99,12 +99,18 @@ def _util(text: str) -> tuple[float, float]:
     return lo, hi
 
 
-def _combined(estimates: list[Estimate], declared: float | None) -> Interval:
-    """The interval used for thresholds: the declared figure if any, else the union."""
-    if declared is not None:
+def _combined(estimates: list[Estimate], declared: float | None, *, trusted: bool) -> Interval:
+    """The interval used for thresholds.
+
+    A declared figure the estimates confirm is used as is; one they contradict is not
+    trusted, so the thresholds see the hull of the declaration and the estimates.
+    """
+    if declared is not None and trusted:
         return Interval.point(declared)
     lo = min(e.flop.lo for e in estimates)
     hi = max(e.flop.hi for e in estimates)
+    if declared is not None:
+        lo, hi = min(lo, declared), max(hi, declared)
     centrals = [e.flop.central for e in estimates if e.flop.central is not None]
     central = centrals[0] if centrals and lo <= centrals[0] <= hi else None
     return Interval(lo=lo, hi=hi, central=central)

@@ -14,7 +14,6 @@ app = typer.Typer(
     name="accord",
     help="Accord — declare, account, verify and record AI compute under export controls "
     "and international AI agreements.",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
@@ -36,12 +35,16 @@ def _register_groups() -> None:
             register(app)
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ) -> None:
     if version:
         typer.echo(accord.__version__)
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
         raise typer.Exit()
 
 

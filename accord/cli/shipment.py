@@ -8,6 +8,7 @@ from accord.cli import _render
 from accord.cli._parse import iso_date, today, whole
 from accord.cli.output import JSON_OPTION, handle_errors, print_json
 from accord.errors import AccordError
+from accord.hardware import get_chip
 from accord.rules import ChipCount, ShipmentItem, classify
 from accord.rules.countries import normalise_country
 
@@ -35,7 +36,10 @@ def check(
         raise AccordError(
             "--count", f"{len(chip)} --chip but {len(count)} --count", "give one --count per --chip"
         )
-    items = [ChipCount(chip=c, count=whole(n, "--count")) for c, n in zip(chip, count, strict=True)]
+    items = [
+        ChipCount(chip=_resolve(c), count=whole(n, "--count"))
+        for c, n in zip(chip, count, strict=True)
+    ]
     when = iso_date(date) or today()
     shipment = ShipmentItem(
         items=items,
@@ -49,3 +53,10 @@ def check(
         print_json(verdict)
         return
     _render.verdict(verdict, show_all=show_all)
+
+
+def _resolve(name: str) -> str:
+    try:
+        return get_chip(name).id
+    except AccordError as err:
+        raise type(err)("--chip", err.problem, err.fix) from None

@@ -73,12 +73,16 @@ def group_sets() -> dict[str, GroupSet]:
 
 
 def groups_of(country: str, set_ids: list[str]) -> frozenset[str]:
-    """All group names (e.g. 'D:5', 'Tier 3') that ``country`` belongs to in these sets."""
+    """All group names (e.g. 'D:5', 'Tier 1') that ``country`` belongs to in these sets.
+
+    Sets are applied in order and a later set that defines a group replaces that group's
+    membership, so a new rule version can amend one group (say D:5) with a dated set.
+    """
     sets = group_sets()
-    found: set[str] = set()
+    merged: dict[str, list[str]] = {}
     for set_id in set_ids:
         gs = sets.get(set_id)
         if gs is None:
             raise AccordError("country_groups", f"rule set refers to unknown group set {set_id!r}")
-        found.update(name for name, members in gs.groups.items() if country in members)
-    return frozenset(found)
+        merged.update(gs.groups)
+    return frozenset(name for name, members in merged.items() if country in members)

@@ -65,8 +65,15 @@ def classify(
             raise AccordError("date", "a shipment needs a date", "give --date YYYY-MM-DD")
         on = parsed.date
     rule_sets = select(rules_at if rules_at is not None else on, on, _families(parsed.kind))
-    rule_sets = [*rule_sets, *extra_rules]
+    if on is None and isinstance(parsed, ShipmentItem):
+        on = parsed.date  # named rule sets: the shipment's date still decides what binds
+    skipped = [rs for rs in extra_rules if on is not None and not rs.in_force(on)]
+    rule_sets = [*rule_sets, *(rs for rs in extra_rules if rs not in skipped)]
     ctx = _Context(rule_sets=rule_sets, on=on, catalog=cat)
+    ctx.preamble = [
+        f"{rs.id} is not in force on {on} (effective {rs.effective}); not applied."
+        for rs in skipped
+    ]
     if isinstance(parsed, ChipItem):
         return ctx.chip(cat.get(parsed.chip))
     if isinstance(parsed, ServerItem | ClusterItem):
@@ -118,6 +125,7 @@ class _Context:
         self.on = on
         self.catalog = catalog
         self._chip_cache: dict[str, Verdict] = {}
+        self.preamble: list[str] = []
 
     # -- clause walking -------------------------------------------------------------------
 
@@ -197,7 +205,7 @@ class _Context:
             numbers=numbers,
             unknowns=_unknowns(clauses, numbers),
             clauses=clauses,
-            notes=_notes(self.rule_sets, clauses),
+            notes=self.preamble + _notes(self.rule_sets, clauses),
         )
         self._chip_cache[spec.id] = verdict
         return verdict
@@ -224,8 +232,7 @@ class _Context:
         own, own_possible = _classes(clauses)
         classes = sorted(set(own) | chip_classes.definite)
         possible = sorted((set(own_possible) | chip_classes.possible) - set(classes))
-        crossed = [c for c in clauses if c.kind == "threshold" and c.outcome is Tri.TRUE]
-        maybe = [c for c in clauses if c.kind == "threshold" and c.outcome is Tri.UNKNOWN]
+        crossed, maybe, pending = _thresholds(clauses)
         total = metrics[f"{kind}_tpp"]
         h100e = metrics[f"{kind}_h100_equivalents"]
         size = (
@@ -240,6 +247,8 @@ class _Context:
             bits.append(f"crosses {', '.join(c.clause for c in crossed)}")
         if maybe:
             bits.append(f"may cross {', '.join(c.clause for c in maybe)}")
+        if pending:
+            bits.append(_pending_text(pending))
         status = (
             "thresholds_crossed"
             if crossed
@@ -261,7 +270,7 @@ class _Context:
             numbers=numbers,
             unknowns=_unknowns(clauses, numbers),
             clauses=clauses,
-            notes=_notes(self.rule_sets, clauses),
+            notes=self.preamble + _notes(self.rule_sets, clauses),
             parts=parts,
         )
 
@@ -296,15 +305,14 @@ class _Context:
             numbers=numbers,
             unknowns=_unknowns(clauses, numbers),
             clauses=clauses,
-            notes=_notes(self.rule_sets, clauses),
+            notes=self.preamble + _notes(self.rule_sets, clauses),
             parts=parts,
         )
 
     def model(self, item: ModelItem) -> Verdict:
         metrics = model_metrics(item)
         clauses = self.run("model", metrics, {"threshold", "note"})
-        crossed = [c for c in clauses if c.kind == "threshold" and c.outcome is Tri.TRUE]
-        maybe = [c for c in clauses if c.kind == "threshold" and c.outcome is Tri.UNKNOWN]
+        crossed, maybe, pending = _thresholds(clauses)
         compute = f"{item.name}: training compute {item.training_compute} FLOP"
         if crossed:
             status = "thresholds_crossed"
@@ -316,6 +324,8 @@ class _Context:
             headline = f"{compute}; may cross {', '.join(c.clause for c in maybe)}"
         else:
             status, headline = "below_thresholds", f"{compute}; below every threshold applied"
+        if pending:
+            headline += f"; {_pending_text(pending)}"
         return Verdict(
             item_kind="model",
             subject=item.name,
@@ -332,7 +342,7 @@ class _Context:
             ],
             unknowns=_unknowns(clauses, []),
             clauses=clauses,
-            notes=_notes(self.rule_sets, clauses),
+            notes=self.preamble + _notes(self.rule_sets, clauses),
         )
 
 
@@ -342,6 +352,21 @@ def _classes(clauses: list[ClauseOutcome]) -> tuple[list[str], list[str]]:
         c.clause for c in clauses if c.kind == "classification" and c.outcome is Tri.UNKNOWN
     ]
     return chosen, [p for p in possible if p not in chosen]
+
+
+def _thresholds(
+    clauses: list[ClauseOutcome],
+) -> tuple[list[ClauseOutcome], list[ClauseOutcome], list[ClauseOutcome]]:
+    """Crossed (binding), may cross (binding, unknown) and crossed-but-not-yet-binding."""
+    ths = [c for c in clauses if c.kind == "threshold"]
+    crossed = [c for c in ths if c.binding and c.outcome is Tri.TRUE]
+    maybe = [c for c in ths if c.binding and c.outcome is Tri.UNKNOWN]
+    pending = [c for c in ths if not c.binding and c.outcome is not Tri.FALSE]
+    return crossed, maybe, pending
+
+
+def _pending_text(pending: list[ClauseOutcome]) -> str:
+    return "not yet binding: " + ", ".join(f"{c.clause} ({c.detail})" for c in pending)
 
 
 def _any_flag(flags: Iterable[bool | None]) -> bool | None:
@@ -424,7 +449,10 @@ def _notes(rule_sets: list[RuleSet], clauses: list[ClauseOutcome]) -> list[str]:
         for c in clauses
         if c.kind == "note" and c.outcome is not Tri.FALSE
     ]
+    relevant = {c.rule_set for c in clauses}
     for rs in rule_sets:
+        if rs.id not in relevant:
+            continue
         notes.extend(rs.notes)
         if rs.illustrative:
             notes.append(f"{rs.id} is illustrative, not a law or treaty in force.")

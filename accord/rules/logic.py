@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from accord.compute.interval import Interval
 from accord.errors import AccordError
+from accord.rules.vocabulary import METRICS
 
 NUMERIC_OPS = ("gt", "ge", "lt", "le")
 _OP_TEXT = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤", "eq": "=", "in": "in"}
@@ -187,6 +188,12 @@ def validate_condition(condition: Any, where: str) -> None:
         return
     if not isinstance(condition.get("metric"), str):
         raise AccordError(where, "a leaf condition needs 'metric'")
+    if condition["metric"] not in METRICS:
+        raise AccordError(
+            f"{where}.metric",
+            f"unknown metric {condition['metric']!r}",
+            "use one of the names in docs/rules.md (accord/rules/vocabulary.py)",
+        )
     ops = keys - {"metric"}
     allowed = {*NUMERIC_OPS, "in", "eq"}
     if not ops or ops - allowed:
