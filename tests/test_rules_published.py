@@ -220,3 +220,38 @@ def test_misspelt_metric_is_rejected_at_load() -> None:
 
     with pytest.raises(AccordError, match="unknown metric 'tppp'"):
         validate_condition({"metric": "tppp", "ge": 1}, "clause x.when")
+
+
+def test_validated_end_users_under_the_diffusion_rule() -> None:
+    base = {
+        "items": [ChipCount(chip="H100", count=20000)],
+        "destination": "MY",
+        "date": date(2025, 6, 1),
+    }
+    plain = classify(ShipmentItem(**base, end_user_hq="MY"), rules_at="us-bis-2025-01")
+    assert plain.status == "license_required"
+    uveu = classify(
+        ShipmentItem(**base, end_user_hq="US", validated_end_user="UVEU"), rules_at="us-bis-2025-01"
+    )
+    assert uveu.status == "no_license_required" and "UVEU" in uveu.headline
+    # A UVEU must be headquartered in Tier 1; a Malaysian-headquartered one cannot use it.
+    wrong = classify(
+        ShipmentItem(**base, end_user_hq="MY", validated_end_user="UVEU"), rules_at="us-bis-2025-01"
+    )
+    assert wrong.status == "license_required"
+    nveu = classify(
+        ShipmentItem(**base, end_user_hq="MY", validated_end_user="NVEU"), rules_at="us-bis-2025-01"
+    )
+    assert nveu.status == "no_license_required"
+
+
+def test_server_with_controlled_chips_is_4a090() -> None:
+    from accord.rules import ServerItem
+
+    dgx = ServerItem(name="DGX H100", chips=[ChipCount(chip="H100", count=8)])
+    verdict = classify(dgx, rules_at=NOV_2023)
+    assert verdict.classes == ["3A090.a", "4A090.a"]
+    h20_box = ServerItem(name="HGX H20", chips=[ChipCount(chip="H20", count=8)])
+    assert classify(h20_box, rules_at=NOV_2023).classes == []
+    old = classify(dgx, rules_at=OCT_2022)
+    assert old.classes == ["3A090", "4A090"]

@@ -27,6 +27,9 @@ def check(
     end_user_hq: str | None = typer.Option(
         None, "--end-user-hq", help="Country of the end user's (ultimate parent's) headquarters."
     ),
+    veu: str | None = typer.Option(
+        None, "--validated-end-user", help="End user's validated end-user status: UVEU or NVEU."
+    ),
     rules: str | None = typer.Option(None, "--rules", help="A rule-set id instead of the date's."),
     show_all: bool = typer.Option(False, "--all", help="Also list clauses that do not apply."),
     as_json: bool = JSON_OPTION,
@@ -41,11 +44,15 @@ def check(
         for c, n in zip(chip, count, strict=True)
     ]
     when = iso_date(date) or today()
+    status = veu.upper() if veu else None
+    if status not in (None, "UVEU", "NVEU"):
+        raise AccordError("--validated-end-user", f"unknown status {veu!r}", "use UVEU or NVEU")
     shipment = ShipmentItem(
         items=items,
         destination=normalise_country(to, "--to"),
         end_user=end_user,
         end_user_hq=normalise_country(end_user_hq, "--end-user-hq") if end_user_hq else None,
+        validated_end_user=status,  # type: ignore[arg-type]
         date=when,
     )
     verdict = classify(shipment, rules_at=rules if rules else when)

@@ -55,6 +55,10 @@ class ShipmentItem(BaseModel):
     end_user_hq: str | None = Field(
         default=None, description="Country of the end user's (ultimate parent's) headquarters."
     )
+    validated_end_user: Literal["UVEU", "NVEU"] | None = Field(
+        default=None,
+        description="Validated end-user status of the end user, if any (AI diffusion rule).",
+    )
     date: dt.date | None = None
 
     @field_validator("destination", "end_user_hq")

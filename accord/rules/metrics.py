@@ -148,6 +148,8 @@ def shipment_place_metrics(item: ShipmentItem, group_set_ids: list[str]) -> dict
         "destination_groups": groups_of(destination, group_set_ids),
         "end_user_hq": hq,
         "end_user_hq_groups": groups_of(hq, group_set_ids) if hq else None,
+        # Not being a validated end user is a fact (False); only an unknown end user is None.
+        "validated_end_user": item.validated_end_user or "none",
     }
 
 

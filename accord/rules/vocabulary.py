@@ -26,7 +26,13 @@ AGGREGATE = {
     "max_memory_bandwidth_gbs",
     *(f"{p}_{s}" for p in ("server", "cluster", "shipment") for s in _AGGREGATE_SUFFIXES),
 }
-SHIPMENT = {"destination", "destination_groups", "end_user_hq", "end_user_hq_groups"}
+SHIPMENT = {
+    "destination",
+    "destination_groups",
+    "end_user_hq",
+    "end_user_hq_groups",
+    "validated_end_user",
+}
 MODEL = {"training_compute", "compute_cost_usd", "open_weights"}
 
 METRICS: frozenset[str] = frozenset(CHIP | AGGREGATE | SHIPMENT | MODEL)
