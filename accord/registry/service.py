@@ -503,15 +503,21 @@ class Registry:
             raise RegistryError(413, "declaration", "is too large once canonicalised")
         return signed, body
 
-    def submit_future(self, raw: bytes | dict[str, Any]) -> Future[dict[str, Any]]:
+    def checked(self, raw: bytes | dict[str, Any]) -> tuple[SignedDeclaration, Body]:
+        """:meth:`validate`, counting refusals per field (never their content)."""
         try:
-            signed, body = self.validate(raw)
+            return self.validate(raw)
         except AccordError as err:
             self.rejections[err.field] += 1
             raise
+
+    def enqueue(self, signed: SignedDeclaration, body: Body) -> Future[dict[str, Any]]:
         fut: Future[dict[str, Any]] = Future()
         self._queue.put(_Submission(signed, body, fut))
         return fut
+
+    def submit_future(self, raw: bytes | dict[str, Any]) -> Future[dict[str, Any]]:
+        return self.enqueue(*self.checked(raw))
 
     def submit(self, raw: bytes | dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
         return self.submit_future(raw).result(timeout)
