@@ -23,10 +23,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "registry"))
 
-from conftest import start_server, stop_server  # noqa: E402
-from registry_helpers import facility, register, signed  # noqa: E402
+from conftest import start_server, stop_server
+from registry_helpers import facility, register, signed
 
-from accord.registry.receipts import check_receipt  # noqa: E402
+from accord.registry.receipts import check_receipt
 
 
 def _client_run(url: str, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -74,7 +74,10 @@ def audit(url: str, receipts: list[dict[str, Any]]) -> int:
             fresh = c.get(f"/v1/declarations/{r['leaf_index']}").json()["receipt"]
             assert fresh["leaf"] == r["leaf"], "the log holds another entry at that index"
             assert check_receipt(
-                fresh["leaf"], r["leaf_index"], fresh["inclusion_proof"], fresh["checkpoint"],
+                fresh["leaf"],
+                r["leaf_index"],
+                fresh["inclusion_proof"],
+                fresh["checkpoint"],
                 log_key,
             ).valid
             assert base64.b64decode(fresh["leaf"])
@@ -97,7 +100,9 @@ def main() -> None:
             checked = audit(server.url, base["receipts"] + conc["receipts"])
         finally:
             stop_server(server)
-    print(f"baseline 1 client : {base['submitted']} in {base['seconds']:.2f} s = {base['rate']:.0f}/s")
+    print(
+        f"baseline 1 client : {base['submitted']} in {base['seconds']:.2f} s = {base['rate']:.0f}/s"
+    )
     print(
         f"{args.clients} clients        : {conc['submitted']} in {conc['seconds']:.2f} s = "
         f"{conc['rate']:.0f}/s  (x{conc['rate'] / base['rate']:.2f} vs baseline)"

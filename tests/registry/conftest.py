@@ -61,9 +61,19 @@ def start_server(var: Path, db: str | None = None, *extra: str) -> Server:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [
-        sys.executable, "-m", "accord.cli.main", "serve",
-        "--var", str(var), "--port", str(port), "--publish-every", "1",
-        "--local-witnesses", "2", *extra,
+        sys.executable,
+        "-m",
+        "accord.cli.main",
+        "serve",
+        "--var",
+        str(var),
+        "--port",
+        str(port),
+        "--publish-every",
+        "1",
+        "--local-witnesses",
+        "2",
+        *extra,
     ]
     if db:
         cmd += ["--db", db]
@@ -99,14 +109,25 @@ def stop_server(server: Server) -> None:
         server.proc.wait()
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     db = None
     if request.param == "postgres":
         db = pg_dsn()
         if not db:
-            pytest.skip("PostgreSQL tests need ACCORD_TEST_PG_DSN (eval \"$(.ci/postgres.sh)\")")
+            pytest.skip('PostgreSQL tests need ACCORD_TEST_PG_DSN (eval "$(.ci/postgres.sh)")')
         reset_pg(db)
-    srv = start_server(tmp_path_factory.mktemp(f"reg-{request.param}"), db, "--rate", "5000", "--declaration-rate", "5000")
+    srv = start_server(
+        tmp_path_factory.mktemp(f"reg-{request.param}"),
+        db,
+        "--rate",
+        "5000",
+        "--declaration-rate",
+        "5000",
+    )
     yield srv
     stop_server(srv)

@@ -11,17 +11,26 @@ from conftest import start_server, stop_server
 
 
 def test_no_server_error_for_any_generated_request(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "var", None, "--rate", "100000", "--declaration-rate", "100000")
+    server = start_server(
+        tmp_path / "var", None, "--rate", "100000", "--declaration-rate", "100000"
+    )
     try:
         exe = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
         result = subprocess.run(
             [
-                exe, "run", f"{server.url}/openapi.json",
-                "--checks", "not_a_server_error",
-                "--max-examples", "25",
-                "--phases", "examples,coverage,fuzzing",
-                "--workers", "2",
-                "--header", f"Authorization: Bearer {server.token}",
+                exe,
+                "run",
+                f"{server.url}/openapi.json",
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "25",
+                "--phases",
+                "examples,coverage,fuzzing",
+                "--workers",
+                "2",
+                "--header",
+                f"Authorization: Bearer {server.token}",
                 "--no-color",
             ],
             capture_output=True,
