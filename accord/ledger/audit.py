@@ -1,0 +1,101 @@
+"""Audit a whole log from nothing but its public key and its static tiles.
+
+The auditor trusts no server: it verifies the checkpoint signature, checks that every full
+tile hashes to its entry in the tile above, that the tiles reproduce the signed root, and
+that every entry bundle hashes to its level-0 tile. Given a checkpoint seen earlier it also
+checks that the log only grew since, and turns a same-size fork into evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accord.errors import IntegrityError
+from accord.ledger.checkpoint import Checkpoint, open_checkpoint
+from accord.ledger.evidence import FALSE_ACCUSATION_BOUND
+from accord.ledger.hashing import EMPTY_ROOT, HASH_SIZE, full_subtree_root, leaf_hashes
+from accord.ledger.note import Verifier
+from accord.ledger.tiles import TileSource, decode_bundle, fetch_tile, tile_path
+from accord.ledger.tree import TILE_HEIGHT, TILE_WIDTH, TiledTree, tile_width
+from accord.model.finding import Finding, Severity, Verdict
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    checkpoint: Checkpoint
+    tiles_checked: int
+    entries_checked: int
+    previous_size: int | None
+
+    def finding(self) -> Finding:
+        cp = self.checkpoint
+        text = f"all {cp.size} entries and {self.tiles_checked} tiles reproduce the signed root"
+        if self.previous_size is not None:
+            text += f"; the log is consistent with the earlier size {self.previous_size}"
+        return Finding(
+            subject=cp.origin,
+            verifier="ledger.audit",
+            verdict=Verdict.CONSISTENT,
+            severity=Severity.INFO,
+            statistic={"size": cp.size, "tiles": self.tiles_checked},
+            error_bound=FALSE_ACCUSATION_BOUND,
+            evidence={"root": cp.root.hex()},
+            explanation=text + ".",
+        )
+
+
+def audit(
+    source: TileSource,
+    log_key: Verifier,
+    previous: bytes | None = None,
+    check_entries: bool = True,
+) -> AuditReport:
+    """Verify the log behind ``source``; raises IntegrityError on the first failure."""
+    note = source.fetch("checkpoint")
+    cp = open_checkpoint(note, log_key).checkpoint
+    size = cp.size
+
+    def read(level: int, index: int, width: int) -> bytes:
+        return fetch_tile(source, level, index, width)
+
+    tree = TiledTree(size, read, cache_tiles=1 << 20)
+    if tree.root() != cp.root:
+        raise IntegrityError("tiles", "do not reproduce the checkpoint's root hash")
+    checked = 0
+    level = 0
+    while size >> (TILE_HEIGHT * level):
+        count = size >> (TILE_HEIGHT * level)
+        for index in range(-(-count // TILE_WIDTH)):
+            width = tile_width(size, level, index)
+            data = tree.tile(level, index)
+            checked += 1
+            if width == TILE_WIDTH:
+                parent = tree.tile(level + 1, index // TILE_WIDTH)
+                offset = (index % TILE_WIDTH) * HASH_SIZE
+                if full_subtree_root(data) != parent[offset : offset + HASH_SIZE]:
+                    raise IntegrityError(
+                        tile_path(level, index), "does not hash to its entry in the tile above"
+                    )
+            if level == 0 and check_entries:
+                bundle = source.fetch(tile_path("entries", index, width))
+                entries = decode_bundle(bundle, width)
+                if leaf_hashes(entries) != data:
+                    raise IntegrityError(
+                        tile_path("entries", index, width), "does not match its level-0 tile"
+                    )
+        level += 1
+    previous_size = None
+    if previous is not None:
+        old = open_checkpoint(previous, log_key).checkpoint
+        if old.size > size:
+            raise IntegrityError(
+                "previous checkpoint", f"size {old.size} is larger than the log's {size}"
+            )
+        if (tree.mth(0, old.size) if old.size else EMPTY_ROOT) != old.root:
+            raise IntegrityError(
+                "previous checkpoint",
+                "is not a prefix of the current log: the log rewrote history",
+                "keep both checkpoints: they are evidence",
+            )
+        previous_size = old.size
+    return AuditReport(cp, checked, size if check_entries else 0, previous_size)

@@ -1,0 +1,152 @@
+"""The append-only log: entries in, signed checkpoints and proofs out.
+
+Entries are opaque bytes (the registry appends RFC 8785 JSON). Each ``append_many`` hashes
+the batch (on all cores when large), works out the tiles it changes and hands both to the
+store in one durable transaction; the indexes are returned only after that commit. A
+checkpoint is stored before it is returned, so every checkpoint the log ever issued can
+be checked against the tree later.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+
+from accord.errors import AccordError, IntegrityError
+from accord.ledger.checkpoint import Checkpoint
+from accord.ledger.hashing import HASH_SIZE
+from accord.ledger.note import Signer, Verifier
+from accord.ledger.parallel import leaf_and_tile_hashes
+from accord.ledger.proofs import consistency_proof, inclusion_proof
+from accord.ledger.storage import LogStore
+from accord.ledger.tree import TILE_WIDTH, TiledTree, extend_tiles
+
+MAX_ENTRY_BYTES = 0xFFFF
+"""tlog-tiles entry bundles prefix each entry with a 16-bit length."""
+
+
+class Log:
+    def __init__(
+        self, store: LogStore, signer: Signer | None = None, workers: int | None = None
+    ) -> None:
+        origin = store.get_meta("origin")
+        vkey = store.get_meta("vkey")
+        if origin is None or vkey is None:
+            raise AccordError("log", "store is not initialised", "run `accord log init` first")
+        self.store = store
+        self.origin = origin
+        self.verifier = Verifier.parse(vkey)
+        if signer is not None and signer.verifier != self.verifier:
+            raise AccordError("signer key", "is not this log's key", "pass the log's own key")
+        self.signer = signer
+        self.workers = workers
+        self._full_tiles: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+
+    @classmethod
+    def create(cls, store: LogStore, signer: Signer, origin: str | None = None) -> Log:
+        """Initialise an empty store for a new log whose key name is its origin."""
+        origin = signer.name if origin is None else origin
+        if store.get_meta("origin") is not None:
+            raise AccordError("store", "already holds a log", "open it instead of creating")
+        if signer.name != origin:
+            raise AccordError("origin", "must equal the key name (c2sp.org/tlog-checkpoint)")
+        store.set_meta("vkey", signer.verifier.vkey)
+        store.set_meta("origin", origin)
+        return cls(store, signer)
+
+    # -- reading -------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return self.store.size()
+
+    def _read_tile(self, level: int, index: int, width: int) -> bytes:
+        if width < TILE_WIDTH:
+            return self.store.read_tile(level, index, width)
+        key = (level, index)
+        data = self._full_tiles.get(key)
+        if data is None:
+            data = self.store.read_tile(level, index, width)
+            self._full_tiles[key] = data
+            if len(self._full_tiles) > 8192:
+                self._full_tiles.popitem(last=False)
+        return data
+
+    def tree(self, size: int | None = None) -> TiledTree:
+        current = self.size
+        size = current if size is None else size
+        if not 0 <= size <= current:
+            raise AccordError("size", f"{size} is not between 0 and the log size {current}")
+        return TiledTree(size, self._read_tile)
+
+    def root(self, size: int | None = None) -> bytes:
+        return self.tree(size).root()
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        return self.store.read_entries(start, end)
+
+    def entry(self, index: int) -> bytes:
+        if not 0 <= index < self.size:
+            raise AccordError("index", f"{index} is not in a log of size {self.size}")
+        return self.store.read_entries(index, index + 1)[0]
+
+    def leaf_hash(self, index: int) -> bytes:
+        return self.tree().full_hash(0, index)
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        tree = self.tree(size)
+        return inclusion_proof(index, tree.size, tree.mth)
+
+    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
+        tree = self.tree(new)
+        return consistency_proof(old, tree.size, tree.mth)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def append(self, entry: bytes) -> int:
+        return self.append_many([entry])[0]
+
+    def append_many(self, entries: Sequence[bytes] | Iterable[bytes]) -> list[int]:
+        """Append a batch in one durable transaction; returns the indexes once committed."""
+        batch = list(entries)
+        for i, entry in enumerate(batch):
+            if not isinstance(entry, bytes):
+                raise AccordError(f"entries[{i}]", "must be bytes")
+            if len(entry) > MAX_ENTRY_BYTES:
+                raise AccordError(
+                    f"entries[{i}]",
+                    f"is {len(entry)} bytes; the tile format allows {MAX_ENTRY_BYTES}",
+                    "store large documents elsewhere and log their digest",
+                )
+        if not batch:
+            return []
+        start = self.size
+        leaves, roots = leaf_and_tile_hashes(batch, offset=start, workers=self.workers)
+        tiles = extend_tiles(start, leaves, roots, self.store.read_tile)
+        self.store.commit(start, batch, tiles)
+        for (level, index), data in tiles.items():
+            if len(data) == TILE_WIDTH * HASH_SIZE:
+                self._full_tiles[(level, index)] = data
+        return list(range(start, start + len(batch)))
+
+    def checkpoint(self, extensions: Sequence[str] = ()) -> bytes:
+        """Sign the current tree head; stored before it is returned."""
+        if self.signer is None:
+            raise AccordError("signer key", "is needed to sign checkpoints", "pass --key")
+        size = self.size
+        cp = Checkpoint(self.origin, size, self.root(size), tuple(extensions))
+        note = cp.sign([self.signer])
+        self.store.add_checkpoint(size, note)
+        return note
+
+    def checkpoints(self) -> list[tuple[int, bytes]]:
+        return self.store.checkpoints()
+
+    def latest_checkpoint(self) -> bytes:
+        issued = self.store.checkpoints()
+        if not issued:
+            raise IntegrityError("log", "has never issued a checkpoint", "run checkpoint first")
+        return issued[-1][1]
+
+    def close(self) -> None:
+        self.store.close()

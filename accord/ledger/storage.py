@@ -1,0 +1,66 @@
+"""What a log needs from storage, and how to open a store from a URL.
+
+A store keeps three things: the entries, the tiles (C2SP tlog-tiles layout: 256 hashes per
+tile, level L holding roots of 256^L-leaf subtrees) and every checkpoint the log ever
+signed. ``commit`` writes one batch of entries with every tile it changed in a single
+durable transaction and refuses it if another writer got there first, so the tree in
+storage always matches its entries and an acknowledged append survives a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from accord.errors import AccordError
+
+Tiles = Mapping[tuple[int, int], bytes]
+
+
+class LogStore(Protocol):
+    def size(self) -> int:
+        """Number of committed entries."""
+        ...
+
+    def read_tile(self, level: int, index: int, width: int) -> bytes:
+        """The first ``width`` hashes of a tile, which must already hold at least that many."""
+        ...
+
+    def read_entries(self, start: int, end: int) -> list[bytes]: ...
+
+    def commit(self, start: int, entries: Sequence[bytes], tiles: Tiles) -> None:
+        """Append ``entries`` at ``start`` and replace ``tiles``, durably and atomically.
+
+        Raises :class:`accord.errors.IntegrityError` if the log no longer has ``start``
+        entries (a concurrent writer won).
+        """
+        ...
+
+    def add_checkpoint(self, size: int, note: bytes) -> None: ...
+
+    def checkpoints(self) -> list[tuple[int, bytes]]:
+        """Every checkpoint ever signed, oldest first."""
+        ...
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def open_store(location: str | Path) -> LogStore:
+    """``postgresql://…`` opens PostgreSQL; anything else is a SQLite file path."""
+    text = str(location)
+    if text.startswith(("postgresql://", "postgres://")):
+        from accord.ledger.store_postgres import PostgresStore
+
+        return PostgresStore(text)
+    if text.startswith("sqlite:///"):
+        text = text[len("sqlite:///") - 1 :]
+    if not text:
+        raise AccordError("store", "is empty", "give a SQLite path or a postgresql:// URL")
+    from accord.ledger.store_sqlite import SQLiteStore
+
+    return SQLiteStore(Path(text))

@@ -1,0 +1,399 @@
+"""Declarations: what a party files with the inspectorate, and the signed envelope around it.
+
+A declaration is ``{party, kind, body, issued_at, nonce}``. Its canonical form is the
+RFC 8785 (JCS) serialisation, and the party's Ed25519 key signs exactly those bytes, so any
+JSON library on any platform can re-derive what was signed. The body has one schema per
+kind; the schemas are strict (unknown fields are refused) because a field the registry
+silently ignored would be a field nobody audited.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import rfc8785
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from accord.errors import AccordError
+
+PARTY_PATTERN = r"^[a-z0-9][a-z0-9.\-]{1,62}$"
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
+NONCE_PATTERN = r"^[A-Za-z0-9_\-]{16,64}$"
+ISSUED_AT_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
+MAX_COUNT = 100_000_000
+MAX_FLOP = 1e32
+
+DECLARATION_TYPE = "accord.declaration/v1"
+FINDING_TYPE = "accord.finding/v1"
+PARTY_TYPE = "accord.party/v1"
+
+Ident = Annotated[str, Field(pattern=ID_PATTERN, description="Identifier chosen by the party.")]
+
+
+class Kind(StrEnum):
+    FACILITY = "facility"
+    CHIP_INVENTORY = "chip_inventory"
+    CLUSTER = "cluster"
+    TRANSFER = "transfer"
+    TRAINING_RUN = "training_run"
+    MODEL_RELEASE = "model_release"
+
+
+def _chip_id(name: str) -> str:
+    """Resolve a chip name through the hardware catalog or refuse it (pydantic reports where)."""
+    from accord.hardware import get_chip
+
+    try:
+        return get_chip(name).id
+    except AccordError as err:
+        raise ValueError(f"{err.problem}" + (f" — {err.fix}" if err.fix else "")) from None
+
+
+def _country(code: str) -> str:
+    from accord.rules.countries import normalise_country
+
+    if code != code.strip().upper() or len(code) != 2:
+        raise ValueError("must be an upper-case ISO 3166-1 alpha-2 code such as US, CN, MY")
+    try:
+        return normalise_country(code)
+    except AccordError as err:
+        raise ValueError(err.problem) from None
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChipLine(Body):
+    chip: str = Field(min_length=1, max_length=64, description="Chip id, name or alias.")
+    count: int = Field(ge=0, le=MAX_COUNT)
+
+    @field_validator("chip")
+    @classmethod
+    def _known_chip(cls, value: str) -> str:
+        _chip_id(value)
+        return value
+
+    @property
+    def chip_id(self) -> str:
+        return _chip_id(self.chip)
+
+
+def _unique_chips(lines: list[ChipLine], positive: bool) -> list[ChipLine]:
+    seen: set[str] = set()
+    for line in lines:
+        cid = line.chip_id
+        if cid in seen:
+            raise ValueError(f"chip {cid} is listed twice; give one line per chip model")
+        seen.add(cid)
+        if positive and line.count == 0:
+            raise ValueError(f"count of {cid} must be positive")
+    return lines
+
+
+class FacilityBody(Body):
+    """A site where chips are kept or used: the unit of accountancy."""
+
+    facility_id: Ident
+    name: str = Field(min_length=1, max_length=200)
+    country: str = Field(description="ISO 3166-1 alpha-2 code of the site's country.")
+    site_type: Literal["datacenter", "warehouse", "lab", "fab"] = "datacenter"
+    operator: str | None = Field(default=None, max_length=200)
+
+    @field_validator("country")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        return _country(value)
+
+
+class ChipInventoryBody(Body):
+    """Chips physically on hand at a facility on a date (a physical inventory listing)."""
+
+    facility_id: Ident
+    as_of: dt.date
+    chips: list[ChipLine] = Field(min_length=1, max_length=100)
+
+    @field_validator("chips")
+    @classmethod
+    def _one_line_each(cls, value: list[ChipLine]) -> list[ChipLine]:
+        return _unique_chips(value, positive=False)
+
+
+class ClusterBody(Body):
+    """Chips at one facility operated as one training system."""
+
+    cluster_id: Ident
+    facility_id: Ident
+    as_of: dt.date
+    chips: list[ChipLine] = Field(min_length=1, max_length=100)
+    interconnect: str | None = Field(default=None, max_length=200)
+
+    @field_validator("chips")
+    @classmethod
+    def _one_line_each(cls, value: list[ChipLine]) -> list[ChipLine]:
+        return _unique_chips(value, positive=True)
+
+
+class TransferBody(Body):
+    """One side of a chip transfer: the shipper files ``shipment``, the receiver ``receipt``."""
+
+    transfer_id: Ident
+    role: Literal["shipment", "receipt"]
+    date: dt.date
+    from_facility: Ident
+    from_country: str
+    to_facility: Ident
+    to_country: str
+    chips: list[ChipLine] = Field(min_length=1, max_length=100)
+    end_user: str | None = Field(default=None, max_length=200)
+    end_user_hq: str | None = None
+    license_ref: str | None = Field(default=None, max_length=200)
+
+    @field_validator("from_country", "to_country")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        return _country(value)
+
+    @field_validator("end_user_hq")
+    @classmethod
+    def _hq(cls, value: str | None) -> str | None:
+        return None if value is None else _country(value)
+
+    @field_validator("chips")
+    @classmethod
+    def _one_line_each(cls, value: list[ChipLine]) -> list[ChipLine]:
+        return _unique_chips(value, positive=True)
+
+    @model_validator(mode="after")
+    def _two_places(self) -> TransferBody:
+        if self.from_facility == self.to_facility:
+            raise ValueError("from_facility and to_facility are the same; a transfer moves chips")
+        return self
+
+
+class TrainingRunBody(Body):
+    """A training run's start, progress or completion, with the compute used so far."""
+
+    run_id: Ident
+    phase: Literal["start", "progress", "completion"]
+    date: dt.date
+    facility_id: Ident
+    cluster_id: Ident | None = None
+    chip: str = Field(min_length=1, max_length=64)
+    chip_count: int = Field(gt=0, le=MAX_COUNT)
+    chip_hours: float | None = Field(default=None, ge=0, le=1e12)
+    params: float | None = Field(default=None, gt=0, le=1e16)
+    active_params: float | None = Field(default=None, gt=0, le=1e16)
+    tokens: float | None = Field(default=None, gt=0, le=1e18)
+    compute_flop: float | None = Field(
+        default=None, ge=0, le=MAX_FLOP, description="Training operations used so far (FLOP)."
+    )
+    model_name: str | None = Field(default=None, max_length=200)
+
+    @field_validator("chip")
+    @classmethod
+    def _known_chip(cls, value: str) -> str:
+        _chip_id(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainingRunBody:
+        if self.phase != "start" and self.chip_hours is None:
+            raise ValueError(f"a {self.phase} report needs chip_hours")
+        if self.phase == "completion" and self.compute_flop is None:
+            raise ValueError("a completion report needs compute_flop")
+        if (
+            self.params is not None
+            and self.active_params is not None
+            and self.active_params > self.params
+        ):
+            raise ValueError("active_params exceeds params")
+        return self
+
+
+class ModelReleaseBody(Body):
+    """A trained model made available (weights published or served)."""
+
+    model_name: str = Field(min_length=1, max_length=200)
+    run_id: Ident
+    date: dt.date
+    open_weights: bool
+    training_compute_flop: float = Field(gt=0, le=MAX_FLOP)
+    inspection_ref: str | None = Field(default=None, max_length=200)
+
+
+BODY_MODELS: dict[Kind, type[Body]] = {
+    Kind.FACILITY: FacilityBody,
+    Kind.CHIP_INVENTORY: ChipInventoryBody,
+    Kind.CLUSTER: ClusterBody,
+    Kind.TRANSFER: TransferBody,
+    Kind.TRAINING_RUN: TrainingRunBody,
+    Kind.MODEL_RELEASE: ModelReleaseBody,
+}
+
+
+class Declaration(BaseModel):
+    """The signed statement: who, what kind, the body, when, and a one-time nonce."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    party: str = Field(pattern=PARTY_PATTERN, description="The registered party id.")
+    kind: Kind
+    body: dict[str, Any]
+    issued_at: str = Field(
+        pattern=ISSUED_AT_PATTERN, description="UTC time of signing, e.g. 2026-03-01T12:00:00Z."
+    )
+    nonce: str = Field(
+        pattern=NONCE_PATTERN, description="16-64 base64url characters, never reused."
+    )
+
+    def issued(self) -> dt.datetime:
+        try:
+            return dt.datetime.strptime(self.issued_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+        except ValueError:
+            raise AccordError("declaration.issued_at", "is not a real date and time") from None
+
+    def canonical(self) -> bytes:
+        """The RFC 8785 bytes a party signs."""
+        return canonical_json(self.model_dump(mode="json"), "declaration")
+
+    def parsed_body(self) -> Body:
+        return parse_body(self.kind, self.body)
+
+
+class SignedDeclaration(BaseModel):
+    """What a party submits: the declaration and its base64 Ed25519 signature."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    declaration: Declaration
+    signature: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Standard base64 of the 64-byte Ed25519 signature over the JCS bytes.",
+    )
+
+    def signature_bytes(self) -> bytes:
+        try:
+            raw = base64.b64decode(self.signature.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            raise AccordError("signature", "is not valid base64") from None
+        if len(raw) != 64:
+            raise AccordError("signature", f"is {len(raw)} bytes; Ed25519 signatures are 64")
+        return raw
+
+    def leaf(self) -> bytes:
+        """The log entry: JCS of ``{declaration, signature, type}``."""
+        return canonical_json(
+            {
+                "type": DECLARATION_TYPE,
+                "declaration": self.declaration.model_dump(mode="json"),
+                "signature": self.signature,
+            },
+            "declaration",
+        )
+
+
+def canonical_json(value: Any, field: str) -> bytes:
+    """RFC 8785 bytes, or an AccordError naming ``field`` for values JCS cannot carry."""
+    try:
+        return rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError as err:
+        raise AccordError(field, f"cannot be canonicalised (RFC 8785): {err}") from None
+
+
+def error_location(exc: ValidationError, prefix: str) -> AccordError:
+    """The first pydantic error as an AccordError naming the JSON path."""
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    where = ".".join(part for part in (prefix, loc) if part) or "body"
+    msg = str(first["msg"]).removeprefix("Value error, ")
+    return AccordError(where, msg, "see the JSON Schema at /v1/schemas")
+
+
+def parse_body(kind: Kind, body: dict[str, Any]) -> Body:
+    try:
+        return BODY_MODELS[kind].model_validate(body)
+    except ValidationError as exc:
+        raise error_location(exc, "declaration.body") from None
+
+
+_SIGNED = TypeAdapter(SignedDeclaration)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise AccordError(key, "appears twice in one JSON object", "send each key once")
+        out[key] = value
+    return out
+
+
+def _no_constants(name: str) -> Any:
+    raise AccordError("body", f"holds {name}, which is not JSON", "send finite numbers")
+
+
+def loads_strict(raw: bytes) -> Any:
+    """Parse untrusted JSON: UTF-8 only, no duplicate keys, no NaN or Infinity."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AccordError("body", "is not UTF-8") from None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except json.JSONDecodeError as err:
+        raise AccordError("body", f"is not JSON ({err.msg} at {err.pos})") from None
+    except RecursionError:
+        raise AccordError("body", "is nested too deeply") from None
+
+
+def parse_signed(raw: bytes | dict[str, Any]) -> SignedDeclaration:
+    """Parse a submission into the envelope (body schema is checked separately)."""
+    data = loads_strict(raw) if isinstance(raw, bytes) else raw
+    if not isinstance(data, dict):
+        raise AccordError("body", "must be a JSON object {declaration, signature}")
+    try:
+        return _SIGNED.validate_python(data)
+    except ValidationError as exc:
+        raise error_location(exc, "") from None
+
+
+def parse_leaf(leaf: bytes) -> dict[str, Any]:
+    """Decode a log entry written by the registry (declaration or finding)."""
+    data = loads_strict(leaf)
+    if not isinstance(data, dict) or data.get("type") not in (
+        DECLARATION_TYPE,
+        FINDING_TYPE,
+        PARTY_TYPE,
+    ):
+        raise AccordError("leaf", "is not an Accord registry entry")
+    return data
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema (draft 2020-12, as pydantic emits it) of the envelope and of each body."""
+    out: dict[str, dict[str, Any]] = {"envelope": SignedDeclaration.model_json_schema()}
+    for kind, model in BODY_MODELS.items():
+        schema = model.model_json_schema()
+        schema["$id"] = f"https://accord.example/schemas/{kind.value}.json"
+        schema["title"] = f"{kind.value} declaration body"
+        out[kind.value] = schema
+    return out
+
+
+NONCE_RE = re.compile(NONCE_PATTERN)

@@ -1,0 +1,432 @@
+"""Chip accountancy in the manner of nuclear material accountancy.
+
+For each facility the *book* balance is the last physical inventory plus receipts minus
+shipments since; at the next physical inventory the difference between book and declared
+on-hand counts is the chips unaccounted for (CUF, the analogue of MUF). Each transfer is
+compared side by side (shipper/receiver difference), and transfers that one side never
+confirms are flagged after a grace period. Chip counts are exact integers declared by the
+parties themselves, so a non-zero balance is an arithmetic fact with no measurement error:
+those findings carry error bound 0. Everything here is a pure function of the book.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from accord.model.finding import Finding, Severity, Verdict
+from accord.registry.book import Book, Facility, Inventory, Movement
+from accord.registry.findings import AGREEMENT, NewFinding
+
+GRACE_DAYS = 45
+"""Days a transfer may stay unconfirmed by the other side before it is a finding."""
+
+MAX_REFS = 64
+CLUSTER_DECLARATION_H100E = 10_000
+
+
+@lru_cache(maxsize=256)
+def h100e(chip: str) -> float:
+    from accord.hardware import get_chip, h100_equivalents
+
+    value = h100_equivalents(get_chip(chip)).value
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _add(into: dict[str, int], chips: dict[str, int], sign: int = 1) -> None:
+    for chip, count in chips.items():
+        into[chip] = into.get(chip, 0) + sign * count
+
+
+@dataclass
+class Period:
+    """One balance period of a facility, closed by a physical inventory."""
+
+    facility_id: str
+    opened: Inventory | None
+    closed: Inventory
+    movements: list[Movement]
+    book: dict[str, int]
+
+    @property
+    def difference(self) -> dict[str, int]:
+        """Book minus declared, per chip: positive means chips are missing."""
+        chips = set(self.book) | set(self.closed.chips)
+        out = {c: self.book.get(c, 0) - self.closed.chips.get(c, 0) for c in sorted(chips)}
+        return {c: d for c, d in out.items() if d != 0}
+
+
+def periods(book: Book, facility_id: str) -> list[Period]:
+    """Balance periods; the first inventory is the baseline and closes no period."""
+    invs = sorted(book.inventories.get(facility_id, []), key=lambda i: i.as_of)
+    moves = sorted(book.movements.get(facility_id, []), key=lambda m: m.date)
+    out: list[Period] = []
+    for prev, inv in itertools.pairwise(invs):
+        inside = [m for m in moves if prev.as_of < m.date <= inv.as_of]
+        balance = dict(prev.chips)
+        for m in inside:
+            balance[m.chip] = balance.get(m.chip, 0) + m.delta
+        out.append(Period(facility_id, prev, inv, inside, balance))
+    return out
+
+
+def balance_at(book: Book, facility_id: str, when: dt.date) -> dict[str, int]:
+    """Book balance on ``when``: last inventory on or before it plus later movements."""
+    invs = [i for i in book.inventories.get(facility_id, []) if i.as_of <= when]
+    base = max(invs, key=lambda i: i.as_of) if invs else None
+    balance = dict(base.chips) if base else {}
+    start = base.as_of if base else dt.date.min
+    for m in book.movements.get(facility_id, []):
+        if start < m.date <= when:
+            balance[m.chip] = balance.get(m.chip, 0) + m.delta
+    return balance
+
+
+@dataclass
+class FacilityBalance:
+    facility: Facility
+    book: dict[str, int]
+    declared: dict[str, int] | None
+    declared_as_of: dt.date | None
+    unaccounted: dict[str, int]
+    h100e: float
+
+    def to_dict(self) -> dict[str, Any]:
+        f = self.facility
+        return {
+            "facility_id": f.facility_id,
+            "party": f.party,
+            "country": f.country,
+            "name": f.name,
+            "site_type": f.site_type,
+            "book": self.book,
+            "book_total": sum(self.book.values()),
+            "declared": self.declared,
+            "declared_total": None if self.declared is None else sum(self.declared.values()),
+            "declared_as_of": None if self.declared_as_of is None else str(self.declared_as_of),
+            "unaccounted": self.unaccounted,
+            "unaccounted_total": sum(self.unaccounted.values()),
+            "h100e": round(self.h100e, 1),
+        }
+
+
+def facility_balances(book: Book, on: dt.date | None = None) -> list[FacilityBalance]:
+    when = on or book.latest_date or dt.date.today()
+    out = []
+    for fid, facility in sorted(book.facilities.items()):
+        bal = balance_at(book, fid, when)
+        invs = [i for i in book.inventories.get(fid, []) if i.as_of <= when]
+        last = max(invs, key=lambda i: i.as_of) if invs else None
+        unaccounted: dict[str, int] = {}
+        for period in periods(book, fid):
+            if period.closed.as_of <= when:
+                _add(unaccounted, period.difference)
+        out.append(
+            FacilityBalance(
+                facility,
+                {c: n for c, n in sorted(bal.items()) if n != 0},
+                None if last is None else dict(sorted(last.chips.items())),
+                None if last is None else last.as_of,
+                unaccounted,
+                sum(h100e(c) * n for c, n in bal.items()),
+            )
+        )
+    return out
+
+
+@dataclass
+class CountryBalance:
+    country: str
+    facilities: int = 0
+    book_total: int = 0
+    declared_total: int = 0
+    shipped_out: int = 0
+    received_in: int = 0
+    unaccounted_total: int = 0
+    h100e: float = 0.0
+    parties: set[str] = field(default_factory=set)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "country": self.country,
+            "facilities": self.facilities,
+            "parties": sorted(self.parties),
+            "book_total": self.book_total,
+            "declared_total": self.declared_total,
+            "shipped_out": self.shipped_out,
+            "received_in": self.received_in,
+            "unaccounted_total": self.unaccounted_total,
+            "h100e": round(self.h100e, 1),
+        }
+
+
+def country_balances(book: Book, on: dt.date | None = None) -> list[CountryBalance]:
+    """Shipped out of vs received into each country, declared on hand and book balance."""
+    by: dict[str, CountryBalance] = {}
+    for fb in facility_balances(book, on):
+        cb = by.setdefault(fb.facility.country, CountryBalance(fb.facility.country))
+        cb.facilities += 1
+        cb.parties.add(fb.facility.party)
+        cb.book_total += sum(fb.book.values())
+        cb.declared_total += sum((fb.declared or {}).values())
+        cb.unaccounted_total += sum(fb.unaccounted.values())
+        cb.h100e += fb.h100e
+    for transfer in book.transfers.values():
+        side = transfer.shipment or transfer.receipt
+        if side is None or side.body.from_country == side.body.to_country:
+            continue
+        if transfer.shipment is not None:
+            origin = transfer.shipment.body.from_country
+            by.setdefault(origin, CountryBalance(origin)).shipped_out += sum(
+                transfer.shipment.chips().values()
+            )
+        if transfer.receipt is not None:
+            dest = transfer.receipt.body.to_country
+            by.setdefault(dest, CountryBalance(dest)).received_in += sum(
+                transfer.receipt.chips().values()
+            )
+    return [by[c] for c in sorted(by)]
+
+
+def month_ends(first: dt.date, last: dt.date) -> list[dt.date]:
+    out = []
+    year, month = first.year, first.month
+    while True:
+        nxt = dt.date(year + month // 12, month % 12 + 1, 1)
+        end = nxt - dt.timedelta(days=1)
+        out.append(min(end, last))
+        if end >= last:
+            return out
+        year, month = nxt.year, nxt.month
+
+
+def _all_dates(book: Book) -> list[dt.date]:
+    dates = [m.date for ms in book.movements.values() for m in ms]
+    dates += [i.as_of for invs in book.inventories.values() for i in invs]
+    return dates
+
+
+def country_series(book: Book) -> dict[str, list[tuple[dt.date, int]]]:
+    """Book balance per country at each month end (step function sampled monthly)."""
+    dates = _all_dates(book)
+    if not dates:
+        return {}
+    samples = month_ends(min(dates), max(dates))
+    out: dict[str, list[tuple[dt.date, int]]] = defaultdict(list)
+    for when in samples:
+        totals: dict[str, int] = defaultdict(int)
+        for fid, facility in book.facilities.items():
+            totals[facility.country] += sum(balance_at(book, fid, when).values())
+        for country, total in totals.items():
+            out[country].append((when, total))
+    return dict(sorted(out.items()))
+
+
+def facility_series(
+    book: Book, facility_id: str
+) -> tuple[list[tuple[dt.date, int]], list[tuple[dt.date, int]]]:
+    """(book balance at every event date, declared on-hand totals at inventory dates)."""
+    events = sorted(
+        {m.date for m in book.movements.get(facility_id, [])}
+        | {i.as_of for i in book.inventories.get(facility_id, [])}
+    )
+    booked = []
+    for when in events:
+        # Just before the inventory of that day resets it: what the book expected.
+        invs = [i for i in book.inventories.get(facility_id, []) if i.as_of < when]
+        base = max(invs, key=lambda i: i.as_of) if invs else None
+        bal = dict(base.chips) if base else {}
+        start = base.as_of if base else dt.date.min
+        for m in book.movements.get(facility_id, []):
+            if start < m.date <= when:
+                bal[m.chip] = bal.get(m.chip, 0) + m.delta
+        booked.append((when, sum(bal.values())))
+    declared = [
+        (i.as_of, sum(i.chips.values()))
+        for i in sorted(book.inventories.get(facility_id, []), key=lambda i: i.as_of)
+    ]
+    return booked, declared
+
+
+# -- findings ------------------------------------------------------------------------------
+
+
+def _severity(missing: int, expected: int) -> Severity:
+    if abs(missing) >= 100 or (expected and abs(missing) / expected >= 0.01):
+        return Severity.HIGH
+    return Severity.MEDIUM
+
+
+def accountancy_findings(book: Book) -> list[NewFinding]:
+    """Every balance finding the book supports now (keys make re-runs idempotent)."""
+    out: list[NewFinding] = []
+    for fid, facility in sorted(book.facilities.items()):
+        for period in periods(book, fid):
+            diff = period.difference
+            if not diff:
+                continue
+            missing = sum(diff.values())
+            expected = sum(period.book.values())
+            refs = [period.opened.leaf] if period.opened else []
+            refs += sorted({m.leaf for m in period.movements})
+            refs.append(period.closed.leaf)
+            out.append(
+                NewFinding(
+                    f"cuf:{fid}:{period.closed.as_of}",
+                    Finding(
+                        subject=f"facility:{fid}",
+                        verifier="registry.accountancy.balance",
+                        verdict=Verdict.INCONSISTENT,
+                        severity=_severity(missing, expected),
+                        statistic={
+                            "country": facility.country,
+                            "party": facility.party,
+                            "period_start": str(period.opened.as_of) if period.opened else None,
+                            "period_end": str(period.closed.as_of),
+                            "book": period.book,
+                            "declared": period.closed.chips,
+                            "unaccounted": diff,
+                            "unaccounted_total": missing,
+                        },
+                        error_bound=0.0,
+                        explanation=(
+                            f"{facility.party} declared {sum(period.closed.chips.values()):,} "
+                            f"chips on hand at {fid} ({facility.country}) on "
+                            f"{period.closed.as_of}, but its own inventory, receipts and "
+                            f"shipments give {expected:,}: {missing:,} chips unaccounted for."
+                            if missing > 0
+                            else f"{fid} declared {-missing:,} more chips on hand than its "
+                            "book balance: an undeclared receipt."
+                        ),
+                    ),
+                    tuple(refs[:MAX_REFS]),
+                )
+            )
+    horizon = book.latest_date
+    for tid, transfer in sorted(book.transfers.items()):
+        ship, recv = transfer.shipment, transfer.receipt
+        if ship is not None and recv is not None:
+            sent, got = ship.chips(), recv.chips()
+            chips = sorted(set(sent) | set(got))
+            diff = {c: sent.get(c, 0) - got.get(c, 0) for c in chips}
+            diff = {c: d for c, d in diff.items() if d}
+            if diff:
+                missing = sum(diff.values())
+                out.append(
+                    NewFinding(
+                        f"srd:{tid}",
+                        Finding(
+                            subject=f"transfer:{tid}",
+                            verifier="registry.accountancy.transfer",
+                            verdict=Verdict.INCONSISTENT,
+                            severity=_severity(missing, sum(sent.values())),
+                            statistic={"shipped": sent, "received": got, "difference": diff},
+                            error_bound=0.0,
+                            explanation=f"{ship.party} shipped {sum(sent.values()):,} chips; "
+                            f"{recv.party} declared receiving {sum(got.values()):,}.",
+                        ),
+                        (ship.leaf, recv.leaf),
+                    )
+                )
+            continue
+        if horizon is None:
+            continue
+        side = ship or recv
+        assert side is not None
+        if (horizon - side.body.date).days <= GRACE_DAYS:
+            continue
+        if ship is not None and ship.body.to_facility in book.facilities:
+            other = book.facilities[ship.body.to_facility].party
+            out.append(
+                _unconfirmed(tid, ship.leaf, f"{other} never declared receiving it", ship.body)
+            )
+        elif recv is not None and recv.body.from_facility in book.facilities:
+            other = book.facilities[recv.body.from_facility].party
+            out.append(
+                _unconfirmed(tid, recv.leaf, f"{other} never declared shipping it", recv.body)
+            )
+    out.extend(_undeclared_clusters(book))
+    return out
+
+
+def _unconfirmed(tid: str, leaf: int, what: str, body: Any) -> NewFinding:
+    return NewFinding(
+        f"unconfirmed:{tid}",
+        Finding(
+            subject=f"transfer:{tid}",
+            verifier="registry.accountancy.transfer",
+            verdict=Verdict.INCONCLUSIVE,
+            severity=Severity.MEDIUM,
+            statistic={"role": body.role, "date": str(body.date), "grace_days": GRACE_DAYS},
+            explanation=f"Transfer {tid} of {body.date}: {what} within {GRACE_DAYS} days.",
+        ),
+        (leaf,),
+    )
+
+
+def _undeclared_clusters(book: Book) -> list[NewFinding]:
+    out = []
+    with_cluster = {c.facility_id for c in book.clusters.values()}
+    for fb in facility_balances(book):
+        fid = fb.facility.facility_id
+        if fid in with_cluster or fb.declared is None:
+            continue
+        on_hand = sum(h100e(c) * n for c, n in fb.declared.items())
+        if on_hand >= CLUSTER_DECLARATION_H100E:
+            invs = book.inventories[fid]
+            out.append(
+                NewFinding(
+                    f"cluster-undeclared:{fid}",
+                    Finding(
+                        subject=f"facility:{fid}",
+                        verifier="registry.rules.agreement",
+                        verdict=Verdict.INCONCLUSIVE,
+                        severity=Severity.MEDIUM,
+                        statistic={"h100e_on_hand": round(on_hand, 1), "rule_set": AGREEMENT},
+                        explanation=f"{fid} holds {on_hand:,.0f} H100-equivalents but no "
+                        "cluster is declared there (A-1 applies if they are operated as one).",
+                    ),
+                    (invs[-1].leaf,),
+                )
+            )
+    return out
+
+
+def compute_by_party(book: Book) -> list[dict[str, Any]]:
+    """Training compute per party, each run against the agreement's training thresholds."""
+    from accord.rules import get_rule_set
+
+    thresholds = []
+    for clause in get_rule_set(AGREEMENT).clauses:
+        when = clause.when if isinstance(clause.when, dict) else {}
+        if when.get("metric") == "training_compute" and "gt" in when:
+            thresholds.append((clause.id, float(when["gt"])))
+    parties: dict[str, dict[str, Any]] = {}
+    for run in sorted(book.runs.values(), key=lambda r: r.start):
+        entry = parties.setdefault(
+            run.party, {"party": run.party, "runs": [], "total_flop": 0.0, "largest_flop": 0.0}
+        )
+        compute = run.compute or 0.0
+        entry["runs"].append(
+            {
+                "run_id": run.run_id,
+                "facility_id": run.facility_id,
+                "chip": run.chip,
+                "chip_count": run.chip_count,
+                "start": str(run.start),
+                "completed": run.completed,
+                "chip_hours": run.chip_hours,
+                "compute_flop": compute,
+                "crosses": [cid for cid, limit in thresholds if compute > limit],
+            }
+        )
+        entry["total_flop"] += compute
+        entry["largest_flop"] = max(entry["largest_flop"], compute)
+    for entry in parties.values():
+        entry["thresholds"] = [{"clause": c, "flop": f} for c, f in thresholds]
+        entry["crosses"] = [c for c, f in thresholds if entry["largest_flop"] > f]
+    return [parties[p] for p in sorted(parties)]

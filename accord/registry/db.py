@@ -1,0 +1,133 @@
+"""The registry's tables (SQLAlchemy Core) and how to open and migrate a database.
+
+The tables are an index over the log, not a second source of truth: every declaration and
+finding row carries the leaf index of its log entry, and ``Registry`` rebuilds rows from
+the log if the process stopped between a durable append and the row insert.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+
+from accord.errors import AccordError
+
+metadata = MetaData()
+
+parties = Table(
+    "reg_parties",
+    metadata,
+    Column("party_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("vkey", Text, nullable=False),
+    Column("registered_at", String(32), nullable=False),
+    Column("revoked_at", String(32), nullable=True),
+)
+
+declarations = Table(
+    "reg_declarations",
+    metadata,
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("party", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("nonce", String(64), nullable=False),
+    Column("issued_at", String(32), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("event_date", String(10), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("doc", Text, nullable=False),
+    Column("received_at", String(32), nullable=False),
+    UniqueConstraint("party", "nonce", name="uq_reg_declarations_party_nonce"),
+    Index("ix_reg_declarations_kind", "kind"),
+    Index("ix_reg_declarations_party", "party"),
+)
+
+findings = Table(
+    "reg_findings",
+    metadata,
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("subject", String(200), nullable=False),
+    Column("verifier", String(64), nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("doc", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Index("ix_reg_findings_severity", "severity"),
+)
+
+tokens = Table(
+    "reg_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("label", String(200), nullable=False),
+    Column("scope", String(32), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("revoked_at", String(32), nullable=True),
+)
+
+cosigned = Table(
+    "reg_cosigned_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("note", Text, nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accept ``postgresql://`` (the libpq form) and use psycopg 3 as the driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith(("sqlite:///", "postgresql+psycopg://")):
+        return url
+    raise AccordError(
+        "db", f"unsupported database URL {url!r}", "use sqlite:///PATH or postgresql://"
+    )
+
+
+def open_engine(url: str) -> Engine:
+    sa_url = sqlalchemy_url(url)
+    if sa_url.startswith("sqlite:///"):
+        path = Path(sa_url[len("sqlite:///") :])
+        if str(path) not in ("", ":memory:"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(sa_url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.close()
+
+        return engine
+    return create_engine(sa_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")

@@ -1,0 +1,323 @@
+"""Findings that one declaration raises on its own: rule verdicts and compute checks.
+
+Each is a :class:`accord.model.Finding` with a stable ``key`` (so re-running never files
+the same finding twice) and the leaf indexes it rests on. Verdicts follow the Finding
+contract: ``inconsistent`` only where the numbers make it certain (a party's own figures
+past a cap, compute beyond what the declared chips can physically do), with error bound
+0; where a question is warranted but no calibrated error rate exists, ``inconclusive``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from accord.compute import Interval, from_architecture, from_hardware
+from accord.errors import AccordError
+from accord.model.declaration import (
+    FINDING_TYPE,
+    Body,
+    ClusterBody,
+    ModelReleaseBody,
+    TrainingRunBody,
+    TransferBody,
+    canonical_json,
+)
+from accord.model.finding import Finding, Severity, Verdict
+from accord.registry.book import Book
+from accord.rules import ClusterItem, ModelItem, ShipmentItem, classify, get_rule_set
+from accord.rules.items import ChipCount
+from accord.rules.verdict import Verdict as RuleVerdict
+
+AGREEMENT = "agreement-illustrative-v1"
+PROHIBITING_CLAUSES = {"A-3 training cap"}
+
+
+@dataclass(frozen=True)
+class NewFinding:
+    key: str
+    finding: Finding
+    refs: tuple[int, ...]
+
+    def leaf(self) -> bytes:
+        return canonical_json(
+            {
+                "type": FINDING_TYPE,
+                "key": self.key,
+                "refs": list(self.refs),
+                "finding": self.finding.model_dump(mode="json"),
+            },
+            "finding",
+        )
+
+
+def _clauses(verdict: RuleVerdict) -> list[dict[str, Any]]:
+    return [
+        {"rule_set": c.rule_set, "clause": c.clause, "citation": c.citation, "outcome": c.outcome}
+        for c in verdict.applying()
+    ]
+
+
+def _crossed(verdict: RuleVerdict) -> list[str]:
+    return [c.clause for c in verdict.applying() if c.outcome == "true"]
+
+
+def declaration_findings(book: Book, leaf: int, party: str, body: Body) -> list[NewFinding]:
+    """Findings for one accepted declaration (``book`` already holds it)."""
+    try:
+        if isinstance(body, TransferBody) and body.role == "shipment":
+            return _transfer(leaf, body)
+        if isinstance(body, ClusterBody):
+            return _cluster(book, leaf, body)
+        if isinstance(body, TrainingRunBody) and body.compute_flop is not None:
+            return _training(book, leaf, party, body)
+        if isinstance(body, ModelReleaseBody):
+            return _release(leaf, party, body)
+    except AccordError as err:
+        subject = type(body).__name__
+        return [
+            NewFinding(
+                f"rules-error:{leaf}",
+                Finding(
+                    subject=f"leaf:{leaf}",
+                    verifier="registry.rules",
+                    verdict=Verdict.INCONCLUSIVE,
+                    severity=Severity.LOW,
+                    explanation=f"the rules could not classify this {subject}: {err.message}",
+                ),
+                (leaf,),
+            )
+        ]
+    return []
+
+
+def _transfer(leaf: int, body: TransferBody) -> list[NewFinding]:
+    if body.from_country == body.to_country:
+        return []
+    item = ShipmentItem(
+        items=[ChipCount(chip=line.chip_id, count=line.count) for line in body.chips],
+        destination=body.to_country,
+        end_user=body.end_user,
+        end_user_hq=body.end_user_hq,
+        date=body.date,
+    )
+    verdict = classify(item)
+    stats = {"status": verdict.status, "clauses": _clauses(verdict), "rules_on": str(body.date)}
+    subject = f"transfer:{body.transfer_id}"
+    if verdict.status == "license_required":
+        if body.license_ref:
+            return [
+                NewFinding(
+                    f"license:{body.transfer_id}",
+                    Finding(
+                        subject=subject,
+                        verifier="registry.rules.transfer",
+                        verdict=Verdict.CONSISTENT,
+                        severity=Severity.INFO,
+                        statistic=stats,
+                        error_bound=0.0,
+                        explanation=f"{verdict.headline}; licence {body.license_ref} declared.",
+                    ),
+                    (leaf,),
+                )
+            ]
+        return [
+            NewFinding(
+                f"license:{body.transfer_id}",
+                Finding(
+                    subject=subject,
+                    verifier="registry.rules.transfer",
+                    verdict=Verdict.INCONCLUSIVE,
+                    severity=Severity.HIGH,
+                    statistic=stats,
+                    explanation=f"{verdict.headline}; no licence reference was declared. "
+                    "A licence may exist outside the registry: ask the shipper for it.",
+                ),
+                (leaf,),
+            )
+        ]
+    if verdict.status == "undetermined":
+        return [
+            NewFinding(
+                f"license:{body.transfer_id}",
+                Finding(
+                    subject=subject,
+                    verifier="registry.rules.transfer",
+                    verdict=Verdict.INCONCLUSIVE,
+                    severity=Severity.LOW,
+                    statistic={**stats, "unknowns": verdict.unknowns},
+                    explanation=verdict.headline,
+                ),
+                (leaf,),
+            )
+        ]
+    return []
+
+
+def _cluster(book: Book, leaf: int, body: ClusterBody) -> list[NewFinding]:
+    facility = book.facilities[body.facility_id]
+    item = ClusterItem(
+        name=body.cluster_id,
+        country=facility.country,
+        chips=[ChipCount(chip=line.chip_id, count=line.count) for line in body.chips],
+    )
+    verdict = classify(item, rules_at=body.as_of, extra_rules=[get_rule_set(AGREEMENT)])
+    return [
+        NewFinding(
+            f"cluster:{body.cluster_id}:{body.as_of}",
+            Finding(
+                subject=f"cluster:{body.cluster_id}",
+                verifier="registry.rules.cluster",
+                verdict=Verdict.CONSISTENT,
+                severity=Severity.INFO,
+                statistic={
+                    "status": verdict.status,
+                    "classes": verdict.classes,
+                    "crossed": _crossed(verdict),
+                    "clauses": _clauses(verdict),
+                },
+                error_bound=0.0,
+                explanation=f"Declared as required. {verdict.headline}",
+            ),
+            (leaf,),
+        )
+    ]
+
+
+def _training(book: Book, leaf: int, party: str, body: TrainingRunBody) -> list[NewFinding]:
+    compute = body.compute_flop
+    assert compute is not None
+    run = book.runs[body.run_id]
+    out: list[NewFinding] = []
+    subject = f"run:{body.run_id}"
+    if body.chip_hours:
+        hours = body.chip_hours / body.chip_count
+        hw = from_hardware(body.chip, body.chip_count, hours)
+        ceiling = hw.flop.hi / 0.5  # the estimator's top is 50 % utilisation; 100 % is physics
+        stats: dict[str, Any] = {
+            "declared_flop": compute,
+            "hardware_interval": [hw.flop.lo, hw.flop.hi],
+            "physical_ceiling_flop": ceiling,
+            "derivation": hw.derivation,
+        }
+        if compute > ceiling:
+            out.append(
+                NewFinding(
+                    f"compute-ceiling:{body.run_id}:{leaf}",
+                    Finding(
+                        subject=subject,
+                        verifier="registry.compute",
+                        verdict=Verdict.INCONSISTENT,
+                        severity=Severity.HIGH,
+                        statistic=stats,
+                        error_bound=0.0,
+                        explanation="Declared compute exceeds what the declared chips can do "
+                        "at 100 % of peak for the declared chip-hours: the chips, hours "
+                        "or compute are misdeclared.",
+                    ),
+                    (run.reports[0][4], leaf),
+                )
+            )
+        elif body.phase == "completion" and compute < hw.flop.lo:
+            out.append(
+                NewFinding(
+                    f"compute-low:{body.run_id}",
+                    Finding(
+                        subject=subject,
+                        verifier="registry.compute",
+                        verdict=Verdict.INCONCLUSIVE,
+                        severity=Severity.MEDIUM,
+                        statistic=stats,
+                        explanation="Declared compute is below the hardware estimate at "
+                        "30 % utilisation: possible under-reporting, or a badly run job.",
+                    ),
+                    (leaf,),
+                )
+            )
+    if body.phase == "completion" and body.params and body.tokens:
+        arch = from_architecture(body.params, body.tokens, active_params=body.active_params)
+        if not arch.flop.widen(1.5).contains(compute):
+            out.append(
+                NewFinding(
+                    f"compute-arch:{body.run_id}",
+                    Finding(
+                        subject=subject,
+                        verifier="registry.compute",
+                        verdict=Verdict.INCONCLUSIVE,
+                        severity=Severity.MEDIUM,
+                        statistic={
+                            "declared_flop": compute,
+                            "architecture_interval": [arch.flop.lo, arch.flop.hi],
+                            "derivation": arch.derivation,
+                        },
+                        explanation="Declared compute is outside 6·N·D (widened x1.5) for the "
+                        "declared parameters and tokens.",
+                    ),
+                    (leaf,),
+                )
+            )
+    verdict = classify(
+        ModelItem(name=body.run_id, training_compute=Interval.point(compute)),
+        rules_at=[get_rule_set(AGREEMENT)],
+    )
+    for clause in _crossed(verdict):
+        prohibited = clause in PROHIBITING_CLAUSES
+        out.append(
+            NewFinding(
+                f"cap:{body.run_id}:{clause}",
+                Finding(
+                    subject=subject,
+                    verifier="registry.rules.agreement",
+                    verdict=Verdict.INCONSISTENT if prohibited else Verdict.CONSISTENT,
+                    severity=Severity.CRITICAL if prohibited else Severity.INFO,
+                    statistic={
+                        "declared_flop": compute,
+                        "party": party,
+                        "clause": clause,
+                        "clauses": _clauses(verdict),
+                    },
+                    error_bound=0.0,
+                    explanation=(
+                        f"{party}'s own declared compute crosses {clause}: "
+                        + (
+                            "prohibited without prior inspection."
+                            if prohibited
+                            else "a declarable run, and it is declared."
+                        )
+                    ),
+                ),
+                (leaf,),
+            )
+        )
+    return out
+
+
+def _release(leaf: int, party: str, body: ModelReleaseBody) -> list[NewFinding]:
+    item = ModelItem(
+        name=body.model_name,
+        training_compute=Interval.point(body.training_compute_flop),
+        open_weights=body.open_weights,
+    )
+    verdict = classify(item, rules_at=body.date, extra_rules=[get_rule_set(AGREEMENT)])
+    crossed = _crossed(verdict)
+    prohibited = bool(PROHIBITING_CLAUSES & set(crossed)) and not body.inspection_ref
+    return [
+        NewFinding(
+            f"release:{party}:{body.model_name}",
+            Finding(
+                subject=f"model:{body.model_name}",
+                verifier="registry.rules.model",
+                verdict=Verdict.INCONSISTENT if prohibited else Verdict.CONSISTENT,
+                severity=Severity.CRITICAL if prohibited else Severity.INFO,
+                statistic={
+                    "status": verdict.status,
+                    "crossed": crossed,
+                    "clauses": _clauses(verdict),
+                },
+                error_bound=0.0,
+                explanation=verdict.headline
+                + ("; no inspection reference for a model past the cap." if prohibited else ""),
+            ),
+            (leaf,),
+        )
+    ]

@@ -1,0 +1,110 @@
+"""The Log over real SQLite: appends, proofs, checkpoints, reopening, concurrency."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import naive_mth
+
+from accord.errors import AccordError, IntegrityError
+from accord.ledger import (
+    Log,
+    Signer,
+    leaf_hash,
+    open_checkpoint,
+    open_store,
+    verify_consistency,
+    verify_inclusion,
+)
+
+
+@pytest.fixture()
+def signer() -> Signer:
+    return Signer.generate("example.com/accord-test")
+
+
+def test_appends_proofs_and_checkpoints(store_location: str, signer: Signer) -> None:
+    log = Log.create(open_store(store_location), signer)
+    entries = [os.urandom(i % 70) for i in range(1500)]
+    got: list[int] = []
+    # Mixed batch sizes cross tile boundaries at every level-0 position.
+    for chunk in (1, 2, 253, 1, 300, 700, 243):
+        got += log.append_many(entries[len(got) : len(got) + chunk])
+    assert got == list(range(1500))
+    assert log.size == 1500
+    sizes = [1, 2, 255, 256, 257, 1000, 1500]
+    for size in sizes:
+        assert log.root(size) == naive_mth(entries[:size])
+    root = log.root()
+    for index in (0, 1, 255, 256, 511, 1023, 1499):
+        proof = log.inclusion_proof(index, 1500)
+        assert verify_inclusion(index, 1500, leaf_hash(entries[index]), proof, root)
+    for old in sizes:
+        proof = log.consistency_proof(old, 1500)
+        assert verify_consistency(old, 1500, log.root(old), root, proof)
+    note = log.checkpoint()
+    cp = open_checkpoint(note, signer.verifier).checkpoint
+    assert (cp.size, cp.root, cp.origin) == (1500, root, "example.com/accord-test")
+    assert log.latest_checkpoint() == note
+    log.close()
+    # Reopen without the signer: everything is still there.
+    again = Log(open_store(store_location))
+    assert again.size == 1500 and again.root() == root
+    assert again.entry(700) == entries[700]
+    with pytest.raises(AccordError, match="signer"):
+        again.checkpoint()
+    again.close()
+
+
+def test_wrong_signer_and_bad_entries_are_rejected(store_location: str, signer: Signer) -> None:
+    Log.create(open_store(store_location), signer).close()
+    other = Signer.generate("example.com/accord-test")
+    with pytest.raises(AccordError, match="not this log's key"):
+        Log(open_store(store_location), other)
+    log = Log(open_store(store_location), signer)
+    with pytest.raises(AccordError, match="tile format"):
+        log.append(b"x" * 70_000)
+    with pytest.raises(AccordError, match="bytes"):
+        log.append_many(["text"])  # type: ignore[list-item]
+    with pytest.raises(AccordError):
+        log.inclusion_proof(0, 0)
+    with pytest.raises(AccordError):
+        log.consistency_proof(0, 5)
+    assert log.size == 0
+    with pytest.raises(AccordError, match="already holds"):
+        Log.create(open_store(store_location), signer)
+
+
+def test_concurrent_writer_cannot_fork_the_tree(store_location: str, signer: Signer) -> None:
+    a = Log.create(open_store(store_location), signer)
+    b = Log(open_store(store_location), signer)
+    a.append(b"first")
+    b.append(b"second")  # b reads the fresh size and appends after a
+    start = a.size
+    leaves = [b"x"]
+    from accord.ledger.hashing import leaf_hashes
+    from accord.ledger.tree import extend_tiles
+
+    tiles = extend_tiles(start, leaf_hashes(leaves), b"", a.store.read_tile)
+    b.append(b"third")
+    with pytest.raises(IntegrityError, match="another writer"):
+        a.store.commit(start, leaves, tiles)
+    assert a.entries(0, 3) == [b"first", b"second", b"third"]
+    assert a.root() == naive_mth([b"first", b"second", b"third"])
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(AccordError):
+        Log(open_store(junk))
+    with pytest.raises(AccordError, match="not initialised"):
+        Log(open_store(tmp_path / "empty.db"))
+
+
+@pytest.mark.postgres
+def test_postgres_unreachable_is_a_clear_error() -> None:
+    with pytest.raises(AccordError, match="cannot connect"):
+        open_store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")

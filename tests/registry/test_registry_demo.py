@@ -1,0 +1,161 @@
+"""The demo year is deterministic, its diversion is found, and the docs match the code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from accord.registry.demo import build, summary
+from accord.registry.openapi import render
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_is_deterministic_and_finds_the_diversion(tmp_path: Path) -> None:
+    roots = []
+    for name in ("one", "two"):
+        built = build(tmp_path / name)
+        try:
+            info = summary(built.registry)
+        finally:
+            built.registry.close()
+        roots.append(info["root"])
+    assert roots[0] == roots[1]
+    subjects = {f["subject"] for f in info["high"]}
+    assert {"facility:sc-jb-1", "transfer:T-2026-004"} <= subjects
+    assert [f["subject"] for f in info["inconsistent"]] == ["facility:sc-jb-1"]
+
+
+def test_cli_demo_prints_summary(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accord.cli.main",
+            "registry",
+            "demo",
+            "--out",
+            str(tmp_path / "d"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["findings_by_severity"]["high"] == 2
+    again = subprocess.run(
+        [sys.executable, "-m", "accord.cli.main", "registry", "demo", "--out", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert again.returncode == 2 and "already holds a registry" in again.stderr
+
+
+def test_cli_sign_submit_verify_round_trip(tmp_path: Path) -> None:
+    import httpx
+    from conftest import start_server, stop_server
+    from registry_helpers import register
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cli = [sys.executable, "-m", "accord.cli.main", "registry"]
+    server = start_server(tmp_path / "var")
+    try:
+        keyfile = tmp_path / "lab.key"
+        out = subprocess.run(
+            [*cli, "keygen", "lab-cli", "--out", str(keyfile), "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        vkey = json.loads(out.stdout)["vkey"]
+        with httpx.Client(base_url=server.url) as c:
+            resp = c.post(
+                "/v1/parties",
+                json={
+                    "party_id": "lab-cli",
+                    "name": "L",
+                    "role": "lab",
+                    "country": "US",
+                    "vkey": vkey,
+                },
+                headers={"authorization": f"Bearer {server.token}"},
+            )
+            assert resp.status_code == 201
+        body = tmp_path / "body.json"
+        body.write_text(json.dumps({"facility_id": "cli-1", "name": "CLI site", "country": "US"}))
+        signed = tmp_path / "signed.json"
+        assert (
+            subprocess.run(
+                [*cli, "sign", "facility", str(body), "--key", str(keyfile), "--out", str(signed)],
+                env=env,
+                cwd=ROOT,
+            ).returncode
+            == 0
+        )
+        receipt = tmp_path / "receipt.json"
+        assert (
+            subprocess.run(
+                [*cli, "submit", str(signed), "--url", server.url, "--receipt", str(receipt)],
+                env=env,
+                cwd=ROOT,
+            ).returncode
+            == 0
+        )
+        log_key = httpx.get(server.url + "/v1/log/key").text.strip()
+        ok = subprocess.run(
+            [*cli, "verify", str(receipt), "--log-key", log_key, "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        assert ok.returncode == 0 and json.loads(ok.stdout)["valid"] is True
+        bad = subprocess.run(
+            [*cli, "verify", str(receipt), "--log-key", vkey],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        assert bad.returncode == 2
+    finally:
+        stop_server(server)
+    del register
+
+
+def test_openapi_document_is_current() -> None:
+    assert (ROOT / "docs" / "openapi.json").read_text(encoding="utf-8") == render()
+
+
+def test_every_dashboard_string_has_a_chinese_translation() -> None:
+    import re
+
+    from accord.registry.i18n import catalog_ids
+
+    zh = catalog_ids("zh")
+    used = set()
+    for tpl in (ROOT / "accord" / "registry" / "templates").glob("*.html"):
+        used |= set(re.findall(r'_\("([^"]+)"\)', tpl.read_text(encoding="utf-8")))
+    used |= {
+        "info",
+        "low",
+        "medium",
+        "high",
+        "critical",
+        "consistent",
+        "inconsistent",
+        "inconclusive",
+    }
+    missing = sorted(s for s in used if not zh.get(s))
+    assert not missing, missing
