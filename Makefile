@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 EXTRAS ?= dev,server,postgres
 
-.PHONY: setup demo test lint typecheck check bench clean
+.PHONY: setup demo walkthrough test lint typecheck check bench clean
 
 $(BIN)/accord: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,13 @@ $(BIN)/accord: pyproject.toml
 
 setup: $(BIN)/accord
 
+# The main job: the safeguards registry with a year of demonstration declarations, on
+# SQLite under var/, at http://127.0.0.1:8000/ (Ctrl-C stops it).
 demo: setup
+	$(BIN)/accord serve --demo --var var/demo
+
+# The accounting walkthrough in the terminal (chips, shipments, a cluster, compute).
+walkthrough: setup
 	$(BIN)/accord demo
 
 lint: setup

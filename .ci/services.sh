@@ -21,7 +21,8 @@ fi
 want=()
 command -v go >/dev/null 2>&1 && [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb ] ||
     want+=(golang-go golang-golang-x-mod-dev)
-[ -x /usr/bin/chromium ] || want+=(chromium fonts-noto-cjk)
+[ -x /usr/bin/chromium ] || want+=(chromium)
+[ -d /usr/share/fonts/opentype/noto ] || want+=(fonts-noto-cjk)  # Chinese dashboard pages
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want+=(postgresql)
 if [ ${#want[@]} -gt 0 ]; then
     echo "services.sh: installing ${want[*]}" >&2
