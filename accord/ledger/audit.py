@@ -23,6 +23,7 @@ from accord.model.finding import Finding, Severity, Verdict
 @dataclass(frozen=True)
 class AuditReport:
     checkpoint: Checkpoint
+    note: bytes
     tiles_checked: int
     entries_checked: int
     previous_size: int | None
@@ -98,4 +99,4 @@ def audit(
                 "keep both checkpoints: they are evidence",
             )
         previous_size = old.size
-    return AuditReport(cp, checked, size if check_entries else 0, previous_size)
+    return AuditReport(cp, note, checked, size if check_entries else 0, previous_size)

@@ -150,3 +150,11 @@ class Log:
 
     def close(self) -> None:
         self.store.close()
+
+
+def checkpoint_of_size(log: Log, size: int) -> bytes | None:
+    """The latest checkpoint the log issued at exactly ``size``, if any."""
+    for issued_size, note in reversed(log.checkpoints()):
+        if issued_size == size:
+            return note
+    return None
