@@ -9,17 +9,15 @@ be checked against the tree later.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 from accord.errors import AccordError, IntegrityError
 from accord.ledger.checkpoint import Checkpoint
-from accord.ledger.hashing import HASH_SIZE
 from accord.ledger.note import Signer, Verifier
 from accord.ledger.parallel import leaf_and_tile_hashes
 from accord.ledger.proofs import consistency_proof, inclusion_proof
 from accord.ledger.storage import LogStore
-from accord.ledger.tree import TILE_WIDTH, TiledTree, extend_tiles
+from accord.ledger.tree import TileCache, TiledTree, extend_tiles
 
 MAX_ENTRY_BYTES = 0xFFFF
 """tlog-tiles entry bundles prefix each entry with a 16-bit length."""
@@ -40,7 +38,7 @@ class Log:
             raise AccordError("signer key", "is not this log's key", "pass the log's own key")
         self.signer = signer
         self.workers = workers
-        self._full_tiles: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._cache = TileCache()
 
     @classmethod
     def create(cls, store: LogStore, signer: Signer, origin: str | None = None) -> Log:
@@ -60,24 +58,12 @@ class Log:
     def size(self) -> int:
         return self.store.size()
 
-    def _read_tile(self, level: int, index: int, width: int) -> bytes:
-        if width < TILE_WIDTH:
-            return self.store.read_tile(level, index, width)
-        key = (level, index)
-        data = self._full_tiles.get(key)
-        if data is None:
-            data = self.store.read_tile(level, index, width)
-            self._full_tiles[key] = data
-            if len(self._full_tiles) > 8192:
-                self._full_tiles.popitem(last=False)
-        return data
-
     def tree(self, size: int | None = None) -> TiledTree:
         current = self.size
         size = current if size is None else size
         if not 0 <= size <= current:
             raise AccordError("size", f"{size} is not between 0 and the log size {current}")
-        return TiledTree(size, self._read_tile)
+        return TiledTree(size, self.store.read_tile, self._cache)
 
     def root(self, size: int | None = None) -> bytes:
         return self.tree(size).root()
@@ -124,9 +110,6 @@ class Log:
         leaves, roots = leaf_and_tile_hashes(batch, offset=start, workers=self.workers)
         tiles = extend_tiles(start, leaves, roots, self.store.read_tile)
         self.store.commit(start, batch, tiles)
-        for (level, index), data in tiles.items():
-            if len(data) == TILE_WIDTH * HASH_SIZE:
-                self._full_tiles[(level, index)] = data
         return list(range(start, start + len(batch)))
 
     def checkpoint(self, extensions: Sequence[str] = ()) -> bytes:
