@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accord.ledger.hashing import EMPTY_ROOT, leaf_hash, leaf_hashes, root, root_from_hashes
-from accord.ledger.parallel import leaf_and_tile_hashes
+from accord.ledger.parallel import _can_fork, leaf_and_tile_hashes
 from accord.ledger.proofs import (
     check_consistency,
     consistency_proof,
@@ -127,6 +127,7 @@ def test_edge_cases_are_rejected_not_crashed() -> None:
 
 
 def test_parallel_build_equals_serial() -> None:
+    assert _can_fork(), "the forked path must really run here"
     entries = [os.urandom(i % 50) for i in range(70_001)]
     serial = leaf_and_tile_hashes(entries, offset=3, workers=1)
     forked = leaf_and_tile_hashes(entries, offset=3, workers=2)
