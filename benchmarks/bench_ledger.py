@@ -19,6 +19,7 @@ import random
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from hashlib import sha256
 from pathlib import Path
 
@@ -28,14 +29,16 @@ from accord.ledger.hashing import leaf_digests, root_of_digests
 from accord.ledger.parallel import default_workers
 
 
-def _best(fn: object, repeat: int = 3) -> float:
-    assert callable(fn)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def _interleaved(fns: dict[str, Callable[[], object]], rounds: int = 5) -> dict[str, float]:
+    """Best time of each function over rounds that alternate between them, so a load
+    spike from other processes on the machine hits every contender alike."""
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def bench_build(n: int) -> None:
@@ -49,9 +52,14 @@ def bench_build(n: int) -> None:
         for x in node_inputs:
             sha256(x).digest()
 
-    t_limit = _best(hashlib_limit)
-    t_one = _best(lambda: root(entries, workers=1))
-    t_all = _best(lambda: root(entries))
+    times = _interleaved(
+        {
+            "limit": hashlib_limit,
+            "one": lambda: root(entries, workers=1),
+            "all": lambda: root(entries),
+        }
+    )
+    t_limit, t_one, t_all = times["limit"], times["one"], times["all"]
     print(f"tree build, {n:,} leaves of 32 bytes ({default_workers()} cores)")
     print(f"  hashlib limit (2n-1 sha256 calls, 1 core): {t_limit:8.3f} s")
     print(

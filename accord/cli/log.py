@@ -359,13 +359,27 @@ def audit(
     state: Path | None = typer.Option(
         None, "--state", help="Remember the audited checkpoint here and check growth next time."
     ),
+    compare: str | None = typer.Option(
+        None, "--compare", help="A second copy of the log (dir or URL) to check for a fork."
+    ),
+    evidence_out: Path = typer.Option(
+        Path("split-view-evidence.json"), "--evidence-out", help="Where split-view goes."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Verify the whole log from its public key and static tiles alone."""
     from accord.ledger.audit import audit as run_audit
+    from accord.ledger.audit import compare_views
     from accord.ledger.tiles import open_source
 
     log_key = _verifier(key)
+    if compare is not None:
+        bundle = compare_views(open_source(source), open_source(compare), log_key)
+        if bundle is not None:
+            evidence_out.write_text(json.dumps(bundle, indent=2) + "\n")
+            raise IntegrityError(
+                "log", "the two copies are a split view (the log forked)", f"see {evidence_out}"
+            )
     earlier = _read(previous, "--previous") if previous else None
     if earlier is None and state is not None and state.exists():
         earlier = _read(state, "--state")

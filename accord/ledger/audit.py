@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from accord.errors import IntegrityError
 from accord.ledger.checkpoint import Checkpoint, open_checkpoint
-from accord.ledger.evidence import FALSE_ACCUSATION_BOUND
+from accord.ledger.evidence import FALSE_ACCUSATION_BOUND, conflict_evidence
 from accord.ledger.hashing import EMPTY_ROOT, leaf_hashes
 from accord.ledger.note import Verifier
 from accord.ledger.tiles import TileSource, decode_bundle, fetch_tile, tile_path
@@ -98,3 +98,28 @@ def audit(
             )
         previous_size = old.size
     return AuditReport(cp, note, checked, size if check_entries else 0, previous_size)
+
+
+def tree_of(source: TileSource, size: int) -> TiledTree:
+    """A tile-backed tree view of ``source`` at ``size`` (verify it with :func:`audit`)."""
+
+    def read(level: int, index: int, width: int) -> bytes:
+        return fetch_tile(source, level, index, width)
+
+    return TiledTree(size, read)
+
+
+def compare_views(
+    source_a: TileSource, source_b: TileSource, log_key: Verifier
+) -> dict[str, object] | None:
+    """Audit two copies of one log (say, what two parties were served) and return a
+    split-view evidence bundle if they conflict, or None if one extends the other."""
+    report_a = audit(source_a, log_key)
+    report_b = audit(source_b, log_key)
+    return conflict_evidence(
+        log_key,
+        report_a.note,
+        tree_of(source_a, report_a.checkpoint.size),
+        report_b.note,
+        tree_of(source_b, report_b.checkpoint.size),
+    )

@@ -157,3 +157,47 @@ def test_bad_input_gives_one_line_errors(tmp_path: Path, log_dir: Path) -> None:
     run("checkpoint", "--log", L, "--tiles", str(tiles))
     (tiles / "tile/0/000.p/1").write_bytes(b"short")
     assert "truncated" in run("audit", str(tiles), "--key", vkey, code=2)
+
+
+def test_audit_compare_turns_a_fork_into_evidence(tmp_path: Path) -> None:
+    from accord.ledger import Log, open_store
+    from accord.ledger.tiles import export_tiles
+
+    a, b = tmp_path / "A", tmp_path / "B"
+    run("init", "--origin", "example.com/fork-test", "--log", str(a))
+    run("append", "--lines", "--log", str(a), input="one\ntwo\nthree\n")
+    run("checkpoint", "--log", str(a), "--tiles", str(tmp_path / "TA"))
+    # The operator keeps the key and serves a second, rewritten history from a copy.
+    b.mkdir()
+    for name in ("log.key", "log.vkey"):
+        (b / name).write_bytes((a / name).read_bytes())
+    (b / "store").write_text("log.db\n")
+    from accord.ledger import Signer
+
+    signer = Signer.parse((a / "log.key").read_text().strip())
+    fork = Log.create(open_store(b / "log.db"), signer)
+    fork.append_many([b"one", b"TWO", b"three", b"four"])
+    export_tiles(fork, tmp_path / "TB", fork.checkpoint())
+    vkey = str(a / "log.vkey")
+    run("audit", str(tmp_path / "TA"), "--key", vkey)
+    run("audit", str(tmp_path / "TB"), "--key", vkey)
+    out = tmp_path / "evidence.json"
+    msg = run(
+        "audit",
+        str(tmp_path / "TA"),
+        "--key",
+        vkey,
+        "--compare",
+        str(tmp_path / "TB"),
+        "--evidence-out",
+        str(out),
+        code=2,
+    )
+    assert "split view" in msg
+    assert json.loads(out.read_text())["conflict"]["index"] == 1
+    finding = json.loads(run("verify", "--evidence", str(out), "--key", vkey, "--json"))
+    assert finding["verdict"] == "inconsistent"
+    # An honest extension is not a fork.
+    run("append", "--log", str(a), input="four")
+    run("checkpoint", "--log", str(a), "--tiles", str(tmp_path / "TA2"))
+    run("audit", str(tmp_path / "TA"), "--key", vkey, "--compare", str(tmp_path / "TA2"))
