@@ -52,15 +52,19 @@ def bench_build(n: int) -> None:
         for x in node_inputs:
             sha256(x).digest()
 
+    cores = os.cpu_count() or 1
     times = _interleaved(
         {
             "limit": hashlib_limit,
             "one": lambda: root(entries, workers=1),
-            "all": lambda: root(entries),
+            "all": lambda: root(entries, workers=cores),
         }
     )
     t_limit, t_one, t_all = times["limit"], times["one"], times["all"]
-    print(f"tree build, {n:,} leaves of 32 bytes ({default_workers()} cores)")
+    print(
+        f"tree build, {n:,} leaves of 32 bytes ({cores} cores, load average"
+        f" {os.getloadavg()[0]:.1f}; the default would use {default_workers()} workers)"
+    )
     print(f"  hashlib limit (2n-1 sha256 calls, 1 core): {t_limit:8.3f} s")
     print(
         f"  accord root, 1 process:                   {t_one:8.3f} s"
