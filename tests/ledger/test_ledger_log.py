@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import naive_mth
+from ledger_helpers import naive_mth
 
 from accord.errors import AccordError, IntegrityError
 from accord.ledger import (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from conftest import load_vectors, naive_mth
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ledger_helpers import load_vectors, naive_mth
 
 from accord.ledger.hashing import EMPTY_ROOT, leaf_hash, leaf_hashes, root, root_from_hashes
 from accord.ledger.parallel import _can_fork, leaf_and_tile_hashes
