@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from accord.errors import AccordError, IntegrityError
 from accord.ledger.checkpoint import Checkpoint
-from accord.ledger.note import Signer, Verifier
+from accord.ledger.note import Signer, Verifier, parse_note
 from accord.ledger.parallel import leaf_and_tile_hashes
 from accord.ledger.proofs import consistency_proof, inclusion_proof
 from accord.ledger.storage import LogStore
@@ -117,6 +117,17 @@ class Log:
         if self.signer is None:
             raise AccordError("signer key", "is needed to sign checkpoints", "pass --key")
         size = self.size
+        issued = self.store.checkpoints()
+        if issued:
+            # Never sign a head inconsistent with one already issued (c2sp tlog-checkpoint):
+            # if storage was altered or lost data, stop rather than publish a fork.
+            last = Checkpoint.parse(parse_note(issued[-1][1]).text)
+            if last.size > size or self.root(last.size) != last.root:
+                raise IntegrityError(
+                    "store",
+                    f"no longer matches the checkpoint already issued at size {last.size}",
+                    "restore the store from a backup; do not sign a fork",
+                )
         cp = Checkpoint(self.origin, size, self.root(size), tuple(extensions))
         note = cp.sign([self.signer])
         self.store.add_checkpoint(size, note)
