@@ -12,17 +12,18 @@ from dataclasses import dataclass
 
 from accord.errors import IntegrityError
 from accord.ledger.checkpoint import Checkpoint, open_checkpoint
-from accord.ledger.evidence import FALSE_ACCUSATION_BOUND
-from accord.ledger.hashing import EMPTY_ROOT, HASH_SIZE, full_subtree_root, leaf_hashes
+from accord.ledger.evidence import FALSE_ACCUSATION_BOUND, conflict_evidence
+from accord.ledger.hashing import EMPTY_ROOT, leaf_hashes
 from accord.ledger.note import Verifier
 from accord.ledger.tiles import TileSource, decode_bundle, fetch_tile, tile_path
-from accord.ledger.tree import TILE_HEIGHT, TILE_WIDTH, TiledTree, tile_width
+from accord.ledger.tree import TILE_HEIGHT, TILE_WIDTH, TileCache, TiledTree, tile_width
 from accord.model.finding import Finding, Severity, Verdict
 
 
 @dataclass(frozen=True)
 class AuditReport:
     checkpoint: Checkpoint
+    note: bytes
     tiles_checked: int
     entries_checked: int
     previous_size: int | None
@@ -58,7 +59,7 @@ def audit(
     def read(level: int, index: int, width: int) -> bytes:
         return fetch_tile(source, level, index, width)
 
-    tree = TiledTree(size, read, cache_tiles=1 << 20)
+    tree = TiledTree(size, read, TileCache(max_tiles=64))
     if tree.root() != cp.root:
         raise IntegrityError("tiles", "do not reproduce the checkpoint's root hash")
     checked = 0
@@ -69,13 +70,11 @@ def audit(
             width = tile_width(size, level, index)
             data = tree.tile(level, index)
             checked += 1
-            if width == TILE_WIDTH:
-                parent = tree.tile(level + 1, index // TILE_WIDTH)
-                offset = (index % TILE_WIDTH) * HASH_SIZE
-                if full_subtree_root(data) != parent[offset : offset + HASH_SIZE]:
-                    raise IntegrityError(
-                        tile_path(level, index), "does not hash to its entry in the tile above"
-                    )
+            above = TILE_HEIGHT * (level + 1)
+            if width == TILE_WIDTH and tree.tile_root(level, index) != tree.full_hash(above, index):
+                raise IntegrityError(
+                    tile_path(level, index), "does not hash to its entry in the tile above"
+                )
             if level == 0 and check_entries:
                 bundle = source.fetch(tile_path("entries", index, width))
                 entries = decode_bundle(bundle, width)
@@ -98,4 +97,29 @@ def audit(
                 "keep both checkpoints: they are evidence",
             )
         previous_size = old.size
-    return AuditReport(cp, checked, size if check_entries else 0, previous_size)
+    return AuditReport(cp, note, checked, size if check_entries else 0, previous_size)
+
+
+def tree_of(source: TileSource, size: int) -> TiledTree:
+    """A tile-backed tree view of ``source`` at ``size`` (verify it with :func:`audit`)."""
+
+    def read(level: int, index: int, width: int) -> bytes:
+        return fetch_tile(source, level, index, width)
+
+    return TiledTree(size, read)
+
+
+def compare_views(
+    source_a: TileSource, source_b: TileSource, log_key: Verifier
+) -> dict[str, object] | None:
+    """Audit two copies of one log (say, what two parties were served) and return a
+    split-view evidence bundle if they conflict, or None if one extends the other."""
+    report_a = audit(source_a, log_key)
+    report_b = audit(source_b, log_key)
+    return conflict_evidence(
+        log_key,
+        report_a.note,
+        tree_of(source_a, report_a.checkpoint.size),
+        report_b.note,
+        tree_of(source_b, report_b.checkpoint.size),
+    )

@@ -38,57 +38,69 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return h.digest()
 
 
+_DIGEST = type(sha256()).digest
+
+
+def leaf_digests(entries: Sequence[bytes]) -> list[bytes]:
+    """Leaf hashes as a list. Every step is a C-level ``map``, so no Python bytecode runs
+    per leaf: this is what brings a pure-Python build close to raw hashlib speed."""
+    return list(map(_DIGEST, map(sha256, map(LEAF_PREFIX.__add__, entries))))
+
+
+def pair_digests(level: Sequence[bytes]) -> list[bytes]:
+    """Node hashes of neighbouring pairs; an odd last hash is dropped (callers carry it)."""
+    pairs = map(bytes.__add__, level[0::2], level[1::2])
+    return list(map(_DIGEST, map(sha256, map(NODE_PREFIX.__add__, pairs))))
+
+
+def split_hashes(hashes: bytes) -> list[bytes]:
+    return [hashes[i : i + HASH_SIZE] for i in range(0, len(hashes), HASH_SIZE)]
+
+
 def leaf_hashes(entries: Sequence[bytes]) -> bytes:
     """Leaf hashes of ``entries`` concatenated, 32 bytes each (the layout of a level-0 tile)."""
-    return b"".join([sha256(LEAF_PREFIX + e).digest() for e in entries])
-
-
-def pair_level(hashes: bytes) -> bytes:
-    """Hash neighbouring pairs of a concatenated level; an odd last hash is dropped.
-
-    Only full pairs are hashed because only they are full subtrees; callers that need the
-    RFC root carry the odd one themselves.
-    """
-    view = memoryview(hashes)
-    end = (len(hashes) // (2 * HASH_SIZE)) * 2 * HASH_SIZE
-    return b"".join([sha256(NODE_PREFIX + view[i : i + 64]).digest() for i in range(0, end, 64)])
+    return b"".join(leaf_digests(entries))
 
 
 def full_subtree_root(hashes: bytes) -> bytes:
     """Root of a perfect subtree whose bottom level is ``hashes`` (a power-of-two count)."""
-    level = hashes
-    while len(level) > HASH_SIZE:
-        level = pair_level(level)
-    return level
+    level = split_hashes(hashes)
+    while len(level) > 1:
+        level = pair_digests(level)
+    return level[0]
+
+
+def root_of_digests(level: list[bytes]) -> bytes:
+    """RFC 9162 MTH of a range given the hashes of its aligned leaves, any count.
+
+    At each level the unpaired last hash is carried up unchanged, which reproduces the
+    top-down split at the largest power of two.
+    """
+    if not level:
+        return EMPTY_ROOT
+    while len(level) > 1:
+        paired = pair_digests(level)
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0]
 
 
 def root_from_hashes(hashes: bytes) -> bytes:
-    """RFC 9162 MTH of a range given the concatenated hashes of its aligned leaves.
-
-    Works for any count: at each level the unpaired last hash is carried to the next
-    level, which reproduces the top-down split at the largest power of two.
-    """
-    if not hashes:
-        return EMPTY_ROOT
-    level = hashes
-    while len(level) > HASH_SIZE:
-        paired = pair_level(level)
-        if (len(level) // HASH_SIZE) % 2:
-            paired += level[-HASH_SIZE:]
-        level = paired
-    return bytes(level)
+    """:func:`root_of_digests` over concatenated hashes."""
+    return root_of_digests(split_hashes(hashes))
 
 
 def root(entries: Sequence[bytes], workers: int | None = None) -> bytes:
     """MTH(D[0:n]) of raw entries; uses several processes for large inputs."""
     from accord.ledger.parallel import leaf_and_tile_hashes
 
-    leaves, tile_roots = leaf_and_tile_hashes(entries, workers=workers)
-    full = len(tile_roots) // HASH_SIZE
-    tail = leaves[full * 256 * HASH_SIZE :]
+    _, tile_roots = leaf_and_tile_hashes(entries, workers=workers, keep_leaves=False)
+    level = split_hashes(tile_roots)
+    tail = entries[len(level) * 256 :]
     if tail:
-        tile_roots += root_from_hashes(tail)
-    return root_from_hashes(tile_roots)
+        level.append(root_of_digests(leaf_digests(tail)))
+    return root_of_digests(level)
 
 
 def split_point(n: int) -> int:

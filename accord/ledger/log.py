@@ -9,17 +9,15 @@ be checked against the tree later.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 from accord.errors import AccordError, IntegrityError
 from accord.ledger.checkpoint import Checkpoint
-from accord.ledger.hashing import HASH_SIZE
-from accord.ledger.note import Signer, Verifier
+from accord.ledger.note import Signer, Verifier, parse_note
 from accord.ledger.parallel import leaf_and_tile_hashes
 from accord.ledger.proofs import consistency_proof, inclusion_proof
 from accord.ledger.storage import LogStore
-from accord.ledger.tree import TILE_WIDTH, TiledTree, extend_tiles
+from accord.ledger.tree import TileCache, TiledTree, extend_tiles
 
 MAX_ENTRY_BYTES = 0xFFFF
 """tlog-tiles entry bundles prefix each entry with a 16-bit length."""
@@ -40,7 +38,7 @@ class Log:
             raise AccordError("signer key", "is not this log's key", "pass the log's own key")
         self.signer = signer
         self.workers = workers
-        self._full_tiles: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._cache = TileCache()
 
     @classmethod
     def create(cls, store: LogStore, signer: Signer, origin: str | None = None) -> Log:
@@ -60,24 +58,12 @@ class Log:
     def size(self) -> int:
         return self.store.size()
 
-    def _read_tile(self, level: int, index: int, width: int) -> bytes:
-        if width < TILE_WIDTH:
-            return self.store.read_tile(level, index, width)
-        key = (level, index)
-        data = self._full_tiles.get(key)
-        if data is None:
-            data = self.store.read_tile(level, index, width)
-            self._full_tiles[key] = data
-            if len(self._full_tiles) > 8192:
-                self._full_tiles.popitem(last=False)
-        return data
-
     def tree(self, size: int | None = None) -> TiledTree:
         current = self.size
         size = current if size is None else size
         if not 0 <= size <= current:
             raise AccordError("size", f"{size} is not between 0 and the log size {current}")
-        return TiledTree(size, self._read_tile)
+        return TiledTree(size, self.store.read_tile, self._cache)
 
     def root(self, size: int | None = None) -> bytes:
         return self.tree(size).root()
@@ -124,9 +110,6 @@ class Log:
         leaves, roots = leaf_and_tile_hashes(batch, offset=start, workers=self.workers)
         tiles = extend_tiles(start, leaves, roots, self.store.read_tile)
         self.store.commit(start, batch, tiles)
-        for (level, index), data in tiles.items():
-            if len(data) == TILE_WIDTH * HASH_SIZE:
-                self._full_tiles[(level, index)] = data
         return list(range(start, start + len(batch)))
 
     def checkpoint(self, extensions: Sequence[str] = ()) -> bytes:
@@ -134,6 +117,17 @@ class Log:
         if self.signer is None:
             raise AccordError("signer key", "is needed to sign checkpoints", "pass --key")
         size = self.size
+        issued = self.store.checkpoints()
+        if issued:
+            # Never sign a head inconsistent with one already issued (c2sp tlog-checkpoint):
+            # if storage was altered or lost data, stop rather than publish a fork.
+            last = Checkpoint.parse(parse_note(issued[-1][1]).text)
+            if last.size > size or self.root(last.size) != last.root:
+                raise IntegrityError(
+                    "store",
+                    f"no longer matches the checkpoint already issued at size {last.size}",
+                    "restore the store from a backup; do not sign a fork",
+                )
         cp = Checkpoint(self.origin, size, self.root(size), tuple(extensions))
         note = cp.sign([self.signer])
         self.store.add_checkpoint(size, note)
@@ -150,3 +144,11 @@ class Log:
 
     def close(self) -> None:
         self.store.close()
+
+
+def checkpoint_of_size(log: Log, size: int) -> bytes | None:
+    """The latest checkpoint the log issued at exactly ``size``, if any."""
+    for issued_size, note in reversed(log.checkpoints()):
+        if issued_size == size:
+            return note
+    return None

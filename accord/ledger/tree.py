@@ -18,6 +18,8 @@ from accord.ledger.hashing import (
     HASH_SIZE,
     full_subtree_root,
     node_hash,
+    pair_digests,
+    split_hashes,
     split_point,
 )
 
@@ -34,45 +36,83 @@ def tile_width(size: int, level: int, index: int) -> int:
     return max(0, min(TILE_WIDTH, count - index * TILE_WIDTH))
 
 
+class TileCache:
+    """Tiles and their interior levels, shared by every tree view of one log.
+
+    A tile's first ``width`` hashes never change once written (logs only append), so a
+    cache keyed by (level, index, width) stays valid across tree sizes. Keeping each
+    tile's eight interior levels means a proof hashes each tile at most once.
+    """
+
+    def __init__(self, max_tiles: int = 2048) -> None:
+        self._levels: OrderedDict[tuple[int, int, int], list[list[bytes]]] = OrderedDict()
+        self._max = max_tiles
+
+    def levels(self, key: tuple[int, int, int], data: bytes) -> list[list[bytes]]:
+        found = self._levels.get(key)
+        if found is not None:
+            self._levels.move_to_end(key)
+            return found
+        level = split_hashes(data)
+        levels = [level]
+        for _ in range(TILE_HEIGHT):
+            level = pair_digests(level)
+            levels.append(level)
+        self._levels[key] = levels
+        if len(self._levels) > self._max:
+            self._levels.popitem(last=False)
+        return levels
+
+    def get(self, key: tuple[int, int, int]) -> list[list[bytes]] | None:
+        found = self._levels.get(key)
+        if found is not None:
+            self._levels.move_to_end(key)
+        return found
+
+
 class TiledTree:
     """MTH over any aligned range of a tree of ``size`` leaves, backed by tiles."""
 
-    def __init__(self, size: int, read: TileReader, cache_tiles: int = 4096) -> None:
+    def __init__(self, size: int, read: TileReader, cache: TileCache | None = None) -> None:
         self.size = size
         self._read = read
-        self._cache: OrderedDict[tuple[int, int, int], bytes] = OrderedDict()
-        self._cache_tiles = cache_tiles
+        self._cache = TileCache() if cache is None else cache
 
-    def tile(self, level: int, index: int) -> bytes:
+    def _levels(self, level: int, index: int) -> list[list[bytes]]:
         width = tile_width(self.size, level, index)
         if width == 0:
             raise IntegrityError("tile", f"tile {level}/{index} is empty at size {self.size}")
         key = (level, index, width)
-        data = self._cache.get(key)
-        if data is None:
-            data = self._read(level, index, width)
-            if len(data) != width * HASH_SIZE:
-                raise IntegrityError(
-                    f"tile {level}/{index}",
-                    f"has {len(data)} bytes, expected {width * HASH_SIZE}",
-                    "the tile is truncated or from another log",
-                )
-            self._cache[key] = data
-            if len(self._cache) > self._cache_tiles:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
-        return data
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        data = self._read(level, index, width)
+        if len(data) != width * HASH_SIZE:
+            raise IntegrityError(
+                f"tile {level}/{index}",
+                f"has {len(data)} bytes, expected {width * HASH_SIZE}",
+                "the tile is truncated or from another log",
+            )
+        return self._cache.levels(key, data)
+
+    def tile(self, level: int, index: int) -> bytes:
+        """The tile's hashes at this tree size."""
+        return b"".join(self._levels(level, index)[0])
+
+    def tile_root(self, level: int, index: int) -> bytes:
+        """Root of a full tile (its 256 hashes hashed up eight levels)."""
+        top = self._levels(level, index)[TILE_HEIGHT]
+        if not top:
+            raise IntegrityError("tile", f"tile {level}/{index} is not full")
+        return top[0]
 
     def full_hash(self, height: int, index: int) -> bytes:
         """MTH(D[index*2^height : (index+1)*2^height]); the range must lie in the tree."""
-        if (index + 1) << height > self.size:
+        if index < 0 or (index + 1) << height > self.size:
             raise IntegrityError("range", "subtree lies beyond the tree size")
         level, rest = divmod(height, TILE_HEIGHT)
-        first = index << rest
-        tile_index, offset = divmod(first, TILE_WIDTH)
-        data = self.tile(level, tile_index)
-        return full_subtree_root(data[offset * HASH_SIZE : (offset + (1 << rest)) * HASH_SIZE])
+        tile_index, offset = divmod(index << rest, TILE_WIDTH)
+        return self._levels(level, tile_index)[rest][offset >> rest]
 
     def mth(self, start: int, end: int) -> bytes:
         """MTH(D[start:end]) for a range whose start is aligned to its subtree size."""

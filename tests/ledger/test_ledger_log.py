@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import naive_mth
+from ledger_helpers import naive_mth
 
 from accord.errors import AccordError, IntegrityError
 from accord.ledger import (
@@ -108,3 +108,24 @@ def test_not_a_database(tmp_path: Path) -> None:
 def test_postgres_unreachable_is_a_clear_error() -> None:
     with pytest.raises(AccordError, match="cannot connect"):
         open_store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_refuses_to_sign_after_storage_tampering(tmp_path: Path, signer: Signer) -> None:
+    import sqlite3
+
+    log = Log.create(open_store(tmp_path / "log.db"), signer)
+    log.append_many([b"%d" % i for i in range(300)])
+    log.checkpoint()
+    log.close()
+    db = sqlite3.connect(tmp_path / "log.db")
+    (tile,) = db.execute("SELECT hashes FROM tiles WHERE level=1 AND idx=0").fetchone()
+    db.execute(
+        "UPDATE tiles SET hashes=? WHERE level=1 AND idx=0", (bytes([tile[0] ^ 1]) + tile[1:],)
+    )
+    db.commit()
+    db.close()
+    log = Log(open_store(tmp_path / "log.db"), signer)
+    log.append(b"more")
+    with pytest.raises(IntegrityError, match="no longer matches"):
+        log.checkpoint()
+    assert len(log.checkpoints()) == 1

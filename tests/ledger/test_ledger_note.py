@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from conftest import load_vectors, naive_mth
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ledger_helpers import load_vectors, naive_mth
 
 from accord.errors import AccordError, IntegrityError
 from accord.ledger.checkpoint import Checkpoint, open_checkpoint

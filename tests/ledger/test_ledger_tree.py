@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 
-from conftest import load_vectors, naive_mth
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ledger_helpers import load_vectors, naive_mth
 
 from accord.ledger.hashing import EMPTY_ROOT, leaf_hash, leaf_hashes, root, root_from_hashes
-from accord.ledger.parallel import leaf_and_tile_hashes
+from accord.ledger.parallel import _can_fork, leaf_and_tile_hashes
 from accord.ledger.proofs import (
     check_consistency,
     consistency_proof,
@@ -127,6 +127,7 @@ def test_edge_cases_are_rejected_not_crashed() -> None:
 
 
 def test_parallel_build_equals_serial() -> None:
+    assert _can_fork(), "the forked path must really run here"
     entries = [os.urandom(i % 50) for i in range(70_001)]
     serial = leaf_and_tile_hashes(entries, offset=3, workers=1)
     forked = leaf_and_tile_hashes(entries, offset=3, workers=2)
@@ -141,3 +142,35 @@ def test_tile_widths_follow_the_spec_example() -> None:
     assert [tile_width(70_000, 1, i) for i in (0, 1, 2)] == [256, 17, 0]
     assert tile_width(70_000, 2, 0) == 1
     assert tile_width(256, 1, 0) == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 700), min_size=1, max_size=6), st.data())
+def test_incremental_tiles_equal_tiles_built_at_once(
+    batches: list[int], data: st.DataObject
+) -> None:
+    """Appending in any batch sizes must leave exactly the tiles of a one-shot build."""
+    from accord.ledger.tree import TILE_WIDTH
+
+    total = sum(batches)
+    entries = [b"%d" % i for i in range(total)]
+    once = extend_tiles(0, leaf_hashes(entries), b"", lambda level, index, width: b"")
+    stored: dict[tuple[int, int], bytes] = {}
+    size = 0
+    for count in batches:
+        batch = entries[size : size + count]
+        use_parallel_roots = data.draw(st.booleans())
+        leaves, roots = leaf_and_tile_hashes(batch, offset=size, workers=1)
+        stored.update(
+            extend_tiles(
+                size,
+                leaves,
+                roots if use_parallel_roots else b"",
+                lambda level, index, width: stored[(level, index)][: width * 32],
+            )
+        )
+        size += count
+    assert stored == once
+    assert all(len(tile) <= TILE_WIDTH * 32 for tile in stored.values())
+    tree = TiledTree(total, lambda level, index, width: stored[(level, index)][: width * 32])
+    assert tree.root() == naive_mth(entries)
