@@ -177,6 +177,23 @@ class _Context:
                 )
         return out
 
+    def verdict(
+        self,
+        clauses: list[ClauseOutcome],
+        numbers: list[Derivation],
+        **fields: Any,
+    ) -> Verdict:
+        """A verdict with the fields every item kind shares filled in from this context."""
+        return Verdict(
+            on=self.on,
+            rule_sets=_refs(self.rule_sets),
+            numbers=numbers,
+            unknowns=_unknowns(clauses, numbers),
+            clauses=clauses,
+            notes=self.preamble + _notes(self.rule_sets, clauses),
+            **fields,
+        )
+
     # -- items ----------------------------------------------------------------------------
 
     def chip(self, spec: ChipSpec) -> Verdict:
@@ -193,19 +210,15 @@ class _Context:
         else:
             status = "not_controlled"
             headline = f"{spec.id}: not in any controlled class of the rules applied"
-        verdict = Verdict(
+        verdict = self.verdict(
+            clauses,
+            numbers,
             item_kind="chip",
             subject=spec.id,
-            on=self.on,
             status=status,
             headline=f"{headline} — {_rs_names(self.rule_sets)}",
             classes=classes,
             possible_classes=possible,
-            rule_sets=_refs(self.rule_sets),
-            numbers=numbers,
-            unknowns=_unknowns(clauses, numbers),
-            clauses=clauses,
-            notes=self.preamble + _notes(self.rule_sets, clauses),
         )
         self._chip_cache[spec.id] = verdict
         return verdict
@@ -258,19 +271,15 @@ class _Context:
             if classes
             else "below_thresholds"
         )
-        return Verdict(
+        return self.verdict(
+            clauses,
+            numbers,
             item_kind=kind,
             subject=item.name,
-            on=self.on,
             status=status,
             headline="; ".join(bits),
             classes=classes,
             possible_classes=possible,
-            rule_sets=_refs(self.rule_sets),
-            numbers=numbers,
-            unknowns=_unknowns(clauses, numbers),
-            clauses=clauses,
-            notes=self.preamble + _notes(self.rule_sets, clauses),
             parts=parts,
         )
 
@@ -292,20 +301,16 @@ class _Context:
         else:
             status = "undetermined"
             headline = f"Undetermined: {what} to {dest} — {why}"
-        return Verdict(
+        return self.verdict(
+            clauses,
+            numbers,
             item_kind="shipment",
             subject=f"{what} to {dest}" + (f" for {item.end_user}" if item.end_user else ""),
-            on=self.on,
             status=status,
             headline=headline,
             classes=sorted({c for p in parts for c in p.classes}),
             possible_classes=sorted({c for p in parts for c in p.possible_classes}),
             license_required=required,
-            rule_sets=_refs(self.rule_sets),
-            numbers=numbers,
-            unknowns=_unknowns(clauses, numbers),
-            clauses=clauses,
-            notes=self.preamble + _notes(self.rule_sets, clauses),
             parts=parts,
         )
 
@@ -326,23 +331,19 @@ class _Context:
             status, headline = "below_thresholds", f"{compute}; below every threshold applied"
         if pending:
             headline += f"; {_pending_text(pending)}"
-        return Verdict(
-            item_kind="model",
-            subject=item.name,
-            on=self.on,
-            status=status,
-            headline=headline,
-            rule_sets=_refs(self.rule_sets),
-            numbers=[
+        return self.verdict(
+            clauses,
+            [
                 Derivation(
                     metric="training_compute",
                     value=item.training_compute.mid,
                     derivation=f"declared or estimated: {item.training_compute} FLOP",
                 )
             ],
-            unknowns=_unknowns(clauses, []),
-            clauses=clauses,
-            notes=self.preamble + _notes(self.rule_sets, clauses),
+            item_kind="model",
+            subject=item.name,
+            status=status,
+            headline=headline,
         )
 
 
