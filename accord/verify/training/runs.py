@@ -28,6 +28,8 @@ class RunConfig:
     k: int = 20
     batch_size: int = 32
     threads: int = 1
+    momentum: float = 0.9
+    lr: float = 0.05
 
     def task_spec(self) -> TaskSpec:
         return TaskSpec.model_validate(
@@ -46,7 +48,7 @@ class RunConfig:
     def optimizer_spec(self) -> OptimizerSpec:
         if self.task == "charlm":
             return OptimizerSpec(name="adamw", lr=3e-3, weight_decay=0.01)
-        return OptimizerSpec(name="sgd", lr=0.05, momentum=0.9, weight_decay=1e-4)
+        return OptimizerSpec(name="sgd", lr=self.lr, momentum=self.momentum, weight_decay=1e-4)
 
 
 def fresh(cfg: RunConfig) -> tuple[Any, Any]:

@@ -17,25 +17,52 @@ from accord.verify.training.hashing import SELECTION_DOMAIN, hmac_stream
 
 
 @dataclass(frozen=True)
-class Selection:
-    top: list[int]
-    random: list[int]
-
-    @property
-    def all(self) -> list[int]:
-        return sorted(set(self.top) | set(self.random))
+class Plan:
+    top: int
+    anomalous: int
+    random: int
 
 
 def plan_counts(
-    n_segments: int, budget: float, top_q: int | None, n_random: int | None
-) -> tuple[int, int]:
-    """Split a budget (fraction of training steps to re-execute) between top-Q and random."""
+    n_segments: int,
+    budget: float,
+    top_q: int | None = None,
+    n_random: int | None = None,
+    n_anomalous: int | None = None,
+) -> Plan:
+    """Split a budget (fraction of training steps to re-execute) three ways.
+
+    A third goes to PoL's largest updates, a third to updates that are large *for their
+    place in the run* (a segment hiding extra steps moves about twice as far as its
+    neighbours, while raw top-Q keeps picking the early, naturally large updates), and the
+    rest, at least two, to beacon-keyed random draws.
+    """
     if not 0 < budget <= 1:
         raise AccordError("budget", f"{budget} is not in (0, 1]", "use e.g. 0.05 for 5 %")
-    total = max(3, math.floor(budget * n_segments))
-    q = top_q if top_q is not None else max(1, total // 2)
-    r = n_random if n_random is not None else max(2, total - q)
-    return min(q, n_segments), min(r, n_segments)
+    total = max(4, math.floor(budget * n_segments))
+    q = top_q if top_q is not None else max(1, total // 4)
+    a = n_anomalous if n_anomalous is not None else max(1, total // 4)
+    r = n_random if n_random is not None else max(2, total - q - a)
+    return Plan(min(q, n_segments), min(a, n_segments), min(r, n_segments))
+
+
+def anomalous_updates(update_norms: list[float], count: int, exclude: set[int]) -> list[int]:
+    """Segments whose update is largest relative to the geometric mean of their neighbours.
+
+    Training moves smoothly from one segment to the next, so a segment that hides extra
+    optimisation steps stands out against the two segments around it even late in a run,
+    when its raw update is far smaller than the early ones.
+    """
+    n = len(update_norms)
+    scores = []
+    for j in range(n):
+        if j in exclude:
+            continue
+        near = [update_norms[i] for i in (j - 1, j + 1) if 0 <= i < n]
+        ref = math.exp(sum(math.log(max(u, 1e-30)) for u in near) / len(near)) if near else 1.0
+        scores.append((update_norms[j] / max(ref, 1e-30), -j, j))
+    scores.sort(reverse=True)
+    return sorted(j for _, _, j in scores[:count])
 
 
 def top_updates(update_norms: list[float], q: int) -> list[int]:

@@ -29,6 +29,7 @@ from accord.verify.training.calibration import default_tolerance, false_rejectio
 from accord.verify.training.checkpoint import OPT_PREFIX, weights_digest
 from accord.verify.training.replay import SegmentResult, compare, run_segment
 from accord.verify.training.selection import (
+    anomalous_updates,
     min_forged_fraction,
     miss_probability,
     plan_counts,
@@ -80,6 +81,7 @@ def verify_training(
     budget: float = 0.05,
     top_q: int | None = None,
     n_random: int | None = None,
+    n_anomalous: int | None = None,
     tolerance: float | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
@@ -210,12 +212,19 @@ def verify_training(
     if isinstance(norms, IntegrityError):
         return _fail(subject, "integrity", norms.message, stat, evidence, Severity.CRITICAL)
 
-    q, r = plan_counts(m.n_segments, budget, top_q, n_random)
-    top = top_updates(norms, q)
-    rand = random_segments(beacon, tr.chain_head, m.n_segments, r, set(top))
-    chosen = sorted(set(top) | set(rand))
-    pool = m.n_segments - len(set(top))
-    stat["selection"] = {"top": top, "random": rand, "beacon_sha256": evidence["beacon"]}
+    plan = plan_counts(m.n_segments, budget, top_q, n_random, n_anomalous)
+    top = top_updates(norms, plan.top)
+    anomalous = anomalous_updates(norms, plan.anomalous, set(top))
+    fixed = set(top) | set(anomalous)
+    rand = random_segments(beacon, tr.chain_head, m.n_segments, plan.random, fixed)
+    chosen = sorted(fixed | set(rand))
+    pool = m.n_segments - len(fixed)
+    stat["selection"] = {
+        "top": top,
+        "anomalous": anomalous,
+        "random": rand,
+        "beacon_sha256": evidence["beacon"],
+    }
     stat["detection"] = {
         "random_draws": len(rand),
         "pool": pool,
@@ -239,7 +248,7 @@ def verify_training(
     replayed_steps = sum(r.last_step - r.first_step for r in results)
     stat["verifier_cost_fraction"] = replayed_steps / m.steps
     stat["replays"] = [
-        {**r.__dict__, "kind": "top" if r.segment in top else "random", "pass": r.passes(tol)}
+        {**r.__dict__, "kind": _kind(r.segment, top, anomalous), "pass": r.passes(tol)}
         for r in results
     ]
     stat["max_relative_distance"] = max((r.relative for r in results), default=0.0)
@@ -275,6 +284,10 @@ def verify_training(
             f"or more forged segments with probability >= 99 %."
         ),
     )
+
+
+def _kind(j: int, top: list[int], anomalous: list[int]) -> str:
+    return "top" if j in top else "anomalous" if j in anomalous else "random"
 
 
 def _update_norms(tr: Transcript, report: Progress) -> list[float] | IntegrityError:
