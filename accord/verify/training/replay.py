@@ -124,7 +124,7 @@ def compare(
         l1=float(diff.abs().sum()),
         l2=l2,
         linf=float(diff.abs().max()) if diff.numel() else 0.0,
-        cosine_distance=1.0 - cos,
+        cosine_distance=max(0.0, 1.0 - cos),
         relative=l2 / max(update, 1e-12),
         optimizer_relative=opt_rel,
         rng_equal=rng_equal,

@@ -32,7 +32,7 @@ def plan_counts(
 ) -> Plan:
     """Split a budget (fraction of training steps to re-execute) three ways.
 
-    A third goes to PoL's largest updates, a third to updates that are large *for their
+    A fifth goes to PoL's largest updates, two fifths to updates that are large *for their
     place in the run* (a segment hiding extra steps moves about twice as far as its
     neighbours, while raw top-Q keeps picking the early, naturally large updates), and the
     rest, at least two, to beacon-keyed random draws.
@@ -40,29 +40,39 @@ def plan_counts(
     if not 0 < budget <= 1:
         raise AccordError("budget", f"{budget} is not in (0, 1]", "use e.g. 0.05 for 5 %")
     total = max(4, math.floor(budget * n_segments))
-    q = top_q if top_q is not None else max(1, total // 4)
-    a = n_anomalous if n_anomalous is not None else max(1, total // 4)
+    q = top_q if top_q is not None else max(1, total // 5)
+    a = n_anomalous if n_anomalous is not None else max(1, math.ceil(0.4 * total))
     r = n_random if n_random is not None else max(2, total - q - a)
     return Plan(min(q, n_segments), min(a, n_segments), min(r, n_segments))
 
 
 def anomalous_updates(update_norms: list[float], count: int, exclude: set[int]) -> list[int]:
-    """Segments whose update is largest relative to the geometric mean of their neighbours.
+    """In each of ``count`` equal windows, the segment that moved furthest for its place.
 
-    Training moves smoothly from one segment to the next, so a segment that hides extra
-    optimisation steps stands out against the two segments around it even late in a run,
-    when its raw update is far smaller than the early ones.
+    The score is a segment's update over the geometric mean of its two neighbours'. Training
+    moves smoothly from one segment to the next, so a segment that hides extra optimisation
+    steps stands out against its neighbours even late in a run, when its raw update is far
+    smaller than the early ones that raw top-Q keeps picking. Windowing spreads the picks over
+    the run, because early training is naturally bumpy.
     """
     n = len(update_norms)
-    scores = []
-    for j in range(n):
-        if j in exclude:
-            continue
+    if count <= 0 or n == 0:
+        return []
+
+    def score(j: int) -> float:
         near = [update_norms[i] for i in (j - 1, j + 1) if 0 <= i < n]
-        ref = math.exp(sum(math.log(max(u, 1e-30)) for u in near) / len(near)) if near else 1.0
-        scores.append((update_norms[j] / max(ref, 1e-30), -j, j))
-    scores.sort(reverse=True)
-    return sorted(j for _, _, j in scores[:count])
+        if not near:
+            return 1.0
+        ref = math.exp(sum(math.log(max(u, 1e-30)) for u in near) / len(near))
+        return update_norms[j] / max(ref, 1e-30)
+
+    picks = []
+    for w in range(count):
+        lo, hi = (w * n) // count, ((w + 1) * n) // count
+        cands = [j for j in range(lo, hi) if j not in exclude]
+        if cands:
+            picks.append(max(cands, key=lambda j: (score(j), -j)))
+    return picks
 
 
 def top_updates(update_norms: list[float], q: int) -> list[int]:

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints its result beside a baseline run in the same process."""
