@@ -67,7 +67,7 @@ def array_digest(arrays: Mapping[str, np.ndarray]) -> str:
             arr = arr.astype(arr.dtype.newbyteorder("<"))
         header = canonical_json({"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape)})
         h.update(len(header).to_bytes(8, "big") + header)
-        h.update(memoryview(arr).cast("B") if arr.size else b"")
+        h.update(arr.data if arr.ndim else arr.tobytes())
     return h.hexdigest()
 
 
