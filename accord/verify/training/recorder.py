@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ class TranscriptRecorder:
     ) -> None:
         import torch
 
+        started = time.perf_counter()
+        self.cost = {"setup_s": 0.0, "train_thread_s": 0.0, "worker_cpu_s": 0.0, "finish_s": 0.0}
         if k < 1:
             raise AccordError("k", "must be at least 1", "checkpoint every k >= 1 steps")
         self.root = Path(out_dir)
@@ -112,19 +115,23 @@ class TranscriptRecorder:
         self._finished = False
         torch.set_num_threads(threads)
         self._submit(take_snapshot(0, model, optimizer))
+        self.cost["setup_s"] = time.perf_counter() - started
 
     # -- training-thread side -------------------------------------------------------------
     def record_batch(self, indices: Any) -> None:
         """Note the sample indices of the step about to run (numpy array or tensor)."""
+        t = time.perf_counter()
         row = np.asarray(indices, dtype=np.int64).reshape(-1)
         if row.shape[0] != self.batch_size:
             raise AccordError(
                 "indices", f"batch of {row.shape[0]}, declared {self.batch_size}", None
             )
         self._pending = row.copy()
+        self.cost["train_thread_s"] += time.perf_counter() - t
 
     def after_step(self) -> None:
         """Call after ``optimizer.step()``; checkpoints every k steps."""
+        t = time.perf_counter()
         if self._pending is None:
             raise AccordError("record_batch", "was not called before this step", "call it first")
         self._rows.append(self._pending)
@@ -132,6 +139,7 @@ class TranscriptRecorder:
         self.step += 1
         if self.step % self.k == 0:
             self._close_segment()
+        self.cost["train_thread_s"] += time.perf_counter() - t
 
     def _close_segment(self) -> None:
         first = self.step - len(self._rows)
@@ -147,15 +155,19 @@ class TranscriptRecorder:
 
     # -- background side ------------------------------------------------------------------
     def _drain(self) -> None:
+        cpu = 0.0
         while True:
             item = self._q.get()
             if item is _STOP:
+                self.cost["worker_cpu_s"] = cpu
                 return
+            t = time.thread_time()
             if self._error is None:
                 try:
                     self._handle(item)
                 except BaseException as exc:  # surfaced by finish()
                     self._error = exc
+            cpu += time.thread_time() - t
 
     def _handle(self, item: object) -> None:
         if isinstance(item, Snapshot):
@@ -201,11 +213,14 @@ class TranscriptRecorder:
         if self.step == 0:
             raise AccordError("steps", "no step was recorded", "train at least one step")
         self._finished = True
+        t = time.perf_counter()
         if self._rows:
             self._close_segment()
         if self._worker is not None:
             self._q.put(_STOP)
+            waited = time.perf_counter()
             self._worker.join()
+            t += time.perf_counter() - waited  # the worker's CPU is counted by the worker
         self._idx_file.close()
         if self._error is not None:
             raise AccordError("recorder", f"writing the transcript failed: {self._error}", None)
@@ -251,7 +266,13 @@ class TranscriptRecorder:
         ]
         head = write_chain(self.root, self.run_id, records)
         self.summary = ledger_summary(manifest, head, manifest_sha)
+        self.cost["finish_s"] = time.perf_counter() - t
         return head
+
+    def overhead_seconds(self) -> float:
+        """Time the recorder spent: its calls on the training thread, the writer thread's
+        CPU time, setup (data shard hashing) and finish, i.e. what it adds to training."""
+        return sum(self.cost.values())
 
 
 def write_chain(root: Path, run_id: str, records: list[dict[str, Any]]) -> str:
