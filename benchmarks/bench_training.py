@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from accord.model.finding import Verdict
 from accord.verify.training.attacks import ATTACKS, run_attack
@@ -26,9 +27,10 @@ from accord.verify.training.loop import batch_schedule, deterministic, train_ste
 from accord.verify.training.recorder import TranscriptRecorder
 from accord.verify.training.replay import replay_segment
 from accord.verify.training.runs import RunConfig, record_honest_run
+from accord.verify.training.selection import select_segments, top_updates
 from accord.verify.training.tasks import make_dataset
 from accord.verify.training.transcript import load_transcript
-from accord.verify.training.verifier import verify_training
+from accord.verify.training.verifier import update_norms, verify_training
 
 QUICK = "--quick" in sys.argv
 CALIBRATION = Path(__file__).resolve().parent.parent / "accord/verify/training/calibration.json"
@@ -176,14 +178,32 @@ def honest_runs(tmp: Path) -> dict[str, object]:
     }
 
 
+def _outcomes(att_dir: Path, declared: str, tol: float) -> tuple[dict[int, bool] | str, Any]:
+    """Replay every segment once: a failed pre-replay check, or pass/fail per segment."""
+    f = verify_training(
+        att_dir, b"all", declared_weights_sha256=declared, tolerance=tol, budget=1.0
+    )
+    if f.verdict == Verdict.INCONSISTENT and f.statistic["failed_check"] != "replay":
+        return str(f.statistic["failed_check"]), f
+    return {r["segment"]: bool(r["pass"]) for r in f.statistic["replays"]}, f
+
+
 def attacks(tmp: Path, tolerance: float) -> list[dict[str, object]]:
+    """Detection per attack over attack seeds x beacons at the default 5 % budget.
+
+    Replay is deterministic, so each segment's outcome is computed once (all segments) and
+    each beacon's verdict follows from the segments it selects; this is spot-checked against
+    the full verifier for two beacons per transcript (any mismatch is printed and counted).
+    """
     cfg = RunConfig(task="blobs", steps=1000, k=10, n_samples=512)
     seeds = 2 if QUICK else 4
-    beacons = 10 if QUICK else 25
-    rows = []
+    beacons = 20 if QUICK else 200
+    rows: list[dict[str, object]] = []
+    mismatches = 0
     for name in ATTACKS:
         caught = caught_topq = total = 0
-        cost, cost_topq, build = [], [], []
+        cost: list[float] = []
+        build: list[float] = []
         checks: dict[str, int] = {}
         n_seeds = 1 if name.startswith("adversarial_spoof") else seeds
         if name == "undeclared_extra_steps_hidden":
@@ -192,31 +212,39 @@ def attacks(tmp: Path, tolerance: float) -> list[dict[str, object]]:
             t = time.perf_counter()
             att = run_attack(name, tmp, cfg, seed=seed)
             build.append(time.perf_counter() - t)
+            outcome, _ = _outcomes(att.transcript, att.declared_weights_sha256, tolerance)
+            tr = load_transcript(att.transcript)
+            norms = update_norms(tr, lambda *_: None)
             for b in range(beacons):
-                f = verify_training(
-                    att.transcript,
-                    f"{name}-{seed}-{b}".encode(),
-                    declared_weights_sha256=att.declared_weights_sha256,
-                    tolerance=tolerance,
-                )
+                beacon = f"{name}-{seed}-{b}".encode()
                 total += 1
-                if f.verdict == Verdict.INCONSISTENT:
+                if isinstance(outcome, str):
                     caught += 1
-                    checks[f.statistic["failed_check"]] = (
-                        checks.get(f.statistic["failed_check"], 0) + 1
+                    checks[outcome] = checks.get(outcome, 0) + 1
+                    cost.append(0.0)
+                    detected = True
+                else:
+                    top, anom, rand = select_segments(norms, tr.chain_head, beacon)
+                    chosen = set(top) | set(anom) | set(rand)
+                    detected = any(not outcome[j] for j in chosen)
+                    caught += detected
+                    if detected:
+                        checks["replay"] = checks.get("replay", 0) + 1
+                    cost.append(len(chosen) * cfg.k / cfg.steps)
+                if b < 2:
+                    f = verify_training(
+                        att.transcript,
+                        beacon,
+                        declared_weights_sha256=att.declared_weights_sha256,
+                        tolerance=tolerance,
                     )
-                cost.append(f.statistic.get("verifier_cost_fraction", 0.0))
-            g = verify_training(
-                att.transcript,
-                b"topq",
-                declared_weights_sha256=att.declared_weights_sha256,
-                tolerance=tolerance,
-                top_q=5,
-                n_anomalous=0,
-                n_random=0,
-            )
-            caught_topq += g.verdict == Verdict.INCONSISTENT
-            cost_topq.append(g.statistic.get("verifier_cost_fraction", 0.0))
+                    if (f.verdict == Verdict.INCONSISTENT) != detected:
+                        mismatches += 1
+                        print(f"  MISMATCH {name} seed {seed} beacon {b}")
+            if isinstance(outcome, str):
+                caught_topq += 1
+            else:
+                caught_topq += any(not outcome[j] for j in top_updates(norms, 5))
         rows.append(
             {
                 "attack": name,
@@ -224,16 +252,17 @@ def attacks(tmp: Path, tolerance: float) -> list[dict[str, object]]:
                 "verifications": total,
                 "detection_rate": caught / total,
                 "caught_by": checks,
-                "verifier_cost_pct": 100 * max(cost),
+                "verifier_cost_pct_max": 100 * max(cost),
                 "topq_only_detection_rate": caught_topq / n_seeds,
-                "topq_only_cost_pct": 100 * max(cost_topq),
                 "attack_build_s": statistics.mean(build),
             }
         )
         print(
             f"  {name:36s} detected {caught}/{total} ({100 * caught / total:.1f} %) at cost "
-            f"<= {100 * max(cost):.1f} % [by {checks}]; PoL top-Q only: {caught_topq}/{n_seeds}"
+            f"<= {100 * max(cost):.1f} % [by {checks}]; PoL top-5 only (same cost): "
+            f"{caught_topq}/{n_seeds} transcripts"
         )
+    print(f"  spot checks against the full verifier: {mismatches} mismatches")
     return rows
 
 

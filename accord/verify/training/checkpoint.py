@@ -44,12 +44,15 @@ def take_snapshot(step: int, model: Any, optimizer: Any) -> Snapshot:
     import torch
 
     tensors: dict[str, Any] = {}
-    for name, t in model.state_dict().items():
-        tensors[MODEL_PREFIX + name] = t.detach().to("cpu", copy=True).contiguous()
-    for idx, state in optimizer.state_dict()["state"].items():
-        for key, val in state.items():
-            if isinstance(val, torch.Tensor):
-                tensors[f"{OPT_PREFIX}{idx}/{key}"] = val.detach().to("cpu", copy=True).contiguous()
+    with torch.no_grad():
+        for name, t in model.state_dict(keep_vars=False).items():
+            tensors[MODEL_PREFIX + name] = t.detach().clone()
+        # Same numbering as optimizer.state_dict(): parameters in param-group order.
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        for idx, p in enumerate(params):
+            for key, val in optimizer.state.get(p, {}).items():
+                if isinstance(val, torch.Tensor):
+                    tensors[f"{OPT_PREFIX}{idx}/{key}"] = val.detach().clone()
     tensors[RNG_KEY] = torch.get_rng_state().clone()
     return Snapshot(step, tensors)
 

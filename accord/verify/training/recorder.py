@@ -75,7 +75,7 @@ class TranscriptRecorder:
     ) -> None:
         import torch
 
-        started = time.perf_counter()
+        started = time.thread_time()
         self.cost = {"setup_s": 0.0, "train_thread_s": 0.0, "worker_cpu_s": 0.0, "finish_s": 0.0}
         if k < 1:
             raise AccordError("k", "must be at least 1", "checkpoint every k >= 1 steps")
@@ -115,23 +115,23 @@ class TranscriptRecorder:
         self._finished = False
         torch.set_num_threads(threads)
         self._submit(take_snapshot(0, model, optimizer))
-        self.cost["setup_s"] = time.perf_counter() - started
+        self.cost["setup_s"] = time.thread_time() - started
 
     # -- training-thread side -------------------------------------------------------------
     def record_batch(self, indices: Any) -> None:
         """Note the sample indices of the step about to run (numpy array or tensor)."""
-        t = time.perf_counter()
+        t = time.thread_time()
         row = np.asarray(indices, dtype=np.int64).reshape(-1)
         if row.shape[0] != self.batch_size:
             raise AccordError(
                 "indices", f"batch of {row.shape[0]}, declared {self.batch_size}", None
             )
         self._pending = row.copy()
-        self.cost["train_thread_s"] += time.perf_counter() - t
+        self.cost["train_thread_s"] += time.thread_time() - t
 
     def after_step(self) -> None:
         """Call after ``optimizer.step()``; checkpoints every k steps."""
-        t = time.perf_counter()
+        t = time.thread_time()
         if self._pending is None:
             raise AccordError("record_batch", "was not called before this step", "call it first")
         self._rows.append(self._pending)
@@ -139,7 +139,7 @@ class TranscriptRecorder:
         self.step += 1
         if self.step % self.k == 0:
             self._close_segment()
-        self.cost["train_thread_s"] += time.perf_counter() - t
+        self.cost["train_thread_s"] += time.thread_time() - t
 
     def _close_segment(self) -> None:
         first = self.step - len(self._rows)
@@ -213,14 +213,12 @@ class TranscriptRecorder:
         if self.step == 0:
             raise AccordError("steps", "no step was recorded", "train at least one step")
         self._finished = True
-        t = time.perf_counter()
+        t = time.thread_time()
         if self._rows:
             self._close_segment()
         if self._worker is not None:
             self._q.put(_STOP)
-            waited = time.perf_counter()
-            self._worker.join()
-            t += time.perf_counter() - waited  # the worker's CPU is counted by the worker
+            self._worker.join()  # waiting costs no CPU; the worker counts its own
         self._idx_file.close()
         if self._error is not None:
             raise AccordError("recorder", f"writing the transcript failed: {self._error}", None)
@@ -266,12 +264,16 @@ class TranscriptRecorder:
         ]
         head = write_chain(self.root, self.run_id, records)
         self.summary = ledger_summary(manifest, head, manifest_sha)
-        self.cost["finish_s"] = time.perf_counter() - t
+        self.cost["finish_s"] = time.thread_time() - t
         return head
 
     def overhead_seconds(self) -> float:
-        """Time the recorder spent: its calls on the training thread, the writer thread's
-        CPU time, setup (data shard hashing) and finish, i.e. what it adds to training."""
+        """CPU seconds the recorder spent: its calls on the training thread, the writer
+        thread, setup (data shard hashing) and finish, i.e. what it adds to training.
+
+        Thread CPU clocks, not wall clocks, so that preemption by other processes on a busy
+        machine is not billed to the recorder.
+        """
         return sum(self.cost.values())
 
 

@@ -129,3 +129,21 @@ def min_forged_fraction(n_pool: int, draws: int, target: float = 0.99) -> float:
         if 1 - miss_probability(n_pool, draws, f) >= target:
             return f / n_pool
     return 1.0
+
+
+def select_segments(
+    update_norms: list[float],
+    chain_head: str,
+    beacon: bytes,
+    budget: float = 0.05,
+    top_q: int | None = None,
+    n_random: int | None = None,
+    n_anomalous: int | None = None,
+) -> tuple[list[int], list[int], list[int]]:
+    """The verifier's full choice: (largest updates, anomalous updates, random draws)."""
+    n = len(update_norms)
+    plan = plan_counts(n, budget, top_q, n_random, n_anomalous)
+    top = top_updates(update_norms, plan.top)
+    anomalous = anomalous_updates(update_norms, plan.anomalous, set(top))
+    rand = random_segments(beacon, chain_head, n, plan.random, set(top) | set(anomalous))
+    return top, anomalous, rand

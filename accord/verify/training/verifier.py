@@ -29,12 +29,9 @@ from accord.verify.training.calibration import default_tolerance, false_rejectio
 from accord.verify.training.checkpoint import OPT_PREFIX, weights_digest
 from accord.verify.training.replay import SegmentResult, compare, run_segment
 from accord.verify.training.selection import (
-    anomalous_updates,
     min_forged_fraction,
     miss_probability,
-    plan_counts,
-    random_segments,
-    top_updates,
+    select_segments,
 )
 from accord.verify.training.tasks import build_model, forward_flops_per_sample, make_dataset
 from accord.verify.training.transcript import Transcript, load_transcript
@@ -208,15 +205,14 @@ def verify_training(
     else:
         stat["checks"]["final_model"] = "not given"
 
-    norms = _update_norms(tr, report)
+    norms = update_norms(tr, report)
     if isinstance(norms, IntegrityError):
         return _fail(subject, "integrity", norms.message, stat, evidence, Severity.CRITICAL)
 
-    plan = plan_counts(m.n_segments, budget, top_q, n_random, n_anomalous)
-    top = top_updates(norms, plan.top)
-    anomalous = anomalous_updates(norms, plan.anomalous, set(top))
+    top, anomalous, rand = select_segments(
+        norms, tr.chain_head, beacon, budget, top_q, n_random, n_anomalous
+    )
     fixed = set(top) | set(anomalous)
-    rand = random_segments(beacon, tr.chain_head, m.n_segments, plan.random, fixed)
     chosen = sorted(fixed | set(rand))
     pool = m.n_segments - len(fixed)
     stat["selection"] = {
@@ -290,7 +286,7 @@ def _kind(j: int, top: list[int], anomalous: list[int]) -> str:
     return "top" if j in top else "anomalous" if j in anomalous else "random"
 
 
-def _update_norms(tr: Transcript, report: Progress) -> list[float] | IntegrityError:
+def update_norms(tr: Transcript, report: Progress) -> list[float] | IntegrityError:
     """l2 distance between consecutive checkpoints (reads and hash-checks every checkpoint)."""
     import numpy as np
 
