@@ -100,9 +100,9 @@ def recorder_overhead(tmp: Path) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for label, (task, kwargs, batch, steps) in OVERHEAD_MODELS.items():
         steps = steps // (3 if QUICK else 1)
-        for k in (100, 50):
+        for k in (200, 100):
             base, cpu_r, wall_r, acc_r = [], [], [], []
-            for rep in range(3 if QUICK else 5):
+            for rep in range(3):
                 bc, bw, _ = _loop(task, kwargs, batch, steps, k, None)
                 out = tmp / f"ovh_{label}_{k}_{rep}"
                 rc, rw, own = _loop(task, kwargs, batch, steps, k, out)
