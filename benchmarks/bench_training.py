@@ -266,8 +266,40 @@ def attacks(tmp: Path, tolerance: float) -> list[dict[str, object]]:
     return rows
 
 
+def hidden_probe(tmp: Path, tolerance: float, extra: int, first_seed: int) -> dict[str, object]:
+    """Hard cases, reported rather than claimed: ``extra`` hidden steps in one segment of
+    100, on fresh attack seeds (starting at ``first_seed``, unseen while tuning)."""
+    from accord.verify.training.attacks import undeclared_extra_steps
+
+    cfg = RunConfig(task="blobs", steps=1000, k=10, n_samples=512)
+    n_seeds, beacons = (2, 20) if QUICK else (8, 200)
+    caught = caught_topq = total = 0
+    for seed in range(first_seed, first_seed + n_seeds):
+        att = undeclared_extra_steps(tmp / "subtle", cfg, extra_per_segment=extra, seed=seed)
+        outcome, _ = _outcomes(att.transcript, att.declared_weights_sha256, tolerance)
+        assert not isinstance(outcome, str)
+        tr = load_transcript(att.transcript)
+        norms = update_norms(tr, lambda *_: None)
+        for b in range(beacons):
+            top, anom, rand = select_segments(norms, tr.chain_head, f"s-{seed}-{b}".encode())
+            total += 1
+            caught += any(not outcome[j] for j in set(top) | set(anom) | set(rand))
+        caught_topq += any(not outcome[j] for j in top_updates(norms, 5))
+    print(
+        f"  {extra} hidden extra steps in 1 of 100 segments, seeds {first_seed}+: "
+        f"detected {caught}/{total} "
+        f"({100 * caught / total:.1f} %) at 5 % cost; PoL top-5: {caught_topq}/{n_seeds}"
+    )
+    return {
+        "detection_rate": caught / total,
+        "verifications": total,
+        "topq_only_detected_transcripts": caught_topq,
+        "transcripts": n_seeds,
+    }
+
+
 def main() -> None:
-    parts = {"overhead", "honest", "attacks"}
+    parts = {"overhead", "honest", "attacks", "probe"}
     for arg in sys.argv[1:]:
         if arg.startswith("--only="):
             parts = set(arg[len("--only=") :].split(","))
@@ -277,6 +309,12 @@ def main() -> None:
         if "overhead" in parts:
             print("recorder overhead (median of interleaved repeats, 1 training thread):")
             ovh = recorder_overhead(tmp)
+        if "probe" in parts:
+            print("hard case:")
+            (tmp / "subtle").mkdir()
+            tol_cal = float(json.loads(CALIBRATION.read_text())["tolerance_relative"])
+            hidden_probe(tmp, tol_cal, extra=2, first_seed=0)
+            hidden_probe(tmp, tol_cal, extra=10, first_seed=100)
         if not parts & {"honest", "attacks"}:
             print(json.dumps({"recorder": ovh}))
             return
