@@ -182,3 +182,33 @@ def test_manifest_parser_fuzz(manifest_bytes: bytes, data: st.DataObject) -> Non
         parse_manifest(raw)
     except IntegrityError as err:
         assert err.field.startswith("manifest.json")
+
+
+@settings(max_examples=60, deadline=None)
+@given(raw=st.binary(max_size=400))
+def test_checkpoint_parser_fuzz(raw: bytes) -> None:
+    """Arbitrary bytes as a checkpoint: parsed or IntegrityError, never another exception."""
+    from accord.verify.training.checkpoint import load_checkpoint_bytes
+
+    try:
+        load_checkpoint_bytes(raw, "ckpt/x.safetensors")
+    except IntegrityError as err:
+        assert err.field == "ckpt/x.safetensors"
+
+
+@settings(max_examples=60, deadline=None)
+@given(raw=st.binary(max_size=400))
+def test_chain_parser_fuzz(raw: bytes) -> None:
+    from accord.verify.training.transcript import parse_chain
+
+    try:
+        parse_chain(raw)
+    except IntegrityError as err:
+        assert err.field.startswith("chain.jsonl")
+
+
+def test_hostile_model_size_is_refused(manifest_bytes: bytes) -> None:
+    obj = json.loads(manifest_bytes)
+    obj["model"]["kwargs"]["hidden"] = 10**9
+    with pytest.raises(IntegrityError, match="kwargs"):
+        parse_manifest(json.dumps(obj).encode())

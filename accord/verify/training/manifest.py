@@ -17,6 +17,7 @@ from accord.errors import IntegrityError
 
 FORMAT: Literal["accord-pol/1"] = "accord-pol/1"
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
+MAX_MODEL_DIM = 4096
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _FILE = re.compile(r"^ckpt/step_[0-9]{8}\.safetensors$")
 
@@ -39,8 +40,17 @@ class TaskSpec(_Strict):
 
 class ModelSpec(_Strict):
     arch: Literal["mlp", "cnn", "transformer"]
-    kwargs: dict[str, int | float]
+    kwargs: dict[str, int | float] = Field(max_length=16)
     init_seed: int = Field(ge=0, lt=2**63)
+
+    @field_validator("kwargs")
+    @classmethod
+    def _bounded(cls, v: dict[str, int | float]) -> dict[str, int | float]:
+        # A hostile manifest must not make the verifier allocate a giant model.
+        for key, val in v.items():
+            if not 0 < val <= MAX_MODEL_DIM:
+                raise ValueError(f"{key}={val} is outside 1..{MAX_MODEL_DIM}")
+        return v
 
 
 class OptimizerSpec(_Strict):
