@@ -1,0 +1,45 @@
+"""Replay tolerance, set from measured honest reproduction noise.
+
+On the same software stack with the declared thread count, deterministic CPU replay lands on
+the recorded state bit for bit, so honest noise is exactly zero. The tolerance must still
+cover an inspector whose machine differs (another thread count, another CPU), so it is set
+from the worst relative distance measured when replaying honest runs with a different thread
+count, times a safety factor. ``calibration.json`` holds the measurement (written by
+``python -m benchmarks.bench_training``); the verifier reads it, so the threshold is data,
+not a constant buried in code.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+SAFETY_FACTOR = 10.0
+FLOOR = 1e-6
+
+
+@lru_cache(maxsize=1)
+def calibration() -> dict[str, Any]:
+    raw = resources.files("accord.verify.training").joinpath("calibration.json").read_text()
+    data: dict[str, Any] = json.loads(raw)
+    return data
+
+
+def default_tolerance() -> float:
+    return float(calibration()["tolerance_relative"])
+
+
+def false_rejection_bound(replayed_segments: int) -> float:
+    """Upper 95 % bound on the chance an honest transcript fails at least one replay.
+
+    With zero exceedances among N honest calibration segments, the per-segment rate is below
+    3/N (rule of three); a union bound over the replayed segments gives the run-level bound.
+    """
+    n = int(calibration()["honest_segments_measured"])
+    return min(1.0, replayed_segments * 3.0 / max(n, 1))
+
+
+def tolerance_from_noise(max_noise: float) -> float:
+    return max(FLOOR, SAFETY_FACTOR * max_noise)

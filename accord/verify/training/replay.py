@@ -1,0 +1,139 @@
+"""Re-execute one k-step segment from its recorded start and measure how far it lands.
+
+The whole replayed state is compared, not only the weights: a forged momentum buffer or Adam
+moment at a checkpoint would otherwise let a spoofer steer every segment while each one still
+replays (the weights follow from the forged buffer). The RNG state after the segment must
+also equal the recorded one, so dropout masks cannot be chosen freely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from accord.verify.training.checkpoint import MODEL_PREFIX, OPT_PREFIX, RNG_KEY, restore
+from accord.verify.training.loop import build_optimizer, deterministic, train_step
+from accord.verify.training.tasks import Dataset, build_model
+from accord.verify.training.transcript import Transcript
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    segment: int
+    first_step: int
+    last_step: int
+    update_l2: float
+    l1: float
+    l2: float
+    linf: float
+    cosine_distance: float
+    relative: float
+    optimizer_relative: float
+    rng_equal: bool
+
+    def passes(self, tolerance: float) -> bool:
+        return (
+            self.relative <= tolerance and self.optimizer_relative <= tolerance and self.rng_equal
+        )
+
+
+def _flat(tensors: dict[str, Any], prefix: str) -> Any:
+    import torch
+
+    keys = sorted(k for k in tensors if k.startswith(prefix))
+    if not keys:
+        return torch.zeros(0, dtype=torch.float64)
+    return torch.cat([tensors[k].detach().reshape(-1).double() for k in keys])
+
+
+def state_tensors(model: Any, optimizer: Any) -> dict[str, Any]:
+    import torch
+
+    out = {MODEL_PREFIX + k: v for k, v in model.state_dict().items()}
+    for idx, st in optimizer.state_dict()["state"].items():
+        for key, val in st.items():
+            if isinstance(val, torch.Tensor):
+                out[f"{OPT_PREFIX}{idx}/{key}"] = val
+    out[RNG_KEY] = torch.get_rng_state()
+    return out
+
+
+def run_segment(
+    tr: Transcript, data: Dataset, j: int, start: dict[str, Any], threads: int = 1
+) -> dict[str, Any]:
+    """Replay segment j from the tensors of its start checkpoint; return the end state."""
+    m = tr.manifest
+    model = build_model(m.model.arch, dict(m.model.kwargs), m.model.init_seed)
+    optimizer = build_optimizer(m.optimizer, model)
+    first, last = m.segment_bounds(j)
+    with deterministic(threads):
+        rng_before = _save_rng()
+        try:
+            restore(start, model, optimizer, m.checkpoints[j].file)
+            for step in range(first, last):
+                train_step(model, optimizer, data, tr.indices[step])
+            return {k: v.detach().clone() for k, v in state_tensors(model, optimizer).items()}
+        finally:
+            _load_rng(rng_before)
+
+
+def _save_rng() -> Any:
+    import torch
+
+    return torch.get_rng_state()
+
+
+def _load_rng(state: Any) -> None:
+    import torch
+
+    torch.set_rng_state(state)
+
+
+def compare(
+    j: int,
+    first: int,
+    last: int,
+    start: dict[str, Any],
+    recorded: dict[str, Any],
+    replayed: dict[str, Any],
+) -> SegmentResult:
+    import torch
+
+    w0 = _flat(start, MODEL_PREFIX)
+    w1 = _flat(recorded, MODEL_PREFIX)
+    wr = _flat(replayed, MODEL_PREFIX)
+    if w1.shape != wr.shape or w0.shape != w1.shape:
+        inf = float("inf")
+        return SegmentResult(j, first, last, inf, inf, inf, inf, 1.0, inf, inf, False)
+    diff = wr - w1
+    update = float(torch.linalg.vector_norm(w1 - w0))
+    l2 = float(torch.linalg.vector_norm(diff))
+    cos = float(torch.nn.functional.cosine_similarity(wr - w0, w1 - w0, dim=0, eps=1e-30))
+    o1, orp = _flat(recorded, OPT_PREFIX), _flat(replayed, OPT_PREFIX)
+    if o1.shape != orp.shape:
+        opt_rel = float("inf")
+    else:
+        denom = max(float(torch.linalg.vector_norm(o1)), 1e-12)
+        opt_rel = float(torch.linalg.vector_norm(o1 - orp)) / denom if o1.numel() else 0.0
+    rng_equal = bool(torch.equal(recorded[RNG_KEY], replayed[RNG_KEY]))
+    return SegmentResult(
+        segment=j,
+        first_step=first,
+        last_step=last,
+        update_l2=update,
+        l1=float(diff.abs().sum()),
+        l2=l2,
+        linf=float(diff.abs().max()) if diff.numel() else 0.0,
+        cosine_distance=max(0.0, 1.0 - cos),
+        relative=l2 / max(update, 1e-12),
+        optimizer_relative=opt_rel,
+        rng_equal=rng_equal,
+    )
+
+
+def replay_segment(tr: Transcript, data: Dataset, j: int, threads: int = 1) -> SegmentResult:
+    start = tr.checkpoint_tensors(j)
+    recorded = tr.checkpoint_tensors(j + 1)
+    replayed = run_segment(tr, data, j, start, threads)
+    first, last = tr.manifest.segment_bounds(j)
+    return compare(j, first, last, start, recorded, replayed)
