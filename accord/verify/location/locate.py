@@ -153,9 +153,9 @@ def _summary(kind: str, region: SampledRegion) -> RegionSummary:
 
 
 def _country(
-    code: str, physical: SampledRegion, cbg: SampledRegion | None, margin: float
+    code: str, physical: SampledRegion, cbg: SampledRegion | None, margin: float, field: str
 ) -> tuple[CountryVerdict, CountryCheck]:
-    shape = country_shape(code)
+    shape = country_shape(code, field)
     check = _with_coast(physical, physical.check_country(shape, margin), shape, margin)
     cbg_check = None
     if cbg is not None:
@@ -333,13 +333,13 @@ def locate(
 
     claim_verdict = None
     if claim is not None:
-        claim_verdict, check = _country(claim, physical, cbg, border_margin_km)
+        claim_verdict, check = _country(claim, physical, cbg, border_margin_km, "claim")
         findings.append(
             _claim_finding(target, claim_verdict, check, cal_summary, stats_common, evidence)
         )
     countries: list[CountryVerdict] = []
     for code in restricted:
-        verdict, check = _country(code, physical, cbg, border_margin_km)
+        verdict, check = _country(code, physical, cbg, border_margin_km, "restricted")
         countries.append(verdict)
         findings.append(_restricted_finding(target, verdict, check, stats_common, evidence))
 
