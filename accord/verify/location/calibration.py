@@ -198,6 +198,7 @@ def calibrate(
     landmarks: Sequence[Landmark],
     peers: Iterable[PeerRtt],
     propagation: Propagation = Propagation.FIBRE,
+    measure_misses: bool = True,
 ) -> Calibration:
     """Fit every landmark's bestline and measure the miss rate by leave-one-out.
 
@@ -237,6 +238,8 @@ def calibrate(
         if line is None:
             continue
         bestlines[ident] = line
+        if not measure_misses:
+            continue
         hx, hy = _lower_hull(dist, rtt)
         on_hull = {(float(x), float(y)) for x, y in zip(hx, hy, strict=True)}
         total = float(dist.sum())
