@@ -31,14 +31,15 @@ from accord.verify.location.geodesy import (
     FloatArray,
     angular_km,
     cap_area_km2,
+    distance_km,
     to_latlon,
     unit_vectors,
 )
 from accord.verify.location.geography import BORDER_SPACING_KM, CountryShape
 
 TARGET_SAMPLES = 20_000
+_ROWS = 4096
 MIN_SPACING_KM = 0.001
-_CHUNK = 2048
 
 
 @dataclass(frozen=True)
@@ -58,17 +59,37 @@ class Caps:
         return unit_vectors(self.lat, self.lon)
 
     def inside(self, vectors: FloatArray, grow_km: float = 0.0) -> np.ndarray:
-        """Mask of points inside every cap grown by ``grow_km`` (vectorised, chunked)."""
-        if self.lat.size == 0:
-            return np.ones(len(vectors), dtype=bool)
-        angle = np.minimum((self.radius_km + grow_km) / EARTH_RADIUS_KM, math.pi)
+        """Mask of points inside every cap grown by ``grow_km``.
+
+        Caps are tested tightest first, in blocks, and each block only on the points that
+        survived the previous ones: most lattice points fall outside one of the few
+        tightest caps, so the full points-by-caps product is rarely needed.
+        """
+        n = len(vectors)
+        alive = np.ones(n, dtype=bool)
+        if self.lat.size == 0 or n == 0:
+            return alive
+        order = np.argsort(self.radius_km)
+        angle = np.minimum((self.radius_km[order] + grow_km) / EARTH_RADIUS_KM, math.pi)
         cos_limit = np.cos(angle) - 1e-12
-        centres = self.vectors.T
-        out = np.empty(len(vectors), dtype=bool)
-        for start in range(0, len(vectors), _CHUNK):
-            cos = vectors[start : start + _CHUNK] @ centres
-            out[start : start + _CHUNK] = (cos >= cos_limit).all(axis=1)
-        return out
+        centres = self.vectors[order]
+        idx = np.arange(n)
+        block = 16
+        start = 0
+        while start < len(order) and idx.size:
+            block_t = np.ascontiguousarray(centres[start : start + block].T)
+            limit = cos_limit[start : start + block]
+            pts = np.ascontiguousarray(vectors[idx])
+            keep = np.empty(idx.size, dtype=bool)
+            for row in range(0, idx.size, _ROWS):
+                cos = pts[row : row + _ROWS] @ block_t
+                keep[row : row + _ROWS] = (cos >= limit).all(axis=1)
+            idx = idx[keep]
+            start += block
+            block = min(block * 2, 1024)
+        alive[:] = False
+        alive[idx] = True
+        return alive
 
     def contains_point(self, lat: float, lon: float) -> bool:
         return bool(self.inside(unit_vectors(np.array([lat]), np.array([lon])))[0])
@@ -184,6 +205,15 @@ class SampledRegion:
         return CountryCheck(shape.code, relation, share, shape.description, tol)
 
 
+def _not_containing(caps: Caps, lat: float, lon: float, extent_km: float) -> Caps:
+    """Drop caps that contain the whole lattice disc: they cannot exclude any sample."""
+    if caps.lat.size == 0:
+        return caps
+    d = distance_km(lat, lon, caps.lat, caps.lon)
+    keep = d + extent_km > caps.radius_km
+    return Caps(caps.lat[keep], caps.lon[keep], caps.radius_km[keep])
+
+
 def sample_region(caps: Caps, target_samples: int = TARGET_SAMPLES) -> SampledRegion:
     """Lay a lattice over the smallest cap and keep what falls in (or near) every cap."""
     if caps.lat.size == 0:
@@ -197,8 +227,9 @@ def sample_region(caps: Caps, target_samples: int = TARGET_SAMPLES) -> SampledRe
         area = cap_area_km2(radius)
         spacing = max(math.sqrt(area / target_samples), MIN_SPACING_KM)
         pts = ring_lattice(centre_lat, centre_lon, radius + spacing, spacing)
-        near = pts[caps.inside(pts, grow_km=spacing)]
-        strict = pts[caps.inside(pts)]
+        active = _not_containing(caps, centre_lat, centre_lon, radius + 2.0 * spacing)
+        near = pts[active.inside(pts, grow_km=spacing)]
+        strict = near[active.inside(near)]
         cell = cap_area_km2(radius + spacing) / len(pts)
         if len(near) == 0:
             return SampledRegion(caps, empty, empty, spacing, cell)
