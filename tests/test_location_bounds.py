@@ -169,3 +169,46 @@ def test_calibration_reports_leave_one_out_misses_and_faster_than_light_pairs() 
     assert [f"{f.landmark_id}-{f.peer_id}" for f in cal2.faster_than_light] == [
         f"{pairs[-1].landmark_id}-{pairs[-1].peer_id}"
     ]
+
+
+def test_conformal_slack_caps_the_leave_one_out_region_miss_rate() -> None:
+    rng = np.random.default_rng(11)
+    nodes = [
+        Landmark(f"n{i}", float(rng.uniform(30, 60)), float(rng.uniform(-100, 30)))
+        for i in range(40)
+    ]
+    cal = calibrate(nodes, synthetic_mesh(nodes, seed=5))
+    assert len(cal.worst_ratio) == 40
+    for alpha in (0.05, 0.1, 0.3):
+        k = cal.slack(alpha)
+        assert k >= 1.0
+        missed = sum(r > k for r in cal.worst_ratio.values())
+        assert missed <= alpha * len(cal.worst_ratio)
+    assert cal.slack(0.3) <= cal.slack(0.05)
+    small = calibrate(nodes[:5], synthetic_mesh(nodes[:5], seed=5))
+    assert small.slack(0.05) == float("inf")  # too few landmarks: fall back to physical
+    with pytest.raises(ValueError):
+        cal.slack(0.0)
+
+
+def test_locate_reports_the_slack_it_used() -> None:
+    rng = np.random.default_rng(12)
+    nodes = [
+        Landmark(f"n{i}", float(rng.uniform(35, 55)), float(rng.uniform(-5, 25))) for i in range(30)
+    ]
+    pairs = synthetic_mesh(nodes, seed=4)
+    target, others = nodes[0], nodes[1:]
+    rtts = [
+        RttSample(p.peer_id if p.landmark_id == target.id else p.landmark_id, p.rtt_ms)
+        for p in pairs
+        if target.id in (p.landmark_id, p.peer_id)
+    ]
+    rest = [p for p in pairs if target.id not in (p.landmark_id, p.peer_id)]
+    raw = locate(others, rtts, calibration=rest, cbg_alpha=None)
+    widened = locate(others, rtts, calibration=rest, cbg_alpha=0.1)
+    assert raw.calibration is not None and raw.calibration.slack == 1.0
+    assert widened.calibration is not None and widened.calibration.slack >= 1.0
+    assert raw.cbg is not None and widened.cbg is not None
+    for a, b in zip(raw.constraints, widened.constraints, strict=True):
+        assert a.cbg_km is not None and b.cbg_km is not None
+        assert a.cbg_km <= b.cbg_km <= b.physical_km + 1e-9

@@ -197,3 +197,56 @@ def test_ripe_atlas_formats_are_read_and_checked() -> None:
         parse_anchors("{not json")
     with pytest.raises(AccordError):
         parse_anchors(json.dumps({"results": [{"probe": 1}]}))
+
+
+def test_cli_with_calibration_reports_cbg_and_its_miss_rate(tmp_path: Path) -> None:
+    anchors = ripe_anchor_coordinates()
+    rng = np.random.default_rng(3)
+    nodes = [anchors[i] for i in sorted(rng.choice(len(anchors), 30, replace=False))]
+    pairs = synthetic_mesh(nodes, seed=3)
+    target = nodes[0]
+    lm = tmp_path / "l.csv"
+    lm.write_text("id,lat,lon\n" + "".join(f"{n.id},{n.lat},{n.lon}\n" for n in nodes[1:]))
+    rt = tmp_path / "r.csv"
+    rt.write_text(
+        "landmark_id,rtt_ms\n"
+        + "".join(
+            f"{p.peer_id if p.landmark_id == target.id else p.landmark_id},{p.rtt_ms}\n"
+            for p in pairs
+            if target.id in (p.landmark_id, p.peer_id)
+        )
+    )
+    cal = tmp_path / "c.csv"
+    cal.write_text(
+        "landmark_id,peer_id,rtt_ms\n"
+        + "".join(
+            f"{p.landmark_id},{p.peer_id},{p.rtt_ms}\n"
+            for p in pairs
+            if target.id not in (p.landmark_id, p.peer_id)
+        )
+    )
+    res = run(
+        "locate",
+        "--landmarks",
+        str(lm),
+        "--rtts",
+        str(rt),
+        "--calibration",
+        str(cal),
+        "--declared-lat",
+        str(target.lat),
+        "--declared-lon",
+        str(target.lon),
+        "--json",
+    )
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["cbg_region"] is not None
+    c = data["calibration"]
+    assert c["landmarks_with_bestline"] == 29 and c["constraint_tests"] == 29 * 28
+    assert c["alpha"] == 0.05 and c["slack"] >= 1.0
+    assert data["declared"]["inside_physical"] is True
+    res = run(
+        "locate", "--landmarks", str(lm), "--rtts", str(rt), "--calibration", str(cal), "--raw-cbg"
+    )
+    assert res.returncode == 0 and "CBG region" in res.stdout

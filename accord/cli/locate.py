@@ -50,6 +50,14 @@ def register(app: typer.Typer) -> None:
         margin_km: float = typer.Option(
             25.0, "--margin-km", help="Allowance for the coarse 1:110m borders, in km."
         ),
+        cbg_alpha: float = typer.Option(
+            0.05,
+            "--cbg-alpha",
+            help="Widen CBG radii so held-out landmarks are missed at most this often.",
+        ),
+        raw_cbg: bool = typer.Option(
+            False, "--raw-cbg", help="Use the raw CBG bestlines (no conformal widening)."
+        ),
         map_path: Path | None = typer.Option(None, "--map", help="Write the map to this PNG."),
         as_json: bool = JSON_OPTION,
     ) -> None:
@@ -92,6 +100,7 @@ def register(app: typer.Typer) -> None:
             propagation=propagation,
             border_margin_km=margin_km,
             target=target or (samples[0].target or "target"),
+            cbg_alpha=None if raw_cbg else cbg_alpha,
         )
         written = None
         if map_path is not None:
@@ -129,7 +138,8 @@ def _print_report(report: object, written: str | None) -> None:
             f"CBG region: ~{report.cbg_region.area_km2:,.0f} km²; bestlines for "
             f"{cal.landmarks_with_bestline} landmarks, leave-one-out misses "
             f"{cal.constraint_misses}/{cal.constraint_tests} constraints, "
-            f"{cal.region_misses}/{cal.region_tests} regions"
+            f"{cal.region_misses}/{cal.region_tests} regions raw, "
+            f"{cal.misses_at_slack}/{cal.region_tests} with radii x{cal.slack:.2f}"
         )
     table = Table(title="Findings")
     for col in ("subject", "verdict", "explanation"):

@@ -151,6 +151,7 @@ class Calibration:
     region_tests: int = 0
     region_misses: int = 0
     faster_than_light: list[FasterThanLight] = field(default_factory=list)
+    worst_ratio: dict[str, float] = field(default_factory=dict)
 
     @property
     def miss_rate(self) -> float | None:
@@ -172,6 +173,26 @@ class Calibration:
     @property
     def region_miss_rate_upper95(self) -> float:
         return clopper_pearson_upper(self.region_misses, self.region_tests)
+
+    def slack(self, alpha: float) -> float:
+        """Factor on every CBG radius so that held-out landmarks are missed at most alpha.
+
+        For each held-out landmark T, ``worst_ratio[T]`` is the largest ratio of true distance
+        to leave-one-out CBG bound over the landmarks that measured it: the region misses T
+        exactly when the factor is below that ratio. The factor is the
+        ceil((n + 1) * (1 - alpha))-th smallest of the n ratios, the conformal-prediction
+        rule (Vovk et al. 2005) that bounds the miss rate of a new exchangeable target by
+        alpha; with leave-one-out fits rather than a held-out split the guarantee is the
+        jackknife+ one, 2 * alpha (Barber et al., Annals of Statistics 2021). Infinity
+        (fall back to the physical bound) when there are too few landmarks for that rank.
+        """
+        if not 0.0 < alpha < 1.0:
+            raise ValueError("alpha must be in (0, 1)")
+        ratios = sorted(self.worst_ratio.values())
+        rank = math.ceil((len(ratios) + 1) * (1.0 - alpha))
+        if rank > len(ratios):
+            return math.inf
+        return max(1.0, ratios[rank - 1])
 
 
 def _pair_table(
@@ -231,6 +252,7 @@ def calibrate(
     tests = misses = 0
     tested_targets: set[str] = set()
     missed_targets: set[str] = set()
+    worst: dict[str, float] = {}
     for ident, pts in points.items():
         dist = np.array([p[1] for p in pts])
         rtt = np.array([p[2] for p in pts], dtype=np.float64)
@@ -257,7 +279,10 @@ def calibrate(
                 continue
             tests += 1
             tested_targets.add(pts[i][0])
-            if float(loo.max_distance_km(rtt[i])) < dist[i]:
+            bound = float(loo.max_distance_km(rtt[i]))
+            ratio = dist[i] / bound if bound > 0 else (math.inf if dist[i] > 0 else 0.0)
+            worst[pts[i][0]] = max(worst.get(pts[i][0], 0.0), float(ratio))
+            if bound < dist[i]:
                 misses += 1
                 missed_targets.add(pts[i][0])
     return Calibration(
@@ -268,4 +293,5 @@ def calibrate(
         region_tests=len(tested_targets),
         region_misses=len(missed_targets),
         faster_than_light=ftl,
+        worst_ratio=worst,
     )

@@ -27,7 +27,7 @@ from accord.verify.location.geodesy import Propagation, unit_vectors
 from accord.verify.location.geography import all_countries, country_at
 from accord.verify.location.inputs import Landmark, PeerRtt, RttSample
 from accord.verify.location.locate import locate
-from accord.verify.location.region import Relation
+from accord.verify.location.region import Caps, Relation, sample_region
 
 CONFIRMED = {Relation.INSIDE.value, Relation.INSIDE_OR_OFFSHORE.value}
 
@@ -40,6 +40,9 @@ class FoldResult:
     cbg_contains: bool | None
     physical_area_km2: float
     cbg_area_km2: float | None
+    raw_cbg_contains: bool | None
+    raw_cbg_area_km2: float | None
+    slack: float | None
     true_country: str | None
     physical_confirmed: bool | None
     cbg_confirmed: bool | None
@@ -71,6 +74,7 @@ def leave_one_out(
     max_distant: int = 8,
     seed: int = 0,
     targets: Sequence[str] | None = None,
+    cbg_alpha: float | None = 0.05,
 ) -> list[FoldResult]:
     """One fold per target node that has at least one RTT; see the module docstring."""
     rng = np.random.default_rng(seed)
@@ -93,7 +97,7 @@ def leave_one_out(
             others,
             [p for p in pairs if t not in (p.landmark_id, p.peer_id)],
             propagation,
-            measure_misses=False,
+            measure_misses=cbg_alpha is not None,
         )
         true_country = country_at(truth.lat, truth.lon)
         far = distant_countries(truth.lat, truth.lon, distant_km)
@@ -107,11 +111,30 @@ def leave_one_out(
             calibration=cal if cal.bestlines else None,
             propagation=propagation,
             target=t,
+            cbg_alpha=cbg_alpha,
         )
         has_cbg = report.cbg is not None
-        cbg_contains = None
+        cbg_contains = raw_contains = None
+        raw_area = None
         if report.cbg is not None:
             cbg_contains = report.cbg.caps.contains_point(truth.lat, truth.lon)
+            raw = Caps(
+                np.array([c.lat for c in report.constraints]),
+                np.array([c.lon for c in report.constraints]),
+                np.array(
+                    [
+                        min(
+                            c.physical_km,
+                            float(cal.bestlines[c.landmark_id].max_distance_km(c.rtt_ms)),
+                        )
+                        if c.landmark_id in cal.bestlines
+                        else c.physical_km
+                        for c in report.constraints
+                    ]
+                ),
+            )
+            raw_contains = raw.contains_point(truth.lat, truth.lon)
+            raw_area = sample_region(raw).area_km2
         claim = report.claim
         results.append(
             FoldResult(
@@ -121,6 +144,9 @@ def leave_one_out(
                 cbg_contains=cbg_contains,
                 physical_area_km2=report.physical.area_km2,
                 cbg_area_km2=report.cbg.area_km2 if report.cbg is not None else None,
+                raw_cbg_contains=raw_contains,
+                raw_cbg_area_km2=raw_area,
+                slack=report.calibration.slack if report.calibration is not None else None,
                 true_country=true_country,
                 physical_confirmed=None if claim is None else claim.relation in CONFIRMED,
                 cbg_confirmed=(
@@ -166,6 +192,11 @@ def summarise(results: Sequence[FoldResult]) -> dict[str, Any]:
         "folds": len(results),
         "physical_misses": _rate(sum(not r.physical_contains for r in results), len(results)),
         "cbg_misses": _rate(sum(not r.cbg_contains for r in cbg), len(cbg)),
+        "raw_cbg_misses": _rate(sum(not r.raw_cbg_contains for r in cbg), len(cbg)),
+        "raw_cbg_area_km2": quantiles(
+            [r.raw_cbg_area_km2 for r in cbg if r.raw_cbg_area_km2 is not None]
+        ),
+        "cbg_slack": quantiles([r.slack for r in cbg if r.slack is not None]),
         "physical_area_km2": quantiles([r.physical_area_km2 for r in results]),
         "cbg_area_km2": quantiles([r.cbg_area_km2 for r in cbg if r.cbg_area_km2 is not None]),
         "true_country_confirmed_physical": _rate(
@@ -197,7 +228,16 @@ def plot_results(results: Sequence[FoldResult], title: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     for label, values, colour in (
         ("physical", [r.physical_area_km2 for r in results], "tab:orange"),
-        ("CBG", [r.cbg_area_km2 for r in results if r.cbg_area_km2 is not None], "tab:red"),
+        (
+            "CBG, conformal slack",
+            [r.cbg_area_km2 for r in results if r.cbg_area_km2 is not None],
+            "tab:red",
+        ),
+        (
+            "CBG, raw bestlines",
+            [r.raw_cbg_area_km2 for r in results if r.raw_cbg_area_km2 is not None],
+            "tab:purple",
+        ),
     ):
         if values:
             xs = np.sort(np.maximum(values, 1.0))

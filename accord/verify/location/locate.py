@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from accord.errors import AccordError
 from accord.model import Finding, Severity, Verdict
-from accord.verify.location.calibration import Calibration, calibrate
+from accord.verify.location.calibration import Calibration, calibrate, clopper_pearson_upper
 from accord.verify.location.geodesy import Propagation, distance_km, rtt_bound_km
 from accord.verify.location.geography import CountryShape, all_countries, country_shape
 from accord.verify.location.inputs import (
@@ -47,6 +48,7 @@ from accord.verify.location.region import (
 
 VERIFIER = "verify.location"
 DEFAULT_BORDER_MARGIN_KM = 25.0
+DEFAULT_CBG_ALPHA = 0.05
 
 ASSUMPTIONS = [
     "Landmark coordinates are correct (a wrong landmark position voids its disc).",
@@ -85,6 +87,10 @@ class CalibrationSummary(BaseModel):
     region_misses: int
     region_miss_rate: float | None
     region_miss_rate_upper95: float
+    alpha: float | None
+    slack: float
+    misses_at_slack: int
+    miss_rate_at_slack_upper95: float
     faster_than_light_pairs: list[str]
 
 
@@ -205,14 +211,18 @@ def locate(
     propagation: Propagation = Propagation.FIBRE,
     border_margin_km: float = DEFAULT_BORDER_MARGIN_KM,
     target: str = "target",
+    cbg_alpha: float | None = DEFAULT_CBG_ALPHA,
 ) -> LocationReport:
     """Bound where the target can be, and judge a claimed country and declared facility.
 
     ``claim`` is the country the target is declared to be in, ``declared`` the facility's
     (lat, lon), ``restricted`` countries to test the target against (e.g. restricted
     destinations), ``calibration`` landmark-to-landmark RTTs (or a ready Calibration) for
-    the CBG bestlines.
+    the CBG bestlines. ``cbg_alpha`` widens every CBG radius by the conformal slack that
+    keeps the leave-one-out region miss rate at or below it (None: raw bestlines).
     """
+    if cbg_alpha is not None and not 0.0 < cbg_alpha < 1.0:
+        raise AccordError("cbg_alpha", f"{cbg_alpha} is not in (0, 1)", "use e.g. 0.05")
     if border_margin_km < 0:
         raise AccordError("border_margin_km", "is negative", "give 0 or more km")
     if declared is not None:
@@ -235,10 +245,18 @@ def locate(
         cal = calibration
     else:
         cal = calibrate(landmarks, calibration, propagation)
+    slack = 1.0
+    if cal is not None and cbg_alpha is not None:
+        slack = cal.slack(cbg_alpha)
     cbg_km: list[float | None] = []
     for lm, rtt, phys in zip(used, rtt_arr.tolist(), phys_km.tolist(), strict=True):
         line = cal.bestlines.get(lm.id) if cal is not None else None
-        cbg_km.append(min(phys, float(line.max_distance_km(rtt))) if line else None)
+        if line is None:
+            cbg_km.append(None)
+        elif math.isinf(slack):
+            cbg_km.append(phys)  # too few landmarks to calibrate a slack: physical bound
+        else:
+            cbg_km.append(min(phys, slack * float(line.max_distance_km(rtt))))
     cbg_caps = None
     if cal is not None and any(c is not None for c in cbg_km):
         cbg_caps = Caps(
@@ -280,6 +298,15 @@ def locate(
             region_misses=cal.region_misses,
             region_miss_rate=cal.region_miss_rate,
             region_miss_rate_upper95=round(cal.region_miss_rate_upper95, 5),
+            alpha=cbg_alpha,
+            slack=slack,
+            misses_at_slack=sum(r > slack for r in cal.worst_ratio.values()),
+            miss_rate_at_slack_upper95=round(
+                clopper_pearson_upper(
+                    sum(r > slack for r in cal.worst_ratio.values()), len(cal.worst_ratio)
+                ),
+                5,
+            ),
             faster_than_light_pairs=[f"{f.landmark_id}-{f.peer_id}" for f in cal.faster_than_light],
         )
     stats_common = {
@@ -400,13 +427,14 @@ def _declared_finding(
             verdict=Verdict.INCONCLUSIVE,
             severity=Severity.MEDIUM,
             statistic=statistic,
-            error_bound=cal.region_miss_rate_upper95,
+            error_bound=cal.miss_rate_at_slack_upper95,
             evidence=evidence,
             explanation=(
                 "The declared facility is physically possible but outside the calibrated CBG "
-                f"region, which missed the true location in {cal.region_misses} of "
-                f"{cal.region_tests} leave-one-out trials (95 % upper bound "
-                f"{cal.region_miss_rate_upper95:.1%}); worth a follow-up, not an accusation."
+                f"region (radii x{cal.slack:.2f}), which missed the true location in "
+                f"{cal.misses_at_slack} of {cal.region_tests} leave-one-out trials (95 % upper "
+                f"bound {cal.miss_rate_at_slack_upper95:.1%}); worth a follow-up, not an "
+                "accusation."
             ),
         )
     verdict = Verdict.INCONCLUSIVE if empty else Verdict.CONSISTENT
@@ -470,7 +498,7 @@ def _claim_finding(
     cbg_note = ""
     if verdict.relation_cbg is not None and cal is not None:
         cbg_note = (
-            f" The CBG region (miss rate {cal.region_miss_rate_upper95:.1%} at 95 % upper "
+            f" The CBG region (miss rate {cal.miss_rate_at_slack_upper95:.1%} at 95 % upper "
             f"bound) says: {verdict.relation_cbg}."
         )
     return Finding(
