@@ -178,17 +178,17 @@ def test_conformal_slack_caps_the_leave_one_out_region_miss_rate() -> None:
         for i in range(40)
     ]
     cal = calibrate(nodes, synthetic_mesh(nodes, seed=5))
-    assert len(cal.worst_ratio) == 40
+    assert len(cal.worst_excess_ms) == 40
     for alpha in (0.05, 0.1, 0.3):
-        k = cal.slack(alpha)
-        assert k >= 1.0
-        missed = sum(r > k for r in cal.worst_ratio.values())
-        assert missed <= alpha * len(cal.worst_ratio)
-    assert cal.slack(0.3) <= cal.slack(0.05)
+        k = cal.slack_ms(alpha)
+        assert 0.0 <= k < float("inf")
+        missed = sum(r > k for r in cal.worst_excess_ms.values())
+        assert missed <= alpha * len(cal.worst_excess_ms)
+    assert cal.slack_ms(0.3) <= cal.slack_ms(0.05)
     small = calibrate(nodes[:5], synthetic_mesh(nodes[:5], seed=5))
-    assert small.slack(0.05) == float("inf")  # too few landmarks: fall back to physical
+    assert small.slack_ms(0.05) == float("inf")  # too few landmarks: fall back to physical
     with pytest.raises(ValueError):
-        cal.slack(0.0)
+        cal.slack_ms(0.0)
 
 
 def test_locate_reports_the_slack_it_used() -> None:
@@ -206,8 +206,8 @@ def test_locate_reports_the_slack_it_used() -> None:
     rest = [p for p in pairs if target.id not in (p.landmark_id, p.peer_id)]
     raw = locate(others, rtts, calibration=rest, cbg_alpha=None)
     widened = locate(others, rtts, calibration=rest, cbg_alpha=0.1)
-    assert raw.calibration is not None and raw.calibration.slack == 1.0
-    assert widened.calibration is not None and widened.calibration.slack >= 1.0
+    assert raw.calibration is not None and raw.calibration.slack_ms == 0.0
+    assert widened.calibration is not None and widened.calibration.slack_ms >= 0.0
     assert raw.cbg is not None and widened.cbg is not None
     for a, b in zip(raw.constraints, widened.constraints, strict=True):
         assert a.cbg_km is not None and b.cbg_km is not None

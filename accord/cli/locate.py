@@ -139,7 +139,7 @@ def _print_report(report: object, written: str | None) -> None:
             f"{cal.landmarks_with_bestline} landmarks, leave-one-out misses "
             f"{cal.constraint_misses}/{cal.constraint_tests} constraints, "
             f"{cal.region_misses}/{cal.region_tests} regions raw, "
-            f"{cal.misses_at_slack}/{cal.region_tests} with radii x{cal.slack:.2f}"
+            f"{cal.misses_at_slack}/{cal.region_tests} with RTTs +{cal.slack_ms:.2f} ms"
         )
     table = Table(title="Findings")
     for col in ("subject", "verdict", "explanation"):

@@ -151,7 +151,7 @@ class Calibration:
     region_tests: int = 0
     region_misses: int = 0
     faster_than_light: list[FasterThanLight] = field(default_factory=list)
-    worst_ratio: dict[str, float] = field(default_factory=dict)
+    worst_excess_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def miss_rate(self) -> float | None:
@@ -174,25 +174,27 @@ class Calibration:
     def region_miss_rate_upper95(self) -> float:
         return clopper_pearson_upper(self.region_misses, self.region_tests)
 
-    def slack(self, alpha: float) -> float:
-        """Factor on every CBG radius so that held-out landmarks are missed at most alpha.
+    def slack_ms(self, alpha: float) -> float:
+        """Delay (ms) added to every RTT before the CBG bound so held-out landmarks are
+        missed at most a share alpha of the time.
 
-        For each held-out landmark T, ``worst_ratio[T]`` is the largest ratio of true distance
-        to leave-one-out CBG bound over the landmarks that measured it: the region misses T
-        exactly when the factor is below that ratio. The factor is the
-        ceil((n + 1) * (1 - alpha))-th smallest of the n ratios, the conformal-prediction
-        rule (Vovk et al. 2005) that bounds the miss rate of a new exchangeable target by
-        alpha; with leave-one-out fits rather than a held-out split the guarantee is the
-        jackknife+ one, 2 * alpha (Barber et al., Annals of Statistics 2021). Infinity
-        (fall back to the physical bound) when there are too few landmarks for that rank.
+        For each held-out landmark T, ``worst_excess_ms[T]`` is the largest amount by which a
+        leave-one-out bestline undershoots it, ``max_L (m_L * d(L, T) + b_L - rtt(L, T))``:
+        the region misses T exactly when the slack is below it. The slack is the
+        ceil((n + 1) * (1 - alpha))-th smallest of the n values, the conformal-prediction rule
+        (Vovk et al. 2005) that bounds the miss rate of a new exchangeable target by alpha;
+        with leave-one-out fits rather than a held-out split the guarantee is the jackknife+
+        one, 2 * alpha (Barber et al., Annals of Statistics 2021). Infinity (fall back to the
+        physical bound) when there are too few landmarks for that rank. A slack in time, not
+        a factor on distance, because a bestline can bound a near target at zero km.
         """
         if not 0.0 < alpha < 1.0:
             raise ValueError("alpha must be in (0, 1)")
-        ratios = sorted(self.worst_ratio.values())
-        rank = math.ceil((len(ratios) + 1) * (1.0 - alpha))
-        if rank > len(ratios):
+        values = sorted(self.worst_excess_ms.values())
+        rank = math.ceil((len(values) + 1) * (1.0 - alpha))
+        if rank > len(values):
             return math.inf
-        return max(1.0, ratios[rank - 1])
+        return max(0.0, values[rank - 1])
 
 
 def _pair_table(
@@ -280,8 +282,8 @@ def calibrate(
             tests += 1
             tested_targets.add(pts[i][0])
             bound = float(loo.max_distance_km(rtt[i]))
-            ratio = dist[i] / bound if bound > 0 else (math.inf if dist[i] > 0 else 0.0)
-            worst[pts[i][0]] = max(worst.get(pts[i][0], 0.0), float(ratio))
+            excess = loo.slope_ms_per_km * dist[i] + loo.intercept_ms - rtt[i]
+            worst[pts[i][0]] = max(worst.get(pts[i][0], -math.inf), float(excess))
             if bound < dist[i]:
                 misses += 1
                 missed_targets.add(pts[i][0])
@@ -293,5 +295,5 @@ def calibrate(
         region_tests=len(tested_targets),
         region_misses=len(missed_targets),
         faster_than_light=ftl,
-        worst_ratio=worst,
+        worst_excess_ms=worst,
     )

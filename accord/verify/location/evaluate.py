@@ -42,7 +42,7 @@ class FoldResult:
     cbg_area_km2: float | None
     raw_cbg_contains: bool | None
     raw_cbg_area_km2: float | None
-    slack: float | None
+    slack_ms: float | None
     true_country: str | None
     physical_confirmed: bool | None
     cbg_confirmed: bool | None
@@ -146,7 +146,7 @@ def leave_one_out(
                 cbg_area_km2=report.cbg.area_km2 if report.cbg is not None else None,
                 raw_cbg_contains=raw_contains,
                 raw_cbg_area_km2=raw_area,
-                slack=report.calibration.slack if report.calibration is not None else None,
+                slack_ms=report.calibration.slack_ms if report.calibration is not None else None,
                 true_country=true_country,
                 physical_confirmed=None if claim is None else claim.relation in CONFIRMED,
                 cbg_confirmed=(
@@ -196,7 +196,7 @@ def summarise(results: Sequence[FoldResult]) -> dict[str, Any]:
         "raw_cbg_area_km2": quantiles(
             [r.raw_cbg_area_km2 for r in cbg if r.raw_cbg_area_km2 is not None]
         ),
-        "cbg_slack": quantiles([r.slack for r in cbg if r.slack is not None]),
+        "cbg_slack_ms": quantiles([r.slack_ms for r in cbg if r.slack_ms is not None]),
         "physical_area_km2": quantiles([r.physical_area_km2 for r in results]),
         "cbg_area_km2": quantiles([r.cbg_area_km2 for r in cbg if r.cbg_area_km2 is not None]),
         "true_country_confirmed_physical": _rate(

@@ -88,7 +88,7 @@ class CalibrationSummary(BaseModel):
     region_miss_rate: float | None
     region_miss_rate_upper95: float
     alpha: float | None
-    slack: float
+    slack_ms: float
     misses_at_slack: int
     miss_rate_at_slack_upper95: float
     faster_than_light_pairs: list[str]
@@ -245,9 +245,9 @@ def locate(
         cal = calibration
     else:
         cal = calibrate(landmarks, calibration, propagation)
-    slack = 1.0
+    slack = 0.0
     if cal is not None and cbg_alpha is not None:
-        slack = cal.slack(cbg_alpha)
+        slack = cal.slack_ms(cbg_alpha)
     cbg_km: list[float | None] = []
     for lm, rtt, phys in zip(used, rtt_arr.tolist(), phys_km.tolist(), strict=True):
         line = cal.bestlines.get(lm.id) if cal is not None else None
@@ -256,7 +256,7 @@ def locate(
         elif math.isinf(slack):
             cbg_km.append(phys)  # too few landmarks to calibrate a slack: physical bound
         else:
-            cbg_km.append(min(phys, slack * float(line.max_distance_km(rtt))))
+            cbg_km.append(min(phys, float(line.max_distance_km(rtt + slack))))
     cbg_caps = None
     if cal is not None and any(c is not None for c in cbg_km):
         cbg_caps = Caps(
@@ -299,11 +299,12 @@ def locate(
             region_miss_rate=cal.region_miss_rate,
             region_miss_rate_upper95=round(cal.region_miss_rate_upper95, 5),
             alpha=cbg_alpha,
-            slack=slack,
-            misses_at_slack=sum(r > slack for r in cal.worst_ratio.values()),
+            slack_ms=slack,
+            misses_at_slack=sum(r > slack for r in cal.worst_excess_ms.values()),
             miss_rate_at_slack_upper95=round(
                 clopper_pearson_upper(
-                    sum(r > slack for r in cal.worst_ratio.values()), len(cal.worst_ratio)
+                    sum(r > slack for r in cal.worst_excess_ms.values()),
+                    len(cal.worst_excess_ms),
                 ),
                 5,
             ),
@@ -431,7 +432,7 @@ def _declared_finding(
             evidence=evidence,
             explanation=(
                 "The declared facility is physically possible but outside the calibrated CBG "
-                f"region (radii x{cal.slack:.2f}), which missed the true location in "
+                f"region (RTTs +{cal.slack_ms:.2f} ms), which missed the true location in "
                 f"{cal.misses_at_slack} of {cal.region_tests} leave-one-out trials (95 % upper "
                 f"bound {cal.miss_rate_at_slack_upper95:.1%}); worth a follow-up, not an "
                 "accusation."
