@@ -212,3 +212,18 @@ def test_locate_reports_the_slack_it_used() -> None:
     for a, b in zip(raw.constraints, widened.constraints, strict=True):
         assert a.cbg_km is not None and b.cbg_km is not None
         assert a.cbg_km <= b.cbg_km <= b.physical_km + 1e-9
+
+
+def test_small_state_under_a_neighbours_polygon_blocks_confirmation() -> None:
+    # Johor Bahru: Malaysia's 1:110m polygon covers Singapore, whose disc is 20 km away
+    jb = [Landmark("jb", 1.49, 103.74)]
+    report = locate(jb, [RttSample("jb", 0.2)], claim="MY", restricted=["SG"])
+    assert report.claim is not None and report.claim.relation == Relation.POSSIBLE.value
+    assert report.countries[0].relation == Relation.POSSIBLE.value
+    # Kuala Lumpur, 300 km from Singapore: Malaysia can be confirmed
+    kl = [Landmark("kl", 3.14, 101.69)]
+    report = locate(kl, [RttSample("kl", 0.3)], claim="MY", restricted=["SG"])
+    assert report.claim is not None
+    assert report.claim.relation in (Relation.INSIDE.value, Relation.INSIDE_OR_OFFSHORE.value)
+    assert report.countries[0].relation == Relation.EXCLUDED.value
+    assert "cannot be checked" in report.findings[0].explanation

@@ -180,18 +180,33 @@ def _country(
 def _with_coast(
     region: SampledRegion, check: CountryCheck, shape: CountryShape, margin: float
 ) -> CountryCheck:
-    """Upgrade POSSIBLE to INSIDE_OR_OFFSHORE when the region touches no other country.
+    """Settle confirmation against every other mapped country, including small-state discs.
 
-    A coarse coastline plus the margin keeps coastal cities from ever being INSIDE; what
-    matters for an agreement is that no other country's land is reachable.
+    INSIDE from the polygon test alone is not enough: a small state absent at 1:110m can lie
+    under a neighbour's polygon (Singapore under Malaysia's), so every disc must be excluded
+    too, or the verdict falls back to POSSIBLE. A POSSIBLE region that touches no other
+    country at all becomes INSIDE_OR_OFFSHORE: a coarse coastline plus the margin would
+    otherwise keep every coastal data centre from being confirmed.
     """
-    if check.relation is not Relation.POSSIBLE or shape.is_disc:
+    if shape.is_disc or check.relation not in (Relation.POSSIBLE, Relation.INSIDE):
         return check
     for other in all_countries().values():
         if other.code == shape.code:
             continue
+        if check.relation is Relation.INSIDE and not other.is_disc:
+            continue  # polygons do not overlap: the border test already excluded them
         if region.check_country(other, margin).relation is not Relation.EXCLUDED:
+            if check.relation is Relation.INSIDE:
+                return CountryCheck(
+                    check.code,
+                    Relation.POSSIBLE,
+                    check.share_of_region,
+                    check.description,
+                    check.tolerance_km,
+                )
             return check
+    if check.relation is Relation.INSIDE:
+        return check
     return CountryCheck(
         check.code,
         Relation.INSIDE_OR_OFFSHORE,
@@ -199,6 +214,12 @@ def _with_coast(
         check.description,
         check.tolerance_km,
     )
+
+
+UNMAPPED_CAVEAT = (
+    " Territories that are neither drawn at 1:110m nor listed as discs (mostly small island "
+    "states and dependencies, see docs/location.md) cannot be checked."
+)
 
 
 def locate(
@@ -493,7 +514,7 @@ def _claim_finding(
             explanation=(
                 f"The whole physical region lies {where}, and no other country's land comes "
                 f"within {check.tolerance_km:.0f} km of it: the target is there. "
-                f"{check.description}."
+                f"{check.description}.{UNMAPPED_CAVEAT}"
             ),
         )
     cbg_note = ""
@@ -546,7 +567,7 @@ def _restricted_finding(
             evidence=evidence,
             explanation=(
                 f"The target is in {verdict.country}: the whole physical region lies there "
-                f"(or at sea off its coast). {check.description}."
+                f"(or at sea off its coast). {check.description}.{UNMAPPED_CAVEAT}"
             ),
         )
     return Finding(
