@@ -25,7 +25,6 @@ FIBRE = Propagation.FIBRE.km_per_ms_rtt
 def _scenario(seed: int, n: int, spread_km: float) -> tuple[float, float, list[Landmark]]:
     rng = np.random.default_rng(seed)
     lat, lon = float(rng.uniform(-60, 70)), float(rng.uniform(-180, 180))
-    pts = destination(lat, lon, rng.uniform(0, 360, n), 1.0)
     pts = np.array(
         [
             destination(lat, lon, [b], d)[0]
@@ -227,3 +226,15 @@ def test_small_state_under_a_neighbours_polygon_blocks_confirmation() -> None:
     assert report.claim.relation in (Relation.INSIDE.value, Relation.INSIDE_OR_OFFSHORE.value)
     assert report.countries[0].relation == Relation.EXCLUDED.value
     assert "cannot be checked" in report.findings[0].explanation
+
+
+def test_faster_than_light_landmarks_are_reported_as_a_finding() -> None:
+    from accord.verify.location.inputs import PeerRtt
+
+    lms = [Landmark("a", 48.85, 2.35), Landmark("b", 40.71, -74.0), Landmark("c", 51.5, -0.1)]
+    peers = [PeerRtt("a", "b", 1.0), PeerRtt("a", "c", 9.0), PeerRtt("b", "c", 80.0)]
+    report = locate(lms, [RttSample("a", 5.0)], calibration=peers)
+    flagged = [f for f in report.findings if f.subject == "landmarks"]
+    assert len(flagged) == 1 and "a-b" in flagged[0].explanation
+    assert report.calibration is not None
+    assert report.calibration.faster_than_light_pairs == ["a-b"]

@@ -357,6 +357,24 @@ def locate(
             )
         )
 
+    if cal is not None and cal.faster_than_light:
+        pairs = ", ".join(f"{f.landmark_id}-{f.peer_id}" for f in cal.faster_than_light[:5])
+        findings.append(
+            Finding(
+                subject="landmarks",
+                verifier=VERIFIER,
+                verdict=Verdict.INCONCLUSIVE,
+                severity=Severity.MEDIUM,
+                statistic={**stats_common, "faster_than_light_pairs": len(cal.faster_than_light)},
+                evidence=evidence,
+                explanation=(
+                    f"{len(cal.faster_than_light)} landmark pair(s) ({pairs}) measured an RTT "
+                    "below the physical bound for their stated distance: at least one of each "
+                    "pair's coordinates is wrong, and every bound rests on them. Fix the "
+                    "landmark list before acting on these verdicts."
+                ),
+            )
+        )
     declared_check = None
     if declared is not None:
         dlat, dlon = declared
