@@ -49,6 +49,9 @@ from accord.verify.location.region import (
 VERIFIER = "verify.location"
 DEFAULT_BORDER_MARGIN_KM = 25.0
 DEFAULT_CBG_ALPHA = 0.05
+# Floating-point allowance on exact distance comparisons (1 mm): a point exactly on a disc's
+# rim must not be declared outside it by rounding. Widening a bound is always sound.
+ROUNDING_KM = 1e-6
 
 ASSUMPTIONS = [
     "Landmark coordinates are correct (a wrong landmark position voids its disc).",
@@ -379,7 +382,11 @@ def locate(
     if declared is not None:
         dlat, dlon = declared
         d_to = distance_km(dlat, dlon, lat_arr, lon_arr)
-        violated = [lm.id for lm, d, b in zip(used, d_to, phys_km, strict=True) if d > b]
+        violated = [
+            lm.id
+            for lm, d, b in zip(used, d_to, phys_km, strict=True)
+            if d > b + ROUNDING_KM + 1e-9 * b
+        ]
         inside_cbg = cbg_caps.contains_point(dlat, dlon) if cbg_caps is not None else None
         declared_check = DeclaredCheck(
             lat=dlat,
