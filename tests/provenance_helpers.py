@@ -57,7 +57,11 @@ def save(tmp: Path, name: str, tensors: dict[str, np.ndarray]) -> Path:
 @functools.lru_cache(maxsize=1)
 def tiny_zoo() -> object:
     """A real, trained zoo small enough for the test suite (about 40 s on 2 cores), built once."""
+    import torch
+
     from accord.verify.provenance.zoo import ZooSpec, build_zoo
+
+    torch.set_num_threads(1)  # tiny models: threads cost more than they save, more so on a busy box
 
     spec = ZooSpec(
         d_model=32,

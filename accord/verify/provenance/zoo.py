@@ -122,7 +122,6 @@ def build_zoo(
         raise AccordError("derivations", f"unknown: {sorted(unknown)}", f"use {DERIVATIONS}")
     if spec.parents > spec.seeds:
         raise AccordError("parents", "more parents than seeds", "lower --parents")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     docs = stdlib_text("docs", spec.corpus_bytes)
     code = stdlib_text("code", spec.corpus_bytes)
     zoo = Zoo(root, spec)
