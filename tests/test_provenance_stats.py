@@ -69,3 +69,33 @@ def test_spearman_null_pvalue_is_calibrated_for_random_permutations() -> None:
 def test_auc() -> None:
     assert stats.roc_auc([3, 4], [1, 2]) == 1.0
     assert stats.roc_auc([1], [1]) == 0.5
+
+
+def _sequential_greedy(sim: np.ndarray) -> np.ndarray:
+    n, m = sim.shape
+    out = np.full(n, -1)
+    used = np.zeros(m, dtype=bool)
+    for flat in np.argsort(-sim, axis=None, kind="stable"):
+        i, j = divmod(int(flat), m)
+        if out[i] < 0 and not used[j]:
+            out[i], used[j] = j, True
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 30), st.integers(0, 20), st.integers(0, 2**32 - 1))
+def test_vectorised_greedy_equals_sequential_greedy(n: int, extra: int, seed: int) -> None:
+    from accord.verify.provenance.matching import match_rows
+
+    sim = np.random.default_rng(seed).normal(size=(n, n + extra))
+    assert (match_rows(sim, exact=False) == _sequential_greedy(sim)).all()
+
+
+def test_exact_matching_beats_or_ties_greedy() -> None:
+    from accord.verify.provenance.matching import match_rows
+
+    sim = np.random.default_rng(7).normal(size=(40, 50))
+    rows = np.arange(40)
+    exact, greedy = match_rows(sim, exact=True), match_rows(sim, exact=False)
+    assert len(set(exact.tolist())) == 40 and len(set(greedy.tolist())) == 40
+    assert sim[rows, exact].sum() >= sim[rows, greedy].sum() - 1e-9

@@ -64,19 +64,26 @@ def match_rows(similarity: npt.NDArray[np.floating], exact: bool | None = None) 
 
 
 def _greedy(sim: npt.NDArray[np.float64]) -> IntArray:
+    """Greedy matching (most similar remaining pair first), vectorised.
+
+    Taking the global best pair first and repeating is the same as repeatedly matching every
+    *mutually* best pair at once (each such pair would be picked by the sequential greedy before
+    anything that conflicts with it), so each round is two argmax passes, and for derived models
+    nearly every unit is mutually best in the first round.
+    """
     n, m = sim.shape
-    order = np.argsort(-sim, axis=None, kind="stable")
     out = np.full(n, -1, dtype=np.int64)
-    used_cols = np.zeros(m, dtype=bool)
-    left = n
-    for flat in order:
-        i, j = divmod(int(flat), m)
-        if out[i] < 0 and not used_cols[j]:
-            out[i] = j
-            used_cols[j] = True
-            left -= 1
-            if left == 0:
-                break
+    rows = np.arange(n)
+    cols = np.arange(m)
+    while rows.size:
+        sub = sim[np.ix_(rows, cols)]
+        best_col = sub.argmax(axis=1)
+        best_row = sub.argmax(axis=0)
+        mutual = best_row[best_col] == np.arange(rows.size)
+        out[rows[mutual]] = cols[best_col[mutual]]
+        keep_cols = np.ones(cols.size, dtype=bool)
+        keep_cols[best_col[mutual]] = False
+        rows, cols = rows[~mutual], cols[keep_cols]
     return out
 
 
