@@ -88,7 +88,10 @@ def test_cmd(
         [], "--control", help="An independent control model (repeat; >= 3 for --blackbox)."
     ),
     method: str = typer.Option("both", help="Weight test: both, robust or constrained."),
-    alpha: float = typer.Option(0.01, help="Significance level for the verdict."),
+    alpha: float = typer.Option(
+        0.001,
+        help="Significance level for the verdict (0.001: no false positive in 148 null pairs).",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Test whether SUSPECT was derived from PARENT; prints statistic, p-value and limits."""

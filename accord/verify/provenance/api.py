@@ -51,7 +51,7 @@ def compare_weights(
     suspect: str | Path,
     parent: str | Path,
     method: str = "both",
-    alpha: float = 0.01,
+    alpha: float = 0.001,
     exact_matching: bool | None = None,
 ) -> Finding:
     """White-box test: do SUSPECT's weights share an origin with PARENT's?"""
@@ -122,7 +122,7 @@ def compare_outputs(
     suspect: str | Path,
     parent: str | Path,
     controls: Sequence[str | Path],
-    alpha: float = 0.01,
+    alpha: float = 0.001,
     mode: str = "distribution",
     n_prompts: int = 256,
 ) -> Finding:

@@ -128,6 +128,7 @@ def summarise(pairs: list[dict[str, Any]], alpha: float = 0.01) -> dict[str, Any
         null_p = [r[test] for r in null]
         entry: dict[str, Any] = {
             "false_positives": sum(p < alpha for p in null_p),
+            "false_positives_at_0.001": sum(p < 0.001 for p in null_p),
             "min_null_p": min(null_p) if null_p else None,
             "null_ks_uniform_p": _ks_uniform(null_p),
         }
