@@ -42,17 +42,35 @@ class TinyConfig:
 
     @staticmethod
     def from_json(text: str) -> TinyConfig:
+        """Parse untrusted metadata; sizes are checked before any tensor is allocated."""
         try:
             raw = json.loads(text)
-            if raw.get("layers_kept") is not None:
-                raw["layers_kept"] = tuple(raw["layers_kept"])
-            cfg = TinyConfig(**raw)
-        except (ValueError, TypeError, AttributeError) as err:
-            raise AccordError(CONFIG_KEY, f"bad model config ({err})", None) from None
-        if min(cfg.d_model, cfg.n_layer, cfg.n_head, cfg.d_ff, cfg.ctx) <= 0:
-            raise AccordError(CONFIG_KEY, "config sizes must be positive", None)
+        except ValueError as err:
+            raise AccordError(CONFIG_KEY, f"model config is not JSON ({err})", None) from None
+        if not isinstance(raw, dict):
+            raise AccordError(CONFIG_KEY, "model config is not a JSON object", None)
+        sizes = ("d_model", "n_layer", "n_head", "d_ff", "ctx", "vocab")
+        for key in sizes:
+            value = raw.get(key)
+            if key in raw and (
+                not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 1 << 16
+            ):
+                raise AccordError(CONFIG_KEY, f"{key} must be an integer in 1..65536", None)
+        kept = raw.get("layers_kept")
+        if kept is not None:
+            if not isinstance(kept, list) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in kept
+            ):
+                raise AccordError(CONFIG_KEY, "layers_kept must be a list of integers", None)
+            raw["layers_kept"] = tuple(kept)
+        unknown = set(raw) - {*sizes, "layers_kept"}
+        if unknown:
+            raise AccordError(CONFIG_KEY, f"unknown config keys {sorted(unknown)}", None)
+        cfg = TinyConfig(**raw)
         if cfg.d_model % cfg.n_head:
             raise AccordError(CONFIG_KEY, "d_model must be divisible by n_head", None)
+        if cfg.vocab < 256:
+            raise AccordError(CONFIG_KEY, "byte-level models need vocab >= 256", None)
         return cfg
 
 
@@ -170,6 +188,8 @@ def load_model(path: str | Path) -> TinyGPT:
             widths = [int(w) for w in json.loads(ckpt.metadata.get("d_ffs", "null"))]
         except (TypeError, ValueError):
             widths = [cfg.d_ff] * cfg.n_layer
+        if len(widths) != cfg.n_layer or not all(0 < w <= 1 << 16 for w in widths):
+            raise AccordError(str(path), "d_ffs metadata does not fit the config", None)
         model = TinyGPT(cfg, widths)
         expected = model.state_dict()
         state = {}
