@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= dev,server,postgres,torch
+EXTRAS ?= dev,server,postgres,torch,provenance,location
 
 .PHONY: setup demo walkthrough test lint typecheck check bench clean
 

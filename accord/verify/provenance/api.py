@@ -1,0 +1,199 @@
+"""Library entry points: compare two models and return a :class:`~accord.model.Finding`.
+
+The claim checked is the suspect's implicit declaration "SUSPECT was not derived from PARENT".
+A small p-value makes that declaration INCONSISTENT with the evidence; a large one leaves it
+CONSISTENT, which is weaker than proving independence, and each explanation says exactly what
+the test can and cannot see.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from accord.errors import AccordError
+from accord.model.finding import Finding, Severity, Verdict
+from accord.verify.provenance.checkpoint import Checkpoint
+from accord.verify.provenance.layout import ModelWeights
+from accord.verify.provenance.stats import holm
+from accord.verify.provenance.whitebox import (
+    WeightTestResult,
+    constrained_test,
+    huref_similarity,
+    robust_test,
+)
+
+WEIGHT_METHODS = ("both", "robust", "constrained")
+
+
+def file_digests(path: str | Path, label: str) -> dict[str, str]:
+    """SHA-256 of each weight file, streamed in 1 MiB chunks."""
+    p = Path(path)
+    files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else [p]
+    out = {}
+    for f in files:
+        h = hashlib.sha256()
+        with f.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        out[f"{label}:{f.name}"] = h.hexdigest()
+    return out
+
+
+def _verdict(p: float, alpha: float) -> tuple[Verdict, Severity]:
+    if p < alpha:
+        return Verdict.INCONSISTENT, Severity.HIGH
+    return Verdict.CONSISTENT, Severity.INFO
+
+
+def compare_weights(
+    suspect: str | Path,
+    parent: str | Path,
+    method: str = "both",
+    alpha: float = 0.001,
+    exact_matching: bool | None = None,
+) -> Finding:
+    """White-box test: do SUSPECT's weights share an origin with PARENT's?"""
+    if method not in WEIGHT_METHODS:
+        raise AccordError("method", f"unknown method {method!r}", f"use one of {WEIGHT_METHODS}")
+    if not 0 < alpha < 1:
+        raise AccordError("alpha", f"{alpha} is not in (0, 1)", "use e.g. 0.01")
+    with Checkpoint(suspect) as s_ckpt, Checkpoint(parent) as p_ckpt:
+        s, p = ModelWeights(s_ckpt), ModelWeights(p_ckpt)
+        results: list[WeightTestResult] = []
+        skipped = ""
+        if method in ("both", "robust"):
+            results.append(robust_test(p, s, exact_matching))
+        if method in ("both", "constrained"):
+            if method == "both" and p.residual_width() != s.residual_width():
+                skipped = "constrained test skipped: residual widths differ"
+            else:
+                results.append(constrained_test(p, s, exact_matching))
+        ics = huref_similarity(p, s)
+        params = {"suspect": s_ckpt.num_parameters(), "parent": p_ckpt.num_parameters()}
+        families = (s.layout.family.name, p.layout.family.name)
+    adjusted = holm([r.p_value for r in results])
+    p_value = min(adjusted)
+    verdict, severity = _verdict(p_value, alpha)
+    statistic: dict[str, object] = {
+        "null_hypothesis": "suspect and parent were trained from independent initialisations",
+        "alpha": alpha,
+        "tests": [r.as_statistic() for r in results],
+        "combination": "Holm over the tests run" if len(results) > 1 else "single test",
+        "huref_invariant_cosine": round(ics, 6),
+        "parameters": params,
+        "architecture_families": {"suspect": families[0], "parent": families[1]},
+    }
+    if skipped:
+        statistic["skipped"] = skipped
+    derived = p_value < alpha
+    explanation = (
+        f"Weight test p = {p_value:.3g} ({'below' if derived else 'not below'} alpha = {alpha}). "
+        + (
+            "The suspect's weights match the parent's in a way independently initialised models"
+            " do not: it was very likely derived from the parent (fine-tuned, pruned, merged,"
+            " quantised or re-arranged). "
+            if derived
+            else "No shared weight structure was found. "
+        )
+        + "What it shows: whether the two weight sets descend from one initialisation; the"
+        " robust statistic survives permuted and rescaled hidden units and permuted residual"
+        " coordinates, the constrained one is exact but assumes no re-permutation. "
+        "What it does not show: distillation (a student trained on the parent's outputs starts"
+        " from fresh weights and is independent under this null: use --blackbox); which of the"
+        " two is the parent; and the robust p-value is approximate (calibrated empirically, see"
+        " docs/provenance.md). The HuRef invariant cosine is a similarity score, not a"
+        " probability."
+    )
+    return Finding(
+        subject=f"{Path(suspect).name} derived from {Path(parent).name}?",
+        verifier="verify.provenance.weights",
+        verdict=verdict,
+        severity=severity,
+        statistic=statistic,
+        p_value=p_value,
+        evidence={**file_digests(suspect, "suspect"), **file_digests(parent, "parent")},
+        explanation=explanation,
+    )
+
+
+def compare_outputs(
+    suspect: str | Path,
+    parent: str | Path,
+    controls: Sequence[str | Path],
+    alpha: float = 0.001,
+    mode: str = "distribution",
+    n_prompts: int = 256,
+) -> Finding:
+    """Black-box test on models Accord can run (its TinyGPT safetensors files).
+
+    For models behind an API, call :func:`accord.verify.provenance.blackbox.query` with your own
+    :class:`~accord.verify.provenance.blackbox.QueryModel` and the test functions directly.
+    """
+    from accord.verify.provenance.blackbox import (
+        agreement_test,
+        default_prompts,
+        distillation_test,
+        query,
+    )
+    from accord.verify.provenance.tinygpt import load_model
+
+    if not 0 < alpha < 1:
+        raise AccordError("alpha", f"{alpha} is not in (0, 1)", "use e.g. 0.01")
+    prompts = default_prompts(n_prompts)
+    s = query("suspect", load_model(suspect), prompts)
+    p = query("parent", load_model(parent), prompts)
+    cs = [query(f"control:{Path(c).name}", load_model(c), prompts) for c in controls]
+    agree = agreement_test(s, p, cs, mode)
+    distil = distillation_test(s, p, cs)
+    adjusted = holm([agree.p_value, distil.p_value])
+    p_value = min(adjusted)
+    verdict, severity = _verdict(p_value, alpha)
+    derived = p_value < alpha
+    explanation = (
+        f"Black-box p = {p_value:.3g} (Holm over the agreement and distillation tests,"
+        f" {len(prompts)} prompts, {len(cs)} control models). "
+        + (
+            "The suspect behaves like the parent beyond what independent models share, and/or"
+            " inherited the parent's idiosyncrasies: consistent with fine-tuning from, or"
+            " distillation of, the parent. "
+            if derived
+            else "The suspect's outputs are no closer to the parent's than independent models'"
+            " are. "
+        )
+        + "What it shows: output similarity relative to the control pool named here. What it"
+        " does not show: weight copying as such (distillation and fine-tuning look alike; use"
+        " the weight test to separate them); p-values assume the controls are representative"
+        " independent models, and heavy fine-tuning on another domain can erase the output"
+        " signal while the weights still betray it."
+    )
+    evidence = {**file_digests(suspect, "suspect"), **file_digests(parent, "parent")}
+    for c in controls:
+        evidence.update(file_digests(c, f"control:{Path(c).name}"))
+    return Finding(
+        subject=f"{Path(suspect).name} derived from {Path(parent).name}?",
+        verifier="verify.provenance.outputs",
+        verdict=verdict,
+        severity=severity,
+        statistic={
+            "null_hypothesis": "the suspect is exchangeable with independent control models",
+            "alpha": alpha,
+            "agreement": {
+                "similarity": agree.statistic,
+                "p_value": agree.p_value,
+                "null_similarities": agree.null,
+                **agree.details,
+            },
+            "distillation": {
+                "residual_correlation": distil.statistic,
+                "p_value": distil.p_value,
+                "null_correlations": distil.null,
+                **distil.details,
+            },
+            "holm_adjusted": {"agreement": adjusted[0], "distillation": adjusted[1]},
+        },
+        p_value=p_value,
+        evidence=evidence,
+        explanation=explanation,
+    )

@@ -1,0 +1,228 @@
+"""Weight-based independence tests (white-box), after Zhu et al. 2025 and HuRef (Zeng et al. 2024).
+
+Null hypothesis H0 for both tests: the suspect and the parent were trained from *independent
+random initialisations* (whatever data they saw). Rejecting H0 says the suspect's weights
+share an origin with the parent's: fine-tuned, pruned, merged, quantised or re-arranged copies.
+A student *distilled* from the parent's outputs starts from a fresh initialisation, so it is
+independent under this H0 and these tests are, by construction, blind to it (see blackbox.py).
+
+* :func:`constrained_test` (Zhu et al.'s CSU statistic): in each block, match the suspect's MLP
+  hidden units to the parent's by the cosine of their input weights and take the Spearman
+  correlation of the matching with the identity. If training is equivariant to permuting
+  hidden units and initial weights are i.i.d., then under H0 the matching is a uniformly random
+  permutation, whatever the matching rule, so the p-value is exact (up to the normal
+  approximation of Spearman's null distribution) and blocks are independent (Fisher). It
+  assumes nobody re-permuted the units: a permuted copy evades it.
+* :func:`robust_test` (in the spirit of Zhu et al.'s unconstrained test): first align the
+  residual streams by matching embedding columns (and output-head columns), then in each block
+  match hidden units twice, once by input weights and once by output weights, and take the
+  Spearman correlation between the two matchings. Permuting or rescaling hidden units, or
+  permuting residual coordinates, changes neither. For a derived model both matchings recover
+  the same permutation; for independent models they should be unrelated. This p-value is
+  *not* exact: models trained on the same data can grow similar units, which would correlate
+  the two matchings. Its false-positive rate is measured on independently trained models in
+  docs/provenance.md.
+* :func:`huref_similarity`: the HuRef-style invariant X·W_inᵀ·W_out·Xᵀ on the first tokens'
+  embeddings X, compared by cosine. Invariant to hidden permutation/rescaling and residual
+  rotation. A similarity score, not a p-value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from accord.errors import AccordError
+from accord.verify.provenance.layout import ModelWeights
+from accord.verify.provenance.matching import IntArray, match_units, normalise_rows
+from accord.verify.provenance.safetensors_io import FloatArray
+from accord.verify.provenance.stats import fisher_combine, spearman, spearman_pvalue_greater
+
+MIN_UNITS = 32
+
+
+@dataclass(frozen=True)
+class BlockEvidence:
+    parent_block: int
+    suspect_block: int
+    units: int
+    rho: float
+    p_value: float
+
+
+@dataclass(frozen=True)
+class WeightTestResult:
+    method: str
+    p_value: float
+    blocks: list[BlockEvidence]
+    notes: list[str] = field(default_factory=list)
+    residual_alignment_cosine: float | None = None
+
+    def as_statistic(self) -> dict[str, object]:
+        return {
+            "method": self.method,
+            "p_value": self.p_value,
+            "blocks": [
+                {
+                    "parent_block": b.parent_block,
+                    "suspect_block": b.suspect_block,
+                    "units": b.units,
+                    "spearman_rho": round(b.rho, 6),
+                    "p_value": b.p_value,
+                }
+                for b in self.blocks
+            ],
+            "residual_alignment_cosine": self.residual_alignment_cosine,
+            "notes": self.notes,
+        }
+
+
+def _partner(parent_units: FloatArray, suspect_units: FloatArray, exact: bool | None) -> IntArray:
+    p_idx, s_idx = match_units(parent_units, suspect_units, exact)
+    # the smaller side is listed in order (arange); return the other side's indices
+    if parent_units.shape[0] <= suspect_units.shape[0]:
+        return s_idx
+    return p_idx
+
+
+def _check_units(n: int, where: str) -> None:
+    if n < MIN_UNITS:
+        raise AccordError(
+            where,
+            f"only {n} MLP hidden units; the tests need at least {MIN_UNITS}",
+            "use models with wider MLPs",
+        )
+
+
+def _check_blocks(parent: ModelWeights, suspect: ModelWeights) -> None:
+    if parent.n_blocks == 0 or suspect.n_blocks == 0:
+        raise AccordError("model", "no MLP blocks found", None)
+
+
+def constrained_test(
+    parent: ModelWeights, suspect: ModelWeights, exact_matching: bool | None = None
+) -> WeightTestResult:
+    """Zhu et al.'s exact test; assumes no re-permutation of hidden units (see module doc)."""
+    _check_blocks(parent, suspect)
+    if parent.residual_width() != suspect.residual_width():
+        raise AccordError(
+            "suspect",
+            f"residual width {suspect.residual_width()} differs from the parent's"
+            f" {parent.residual_width()}; the constrained test compares weights coordinate by"
+            " coordinate",
+            "use the robust test (method='robust'), which aligns the residual streams first",
+        )
+    blocks: list[BlockEvidence] = []
+    n = min(parent.n_blocks, suspect.n_blocks)
+    notes = []
+    if parent.n_blocks != suspect.n_blocks:
+        notes.append(
+            f"block counts differ ({parent.n_blocks} vs {suspect.n_blocks}); compared the first {n}"
+        )
+    for b in range(n):
+        p_in = np.concatenate(parent.mlp_in(b), axis=1)
+        s_in = np.concatenate(suspect.mlp_in(b), axis=1)
+        if p_in.shape[1] != s_in.shape[1]:
+            raise AccordError("suspect", f"block {b}: MLP kinds differ (gated vs plain)", None)
+        units = min(p_in.shape[0], s_in.shape[0])
+        _check_units(units, f"block {b}")
+        partner = _partner(p_in, s_in, exact_matching)
+        rho = spearman(np.arange(units), partner)
+        blocks.append(BlockEvidence(b, b, units, rho, spearman_pvalue_greater(rho, units)))
+    return WeightTestResult(
+        "constrained", fisher_combine([x.p_value for x in blocks]), blocks, notes
+    )
+
+
+def align_residual(
+    parent: ModelWeights, suspect: ModelWeights, exact_matching: bool | None = None
+) -> tuple[IntArray, IntArray, float, list[str]]:
+    """Match residual coordinates by their embedding (and output-head) columns.
+
+    Returns (parent_coords, suspect_coords, mean matched cosine, notes). Token rows must refer to
+    the same vocabulary; if sizes differ we use the shared prefix and say so.
+    """
+    notes: list[str] = []
+    ep, es = parent.embedding(), suspect.embedding()
+    v = min(ep.shape[0], es.shape[0])
+    if ep.shape[0] != es.shape[0]:
+        notes.append(
+            f"vocabularies differ in size ({ep.shape[0]} vs {es.shape[0]}); aligned on the first"
+            f" {v} token ids, which is only meaningful if they are the same tokens"
+        )
+    fp, fs = [ep[:v]], [es[:v]]
+    hp, hs = parent.output_head(), suspect.output_head()
+    if hp is not None and hs is not None:
+        fp.append(hp[:v])
+        fs.append(hs[:v])
+    p_feat = np.concatenate(fp, axis=0).T  # coords x tokens
+    s_feat = np.concatenate(fs, axis=0).T
+    p_idx, s_idx = match_units(p_feat, s_feat, exact_matching)
+    cos = np.sum(normalise_rows(p_feat[p_idx]) * normalise_rows(s_feat[s_idx]), axis=1)
+    return p_idx, s_idx, float(np.mean(cos)), notes
+
+
+def robust_test(
+    parent: ModelWeights, suspect: ModelWeights, exact_matching: bool | None = None
+) -> WeightTestResult:
+    """Permutation- and rescaling-invariant test (approximate p-value; see module doc)."""
+    _check_blocks(parent, suspect)
+    pc, sc, align_cos, notes = align_residual(parent, suspect, exact_matching)
+    if parent.residual_width() != suspect.residual_width():
+        notes.append(
+            f"residual widths differ ({parent.residual_width()} vs {suspect.residual_width()});"
+            f" compared on {len(pc)} matched coordinates"
+        )
+
+    def units(model: ModelWeights, coords: IntArray, b: int) -> tuple[FloatArray, FloatArray]:
+        w_in = np.concatenate([m[:, coords] for m in model.mlp_in(b)], axis=1)
+        w_out = model.mlp_out(b)[:, coords]
+        return w_in, w_out
+
+    p_cache = [units(parent, pc, b) for b in range(parent.n_blocks)]
+    same_depth = parent.n_blocks == suspect.n_blocks
+    if not same_depth:
+        notes.append(
+            f"block counts differ ({parent.n_blocks} vs {suspect.n_blocks}); each suspect block is"
+            " tested against every parent block (Bonferroni over parent blocks)"
+        )
+    blocks: list[BlockEvidence] = []
+    for sb in range(suspect.n_blocks):
+        s_in, s_out = units(suspect, sc, sb)
+        candidates = [sb] if same_depth else list(range(parent.n_blocks))
+        best: BlockEvidence | None = None
+        for pb in candidates:
+            p_in, p_out = p_cache[pb]
+            if p_in.shape[1] != s_in.shape[1]:
+                raise AccordError("suspect", f"block {sb}: MLP kinds differ (gated vs plain)", None)
+            n = min(p_in.shape[0], s_in.shape[0])
+            _check_units(n, f"block {sb}")
+            by_in = _partner(p_in, s_in, exact_matching)
+            by_out = _partner(p_out, s_out, exact_matching)
+            rho = spearman(by_in, by_out)
+            p = min(1.0, spearman_pvalue_greater(rho, n) * len(candidates))
+            if best is None or p < best.p_value:
+                best = BlockEvidence(pb, sb, n, rho, p)
+        assert best is not None
+        blocks.append(best)
+    return WeightTestResult(
+        "robust", fisher_combine([x.p_value for x in blocks]), blocks, notes, align_cos
+    )
+
+
+def huref_similarity(parent: ModelWeights, suspect: ModelWeights, n_tokens: int = 256) -> float:
+    """Mean over blocks of cos(X_p W_inᵀ W_out X_pᵀ, X_s W_inᵀ W_out X_sᵀ) on the first tokens.
+
+    A score in [-1, 1], not a p-value. Needs a shared vocabulary; compares block i with block i.
+    """
+    k = min(n_tokens, parent.vocab_size(), suspect.vocab_size())
+    xp, xs = parent.embedding()[:k], suspect.embedding()[:k]
+    sims = []
+    for b in range(min(parent.n_blocks, suspect.n_blocks)):
+        mp = (xp @ parent.mlp_in(b)[-1].T) @ (parent.mlp_out(b) @ xp.T)
+        ms = (xs @ suspect.mlp_in(b)[-1].T) @ (suspect.mlp_out(b) @ xs.T)
+        a, c = mp.ravel(), ms.ravel()
+        denom = float(np.linalg.norm(a) * np.linalg.norm(c))
+        sims.append(float(a @ c) / denom if denom > 0 else 0.0)
+    return float(np.mean(sims)) if sims else 0.0
