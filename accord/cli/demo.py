@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     @handle_errors
     def demo(as_json: bool = JSON_OPTION) -> None:
-        """Run Accord's main job on packaged data: chips, shipments, a cluster, compute."""
+        """Walk through the accounting on packaged data: chips, shipments, a cluster, compute."""
         result = run_demo()
         if as_json:
             print_json(result)
