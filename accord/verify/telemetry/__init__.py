@@ -1,0 +1,1 @@
+"""Compute-provider oversight: undeclared large runs in cluster telemetry."""

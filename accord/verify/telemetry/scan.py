@@ -1,0 +1,518 @@
+"""The scan: records in, findings out — undeclared compute above a threshold, by entity.
+
+Stages (each reported to an optional callback, which the CLI turns into a progress bar):
+
+1. *ingest* — parsers have already turned files into the schema; here the engine reads
+   them and resolves chip labels against the catalog;
+2. *validate* — every record gets a reason or none (see ``report.py``);
+3. *cost* — chips x peak FLOP/s x utilisation interval x seconds, per job;
+4. *runs* — checkpoint–restart chains; large runs feed the behavioural links;
+5. *link* — union-find over accounts (``linking.py``);
+6. *judge* — entity totals against the threshold and the declarations in the registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from accord.compute.estimate import DEFAULT_UTILISATION
+from accord.errors import AccordError
+from accord.model import Finding, Severity, Verdict
+from accord.verify.telemetry import pipeline as P
+from accord.verify.telemetry.chips import ChipResolver
+from accord.verify.telemetry.engine import backend_name, connect
+from accord.verify.telemetry.ingest.base import Parsed
+from accord.verify.telemetry.linking import (
+    Entities,
+    LinkConfig,
+    RunSpan,
+    build_entities,
+    handoff_links,
+    identifier_links,
+    naming_links,
+    workload_links,
+)
+from accord.verify.telemetry.registry import DeclarationSource, DeclaredRun
+from accord.verify.telemetry.report import IngestReport
+from accord.verify.telemetry.screening.csl import ScreenHit, ScreeningList
+from accord.verify.telemetry.screening.names import normalise_org
+
+VERIFIER = "verify.telemetry"
+# 10^26 operations: the training-compute reporting trigger of EO 14110 §4.2(b)(i), which
+# the Jan 2024 IaaS proposed rule (89 FR 5698) relied on, and California SB 53's frontier
+# model threshold. The EU AI Act uses 10^25; pass --threshold to apply that instead.
+DEFAULT_THRESHOLD = 1e26
+DEFAULT_RESTART_GAP_S = 24 * 3600
+
+
+@dataclass
+class ScanConfig:
+    threshold: float = DEFAULT_THRESHOLD
+    utilisation: tuple[float, float] = DEFAULT_UTILISATION
+    restart_gap_s: int = DEFAULT_RESTART_GAP_S
+    # Runs at least this fraction of the threshold feed behavioural links (names, timing).
+    large_run_fraction: float = 0.001
+    # A declaration covers an entity when it declares at least this share of the lower bound.
+    declared_tolerance: float = 0.5
+    engine: str = "duckdb"
+    threads: int | None = None
+    chip_map: dict[str, str] = field(default_factory=dict)
+    links: LinkConfig = field(default_factory=LinkConfig)
+    screen_min_score: float = 0.85
+
+    def check(self) -> None:
+        if not self.threshold > 0:
+            raise AccordError("--threshold", "must be positive", "e.g. 1e26")
+        lo, hi = self.utilisation
+        if not 0 < lo <= hi <= 1:
+            raise AccordError("--util", f"need 0 < low <= high <= 1, got {lo}-{hi}")
+        if self.restart_gap_s < 0:
+            raise AccordError("--gap-hours", "must not be negative")
+
+
+class AccountRecord(BaseModel):
+    """Customer identifiers from a KYC export (one line per account)."""
+
+    account: str
+    org: str | None = None
+    payment: str | None = None
+    ip: str | None = None
+    country: str | None = None
+
+
+class EntitySummary(BaseModel):
+    entity: str
+    accounts: list[str]
+    flop_lo: float
+    flop_hi: float
+    chip_hours: float
+    jobs: int
+    countries: list[str]
+    facilities: list[str]
+    first: int
+    last: int
+    links: list[dict[str, str]] = Field(default_factory=list)
+    strongest_subentity_flop_lo: float = 0.0
+    declared_flop: float = 0.0
+    declarations: list[str] = Field(default_factory=list)
+    restricted_party_hits: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ScanResult(BaseModel):
+    engine: str
+    threshold: float
+    utilisation: tuple[float, float]
+    report: IngestReport
+    accounts: int
+    entities: int
+    runs: int
+    large_runs: int
+    candidates: list[EntitySummary]
+    findings: list[Finding]
+    screening: list[dict[str, Any]] = Field(default_factory=list)
+    timings_s: dict[str, float] = Field(default_factory=dict)
+    registry: str = ""
+
+    @property
+    def flagged(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict != Verdict.CONSISTENT]
+
+
+Stage = Callable[[str], None]
+
+
+def _digest(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _jobs_table(con: Any, records: Parsed | Path) -> Any:
+    import ibis
+
+    if isinstance(records, Path):
+        return con.read_parquet(str(records))
+    return ibis.memtable(records.table)
+
+
+def scan(
+    records: Parsed | Path,
+    declarations: DeclarationSource,
+    config: ScanConfig | None = None,
+    *,
+    kyc: Iterable[AccountRecord] = (),
+    screening_list: ScreeningList | None = None,
+    on_stage: Stage | None = None,
+    con: Any = None,
+) -> ScanResult:
+    """Run the whole scan; ``records`` is parsed input or a Parquet file in the schema."""
+    cfg = config or ScanConfig()
+    cfg.check()
+    stage = on_stage or (lambda _name: None)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    stage("ingest")
+    con = con if con is not None else connect(cfg.engine, threads=cfg.threads)
+    jobs = _jobs_table(con, records)
+    resolver = ChipResolver(cfg.chip_map)
+    found = P.execute(con, jobs.select(label=jobs.chip.strip()).distinct())["label"].tolist()
+    labels = [label for label in found if isinstance(label, str)]
+    peaks = [(p.label, p.chip_id, p.peak_flops) for p in resolver.table(labels)]
+    chips = P.chip_table(peaks)
+    lap("ingest")
+
+    stage("validate")
+    validated = P.materialise(con, P.validate(jobs, chips), "validated")
+    report = _report(con, validated, records, resolver)
+    lap("validate")
+
+    stage("cost")
+    lo_u, hi_u = cfg.utilisation
+    costed = P.materialise(con, P.job_compute(validated, lo_u, hi_u), "costed")
+    totals = P.execute(con, P.account_totals(costed))
+    places = P.execute(con, P.account_places(costed))
+    attrs = P.execute(con, P.account_attributes(costed))
+    lap("cost")
+
+    stage("runs")
+    run_table = P.materialise(con, P.runs(costed, cfg.restart_gap_s), "runs")
+    run_count = int(P.execute(con, run_table.count()))
+    large_cut = cfg.threshold * cfg.large_run_fraction
+    large = P.execute(con, run_table.filter(run_table.flop_hi >= large_cut))
+    spans = [
+        RunSpan(
+            str(r.account),
+            str(r.chip_id),
+            float(r.chip_count),
+            str(r.stem),
+            int(r.start),
+            int(r.end),
+        )
+        for r in large.itertuples(index=False)
+    ]
+    lap("runs")
+
+    stage("link")
+    kyc_list = list(kyc)
+    attr_rows: list[tuple[str, str | None, str | None, str | None]] = [
+        (str(r.account), _s(r.org), _s(r.payment), _s(r.ip)) for r in attrs.itertuples(index=False)
+    ]
+    attr_rows += [(k.account, k.org, k.payment, k.ip) for k in kyc_list]
+    accounts = sorted(set(totals["account"].astype(str)))
+    links = [
+        *identifier_links(attr_rows, cfg.links),
+        *naming_links(accounts, cfg.links),
+        *workload_links(spans, cfg.links),
+        *handoff_links(spans, cfg.links),
+    ]
+    entities = build_entities(accounts, links)
+    lap("link")
+
+    stage("judge")
+    per_account = {str(r.account): r for r in totals.itertuples(index=False)}
+    countries: dict[str, set[str]] = {}
+    facilities: dict[str, set[str]] = {}
+    for r in places.itertuples(index=False):
+        if _s(r.country):
+            countries.setdefault(str(r.account), set()).add(str(r.country))
+        if _s(r.facility):
+            facilities.setdefault(str(r.account), set()).add(str(r.facility))
+    for k in kyc_list:
+        if k.country:
+            countries.setdefault(k.account, set()).add(k.country)
+    orgs: dict[str, set[str]] = {}
+    for account, org, _pay, _ip in attr_rows:
+        if org:
+            orgs.setdefault(account, set()).add(org)
+    declared = declarations.training_runs()
+    screening = _screen_orgs(orgs, screening_list, cfg.screen_min_score)
+    candidates, findings = _judge(
+        entities,
+        per_account,
+        countries,
+        facilities,
+        orgs,
+        declared,
+        screening,
+        spans,
+        cfg,
+        evidence={
+            "records": _records_digest(records),
+            "registry": _digest([d.model_dump() for d in declared]),
+        },
+    )
+    lap("judge")
+    return ScanResult(
+        engine=backend_name(con),
+        threshold=cfg.threshold,
+        utilisation=cfg.utilisation,
+        report=report,
+        accounts=len(accounts),
+        entities=len(entities.full),
+        runs=run_count,
+        large_runs=len(spans),
+        candidates=candidates,
+        findings=findings,
+        screening=[
+            h.as_dict() | {"account_org": org} for org, hits in screening.items() for h in hits
+        ],
+        timings_s=timings,
+        registry=declarations.describe(),
+    )
+
+
+def _s(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    return None if text in ("", "nan", "None", "<NA>") else text
+
+
+def _records_digest(records: Parsed | Path) -> str:
+    if isinstance(records, Path):
+        return _file_digest(records)
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, records.table.schema) as writer:
+        writer.write_table(records.table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
+def _report(
+    con: Any, validated: Any, records: Parsed | Path, resolver: ChipResolver
+) -> IngestReport:
+    report = IngestReport()
+    engine_rows = int(P.execute(con, validated.count()))
+    if isinstance(records, Parsed):
+        report.read = records.read
+        for reason, count in sorted(records.rejected.items()):
+            report.add_rejected(reason, count, records.examples.get(reason, []))
+        report.assumptions.extend(records.assumptions)
+    else:
+        report.read = engine_rows
+    rejects = P.execute(con, P.reject_counts(validated))
+    for r in rejects.sort_values("reason").itertuples(index=False):
+        report.add_rejected(
+            str(r.reason), int(r.count), [str(r.example)], chip_hours=float(r.chip_hours)
+        )
+    report.accepted = engine_rows - int(rejects["count"].sum()) if len(rejects) else engine_rows
+    labels = P.execute(con, P.unknown_labels(validated))
+    report.unknown_chip_labels = {
+        str(r.label): int(r.count) for r in labels.itertuples(index=False)
+    }
+    ok = validated.filter(validated.reason.isnull())
+    warn = P.execute(con, P.warning_counts(ok))
+    if len(warn):
+        for name in ("zero_duration", "missing_country", "missing_job_name"):
+            value = warn[name].iloc[0]
+            report.add_warning(name, int(value) if value == value and value is not None else 0)
+    report.assumptions.extend(resolver.assumptions())
+    return report
+
+
+def _screen_orgs(
+    orgs: dict[str, set[str]], screening_list: ScreeningList | None, min_score: float
+) -> dict[str, list[ScreenHit]]:
+    if screening_list is None:
+        return {}
+    names = sorted({o for values in orgs.values() for o in values})
+    out: dict[str, list[ScreenHit]] = {}
+    for name in names:
+        hits = screening_list.screen(name, min_score)
+        if hits:
+            out[name] = hits
+    return out
+
+
+def _party_keys(members: Sequence[str], orgs: dict[str, set[str]]) -> set[str]:
+    keys = {normalise_org(m).key for m in members}
+    for m in members:
+        keys |= {normalise_org(o).key for o in orgs.get(m, set())}
+    return {k for k in keys if k}
+
+
+def _matching(
+    declared: Sequence[DeclaredRun], members: Sequence[str], keys: set[str], first: int, last: int
+) -> list[DeclaredRun]:
+    inside = set(members)
+    out = []
+    for d in declared:
+        party_hit = normalise_org(d.party).key in keys or bool(inside & set(d.accounts))
+        if party_hit and d.overlaps(first, last):
+            out.append(d)
+    return out
+
+
+def _judge(
+    entities: Entities,
+    per_account: dict[str, Any],
+    countries: dict[str, set[str]],
+    facilities: dict[str, set[str]],
+    orgs: dict[str, set[str]],
+    declared: Sequence[DeclaredRun],
+    screening: dict[str, list[ScreenHit]],
+    spans: Sequence[RunSpan],
+    cfg: ScanConfig,
+    evidence: dict[str, str],
+) -> tuple[list[EntitySummary], list[Finding]]:
+    t = cfg.threshold
+    strong_lo: dict[str, float] = {}
+    for members in entities.strong.values():
+        lo = sum(float(per_account[m].flop_lo) for m in members if m in per_account)
+        for m in members:
+            strong_lo[m] = lo
+    candidates: list[EntitySummary] = []
+    findings: list[Finding] = []
+    for root, members in sorted(entities.full.items()):
+        rows = [per_account[m] for m in members if m in per_account]
+        hi = sum(float(r.flop_hi) for r in rows)
+        if hi < t:
+            continue
+        lo = sum(float(r.flop_lo) for r in rows)
+        first = min(int(r.first) for r in rows)
+        last = max(int(r.last) for r in rows)
+        keys = _party_keys(members, orgs)
+        matches = _matching(declared, members, keys, first, last)
+        declared_flop = sum(d.compute_flop for d in matches)
+        hits = [
+            h.as_dict() | {"account_org": org}
+            for m in members
+            for org in sorted(orgs.get(m, set()))
+            for h in screening.get(org, [])
+        ]
+        links = entities.links_within(members)
+        summary = EntitySummary(
+            entity=root,
+            accounts=members,
+            flop_lo=lo,
+            flop_hi=hi,
+            chip_hours=sum(float(r.chip_hours) for r in rows),
+            jobs=sum(int(r.jobs) for r in rows),
+            countries=sorted({c for m in members for c in countries.get(m, set())}),
+            facilities=sorted({f for m in members for f in facilities.get(m, set())}),
+            first=first,
+            last=last,
+            links=[{"a": lk.a, "b": lk.b, "kind": lk.kind, "detail": lk.detail} for lk in links],
+            strongest_subentity_flop_lo=max((strong_lo.get(m, 0.0) for m in members), default=0.0),
+            declared_flop=declared_flop,
+            declarations=[d.id for d in matches],
+            restricted_party_hits=hits,
+        )
+        candidates.append(summary)
+        findings.append(_finding(summary, spans, cfg, evidence))
+    return candidates, findings
+
+
+def _finding(
+    s: EntitySummary, spans: Sequence[RunSpan], cfg: ScanConfig, evidence: dict[str, str]
+) -> Finding:
+    t = cfg.threshold
+    lo_u, hi_u = cfg.utilisation
+    covered = s.declared_flop > 0 and s.declared_flop >= cfg.declared_tolerance * s.flop_lo
+    weak_kinds = sorted(
+        {lk["kind"] for lk in s.links}
+        - {"payment", "organisation", "address_block", "workload_name"}
+    )
+    members = set(s.accounts)
+    top = sorted((r for r in spans if r.account in members), key=lambda r: r.start)[:20]
+    statistic: dict[str, Any] = {
+        "flop_lo": s.flop_lo,
+        "flop_hi": s.flop_hi,
+        "threshold": t,
+        "utilisation": [lo_u, hi_u],
+        "accounts": s.accounts,
+        "countries": s.countries,
+        "facilities": s.facilities,
+        "chip_hours": s.chip_hours,
+        "jobs": s.jobs,
+        "first": s.first,
+        "last": s.last,
+        "links": s.links,
+        "strong_subentity_flop_lo": s.strongest_subentity_flop_lo,
+        "declared_flop": s.declared_flop,
+        "declarations": s.declarations,
+        "restricted_party_hits": s.restricted_party_hits,
+        "large_runs": [
+            {
+                "account": r.account,
+                "chip": r.chip_id,
+                "count": r.chip_count,
+                "name": r.stem,
+                "start": r.start,
+                "end": r.end,
+            }
+            for r in top
+        ],
+    }
+    span = f"{len(s.accounts)} account(s) in {len(s.countries) or 'unknown'} country(ies)"
+    compute = f"[{s.flop_lo:.3g}, {s.flop_hi:.3g}] FLOP at {lo_u:.0%}-{hi_u:.0%} utilisation"
+    if covered:
+        verdict, severity = Verdict.CONSISTENT, Severity.INFO
+        text = (
+            f"Entity {s.entity} ({span}) used {compute}; declarations {s.declarations} cover "
+            f"{s.declared_flop:.3g} FLOP."
+        )
+    else:
+        crosses = s.flop_lo >= t
+        strong = s.strongest_subentity_flop_lo >= t
+        under = (
+            f" Declared only {s.declared_flop:.3g} FLOP ({s.declarations})."
+            if s.declared_flop
+            else ""
+        )
+        if crosses and strong:
+            verdict, severity = Verdict.INCONSISTENT, Severity.HIGH
+            why = (
+                "the lower bound crosses the threshold using documentary links alone "
+                "(payment, organisation, address block, workload name)"
+            )
+        else:
+            verdict, severity = Verdict.INCONCLUSIVE, Severity.MEDIUM
+            reasons = []
+            if not crosses:
+                reasons.append("only the upper bound crosses the threshold")
+            if crosses and not strong:
+                reasons.append(f"crossing depends on weak links ({', '.join(weak_kinds)})")
+            why = "; ".join(reasons) + " — refer for review, not a violation"
+        if s.restricted_party_hits:
+            severity = Severity.CRITICAL if verdict == Verdict.INCONSISTENT else Severity.HIGH
+        text = (
+            f"Entity {s.entity} ({span}) used {compute} against a threshold of {t:.3g} with no "
+            f"matching training-run declaration.{under} Verdict rests on: {why}. Assumes "
+            f"utilisation of allocated accelerators of at least {lo_u:.0%}; allocated-but-idle "
+            "accelerators would make the lower bound an overestimate."
+        )
+        if s.restricted_party_hits:
+            text += f" {len(s.restricted_party_hits)} restricted-party screening hit(s)."
+    return Finding(
+        subject=f"entity:{s.entity}",
+        verifier=VERIFIER,
+        verdict=verdict,
+        severity=severity,
+        statistic=statistic,
+        evidence={**evidence, "entity": _digest(statistic)},
+        explanation=text,
+    )
