@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -65,6 +66,8 @@ class LinkConfig:
     ipv6_prefix: int = 48
     handoff_gap_s: int = 6 * 3600
     handoff_min: int = 2
+    handoff_alpha: float = 0.01
+    handoff_shifts: int = 16
     naming_min_stem: int = 6
     workload_max_accounts: int = 8
 
@@ -176,32 +179,95 @@ def workload_links(spans: Iterable[RunSpan], cfg: LinkConfig) -> list[Link]:
     return links
 
 
+def poisson_tail(k: int, mean: float) -> float:
+    """P(X >= k) for X ~ Poisson(mean), summed directly (k is small here)."""
+    if k <= 0:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    term = math.exp(-mean)
+    below = 0.0
+    for i in range(k):
+        below += term
+        term *= mean / (i + 1)
+    tail = 1.0 - below
+    if tail < 1e-12:  # cancellation: sum the upper terms instead
+        tail, term = 0.0, math.exp(k * math.log(mean) - mean - math.lgamma(k + 1))
+        for i in range(k, k + 400):
+            tail += term
+            term *= mean / (i + 1)
+    return max(0.0, min(1.0, tail))
+
+
+def _coincidences(
+    enders: Sequence[RunSpan], starts: Sequence[tuple[int, str]], gap: int
+) -> Counter[tuple[str, str]]:
+    """Pairs (A, B) counted once per run of A after which B starts a run within ``gap``."""
+    times = [t for t, _ in starts]
+    out: Counter[tuple[str, str]] = Counter()
+    for s in enders:
+        lo = bisect.bisect_left(times, s.end)
+        hi = bisect.bisect_right(times, s.end + gap)
+        for other in {starts[i][1] for i in range(lo, hi)} - {s.account}:
+            out[(s.account, other) if s.account < other else (other, s.account)] += 1
+    return out
+
+
 def handoff_links(spans: Sequence[RunSpan], cfg: LinkConfig) -> list[Link]:
-    """One run shape stopping in one account and resuming in another, repeatedly.
+    """One run shape stopping in one account and resuming in another, more than chance allows.
 
     A run moved between accounts at each restart leaves a trail: account A's run of n chips
-    of type X ends, and within the gap account B starts n chips of X. One such coincidence
-    is common in a busy cluster; ``handoff_min`` of them between the same pair is not.
+    of type X ends, and within the gap account B starts n chips of X. In a busy cluster
+    such coincidences also happen by chance, and heavy users make many of them. The chance
+    rate is measured from the data itself: the start times are shifted circularly against
+    the end times by ``handoff_shifts`` offsets, which keeps every account's own rhythm but
+    breaks any relation between one account's stops and another's starts; the mean count
+    over the shifts is the expected number of chance hand-offs for each pair. A pair is
+    linked only when the observed count has a Poisson tail probability below
+    ``handoff_alpha`` divided by the number of pairs that could have been tested
+    (Bonferroni).
     """
+    if not spans:
+        return []
+    gap = cfg.handoff_gap_s
     by_shape: dict[tuple[str, float], list[RunSpan]] = defaultdict(list)
     for s in spans:
         by_shape[(s.chip_id, s.chip_count)].append(s)
-    pairs: Counter[tuple[str, str]] = Counter()
+    observed: Counter[tuple[str, str]] = Counter()
+    null: Counter[tuple[str, str]] = Counter()
+    tests = 0
+    shifts = max(1, cfg.handoff_shifts)
     for group in by_shape.values():
-        group.sort(key=lambda s: s.start)
-        starts = [s.start for s in group]
-        for s in group:
-            lo = bisect.bisect_left(starts, s.end)
-            hi = bisect.bisect_right(starts, s.end + cfg.handoff_gap_s)
-            followers = {group[i].account for i in range(lo, hi)} - {s.account}
-            for other in followers:
-                a, b = sorted((s.account, other))
-                pairs[(a, b)] += 1
-    return [
-        Link(a, b, "timing_handoff", f"{n} run hand-offs within {cfg.handoff_gap_s // 3600} h")
-        for (a, b), n in sorted(pairs.items())
-        if n >= cfg.handoff_min
-    ]
+        accounts = {s.account for s in group}
+        if len(accounts) < 2:
+            continue
+        tests += len(accounts) * (len(accounts) - 1) // 2
+        starts = sorted((s.start, s.account) for s in group)
+        observed.update(_coincidences(group, starts, gap))
+        t0 = starts[0][0]
+        window = max(1, starts[-1][0] - t0 + gap + 1)
+        for k in range(1, shifts + 1):
+            delta = window * k // (shifts + 1)
+            moved = sorted(((t - t0 + delta) % window + t0, a) for t, a in starts)
+            null.update(_coincidences(group, moved, gap))
+    links = []
+    floor = 0.5 / shifts  # a pair never seen in the shifts still gets a non-zero rate
+    for pair, count in sorted(observed.items()):
+        if count < cfg.handoff_min:
+            continue
+        expected = max(null[pair] / shifts, floor)
+        p = poisson_tail(count, expected)
+        if p * max(1, tests) < cfg.handoff_alpha:
+            links.append(
+                Link(
+                    pair[0],
+                    pair[1],
+                    "timing_handoff",
+                    f"{count} run hand-offs within {gap / 3600:g} h "
+                    f"(chance {p:.1e}, {expected:.2g} expected by chance)",
+                )
+            )
+    return links
 
 
 @dataclass

@@ -58,8 +58,10 @@ class ScanConfig:
     threshold: float = DEFAULT_THRESHOLD
     utilisation: tuple[float, float] = DEFAULT_UTILISATION
     restart_gap_s: int = DEFAULT_RESTART_GAP_S
-    # Runs at least this fraction of the threshold feed behavioural links (names, timing).
-    large_run_fraction: float = 0.001
+    # Only runs of at least this fraction of the threshold count towards an entity's
+    # training compute and feed behavioural links (names, timing): an organisation's
+    # thousands of small jobs are not one training run.
+    large_run_fraction: float = 1e-4
     # A declaration covers an entity when it declares at least this share of the lower bound.
     declared_tolerance: float = 0.5
     engine: str = "duckdb"
@@ -200,7 +202,9 @@ def scan(
     run_table = P.materialise(con, P.runs(costed, cfg.restart_gap_s), "runs")
     run_count = int(P.execute(con, run_table.count()))
     large_cut = cfg.threshold * cfg.large_run_fraction
-    large = P.execute(con, run_table.filter(run_table.flop_hi >= large_cut))
+    large_table = run_table.filter(run_table.flop_hi >= large_cut)
+    large = P.execute(con, large_table)
+    large_totals = P.execute(con, P.account_run_totals(large_table))
     spans = [
         RunSpan(
             str(r.account),
@@ -232,6 +236,7 @@ def scan(
 
     stage("judge")
     per_account = {str(r.account): r for r in totals.itertuples(index=False)}
+    per_account_large = {str(r.account): r for r in large_totals.itertuples(index=False)}
     countries: dict[str, set[str]] = {}
     facilities: dict[str, set[str]] = {}
     for r in places.itertuples(index=False):
@@ -251,6 +256,7 @@ def scan(
     candidates, findings = _judge(
         entities,
         per_account,
+        per_account_large,
         countries,
         facilities,
         orgs,
@@ -369,6 +375,7 @@ def _matching(
 def _judge(
     entities: Entities,
     per_account: dict[str, Any],
+    per_account_large: dict[str, Any],
     countries: dict[str, set[str]],
     facilities: dict[str, set[str]],
     orgs: dict[str, set[str]],
@@ -381,17 +388,18 @@ def _judge(
     t = cfg.threshold
     strong_lo: dict[str, float] = {}
     for members in entities.strong.values():
-        lo = sum(float(per_account[m].flop_lo) for m in members if m in per_account)
+        lo = sum(float(per_account_large[m].flop_lo) for m in members if m in per_account_large)
         for m in members:
             strong_lo[m] = lo
     candidates: list[EntitySummary] = []
     findings: list[Finding] = []
     for root, members in sorted(entities.full.items()):
-        rows = [per_account[m] for m in members if m in per_account]
-        hi = sum(float(r.flop_hi) for r in rows)
+        big = [per_account_large[m] for m in members if m in per_account_large]
+        hi = sum(float(r.flop_hi) for r in big)
         if hi < t:
             continue
-        lo = sum(float(r.flop_lo) for r in rows)
+        lo = sum(float(r.flop_lo) for r in big)
+        rows = [per_account[m] for m in members if m in per_account]
         first = min(int(r.first) for r in rows)
         last = max(int(r.last) for r in rows)
         keys = _party_keys(members, orgs)

@@ -15,7 +15,7 @@ import pyarrow as pa
 from accord.errors import AccordError
 from accord.verify.telemetry.schema import conform, to_table
 
-FORMATS = ("auto", "records", "slurm", "k8s", "philly", "pai")
+FORMATS = ("auto", "records", "slurm", "k8s", "philly", "pai", "helios")
 
 
 @dataclass
@@ -95,6 +95,8 @@ def detect_format(path: Path) -> str:
             return "philly"
         if '"apiVersion"' in head or '"kind"' in head or '"object"' in head:
             return "k8s"
+    if "gpu_num" in first and "vc" in first:
+        return "helios"
     if "account" in first and "chip" in first:
         return "records"
     raise AccordError(
@@ -155,6 +157,10 @@ def load_records(
         from accord.verify.telemetry.ingest.slurm import parse_sacct
 
         return parse_sacct(text, tz=tz, facility=facility, country=country)
+    if chosen == "helios":
+        from accord.verify.telemetry.ingest.helios import parse_helios
+
+        return parse_helios(text, tz=tz, facility=facility, country=country)
     if chosen == "k8s":
         from accord.verify.telemetry.ingest.kubernetes import parse_k8s_jobs
 
