@@ -494,8 +494,9 @@ def _finding(
         if crosses and strong:
             verdict, severity = Verdict.INCONSISTENT, Severity.HIGH
             why = (
-                "the lower bound crosses the threshold using documentary links alone "
-                "(payment, organisation, address block, workload name)"
+                "the lower bound crosses the threshold within one account, or within accounts "
+                "tied by documentary links alone (payment, organisation, address block, "
+                "workload name)"
             )
         else:
             verdict, severity = Verdict.INCONCLUSIVE, Severity.MEDIUM

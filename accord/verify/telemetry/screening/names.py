@@ -151,6 +151,6 @@ def similarity(a: NormalisedName, b: NormalisedName) -> tuple[float, list[str]]:
     # Set ratio forgives extra words (affiliates); sort ratio ranks the exact name first.
     full = (fuzz.token_set_ratio(all_a, all_b) + fuzz.token_sort_ratio(all_a, all_b)) / 200.0
     score = round(0.75 * core + 0.25 * full, 4)
-    reasons.append(f"distinctive tokens [{da}] vs [{db}]: {core:.2f}")
+    reasons.append(f"distinctive tokens '{da}' vs '{db}': {core:.2f}")
     reasons.append(f"all tokens: {full:.2f}")
     return score, reasons
