@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= dev
+EXTRAS ?= dev,telemetry,spark
 
 .PHONY: setup demo test lint typecheck check bench clean
 

@@ -36,7 +36,9 @@ def connect_duckdb(*, threads: int | None = None) -> Any:
     return con
 
 
-def connect_spark(*, threads: int | None = None, session: Any = None) -> Any:
+def connect_spark(*, threads: int | None = None, session: Any = None, adaptive: bool = True) -> Any:
+    """Spark through Ibis. ``adaptive=False`` turns off adaptive query execution, which
+    costs more planning time than it saves on small inputs (tests, demos)."""
     try:
         import ibis
         from pyspark.sql import SparkSession
@@ -50,7 +52,9 @@ def connect_spark(*, threads: int | None = None, session: Any = None) -> Any:
             SparkSession.builder.master(f"local[{cores}]")
             .appName("accord-telemetry")
             .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", str(max(2, (threads or 2) * 2)))
+            .config("spark.sql.shuffle.partitions", str(threads or 4))
+            .config("spark.default.parallelism", str(threads or 4))
+            .config("spark.sql.adaptive.enabled", str(adaptive).lower())
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.driver.memory", "2g")
             .getOrCreate()

@@ -44,27 +44,23 @@ def validate(jobs: ir.Table, chips: ir.Table) -> ir.Table:
     return joined.mutate(reason=reason)
 
 
-def reject_counts(validated: ir.Table) -> ir.Table:
-    """Count, chip-hours (where computable) and one example job per reason."""
-    bad = validated.filter(validated.reason.notnull())
-    hours = ((bad.end - bad.start).abs().cast("float64") * bad.chip_count / 3600.0).fill_null(0.0)
-    return bad.group_by("reason").aggregate(
-        count=bad.count(),
-        chip_hours=hours.sum(),
-        example=(bad.account.fill_null("?") + "/" + bad.job_id.fill_null("?")).min(),
+def outcome_counts(validated: ir.Table) -> ir.Table:
+    """One pass: records per reason (null = accepted), chip-hours, an example, and, for
+    unknown chips, the label — plus, on accepted records, the odd-but-kept counts."""
+    hours = (
+        (validated.end - validated.start).abs().cast("float64") * validated.chip_count / 3600.0
+    ).fill_null(0.0)
+    label = ibis.cases(
+        (validated.reason == "unknown_chip", validated.chip), else_=ibis.null("string")
     )
-
-
-def unknown_labels(validated: ir.Table) -> ir.Table:
-    bad = validated.filter(validated.reason == "unknown_chip")
-    return bad.group_by(label=bad.chip).aggregate(count=bad.count())
-
-
-def warning_counts(accepted: ir.Table) -> ir.Table:
-    return accepted.aggregate(
-        zero_duration=(accepted.end == accepted.start).cast("int64").sum(),
-        missing_country=_blank(accepted.country).cast("int64").sum(),
-        missing_job_name=_blank(accepted.job_name).cast("int64").sum(),
+    ok = validated.reason.isnull()
+    return validated.group_by(reason=validated.reason, label=label).aggregate(
+        count=validated.count(),
+        chip_hours=hours.sum(),
+        example=(validated.account.fill_null("?") + "/" + validated.job_id.fill_null("?")).min(),
+        zero_duration=(ok & (validated.end == validated.start)).cast("int64").sum(),
+        missing_country=(ok & _blank(validated.country)).cast("int64").sum(),
+        missing_job_name=(ok & _blank(validated.job_name)).cast("int64").sum(),
     )
 
 
@@ -101,13 +97,9 @@ def account_run_totals(run_table: ir.Table) -> ir.Table:
     )
 
 
-def account_places(costed: ir.Table) -> ir.Table:
-    return costed.select("account", "country", "facility").distinct()
-
-
-def account_attributes(costed: ir.Table) -> ir.Table:
-    """Distinct customer identifiers seen on jobs (organisation, payment, address)."""
-    return costed.select("account", "org", "payment", "ip").distinct()
+def account_details(costed: ir.Table) -> ir.Table:
+    """Distinct places and customer identifiers seen on each account's jobs."""
+    return costed.select("account", "country", "facility", "org", "payment", "ip").distinct()
 
 
 def runs(costed: ir.Table, gap_seconds: int) -> ir.Table:
@@ -135,18 +127,35 @@ def runs(costed: ir.Table, gap_seconds: int) -> ir.Table:
     )
 
 
-def chip_table(peaks: list[tuple[str, str, float]]) -> ir.Table:
+def chip_arrow(peaks: list[tuple[str, str, float]]) -> Any:
     """The resolved label -> (chip_id, peak FLOP/s) table the validation joins against."""
     import pyarrow as pa
 
-    data = pa.table(
+    return pa.table(
         {
             "label": pa.array([p[0] for p in peaks], pa.string()),
             "chip_id": pa.array([p[1] for p in peaks], pa.string()),
             "peak": pa.array([p[2] for p in peaks], pa.float64()),
         }
     )
-    return ibis.memtable(data)
+
+
+def chip_table(peaks: list[tuple[str, str, float]]) -> ir.Table:
+    return ibis.memtable(chip_arrow(peaks))
+
+
+def from_arrow(con: Any, table: Any, prefix: str) -> ir.Table:
+    """An Arrow table as an engine table, nulls intact.
+
+    Spark gets the Arrow data directly: going through pandas (as ``ibis.memtable`` does on
+    Spark with pandas 3) turns null strings into the text 'NaN', which would hide missing
+    fields from validation.
+    """
+    if backend_name(con) == "pyspark":
+        name = f"accord_{prefix}_{next(_COUNTER)}"
+        con._session.createDataFrame(table).createOrReplaceTempView(name)
+        return con.table(name)
+    return ibis.memtable(table)
 
 
 _COUNTER = iter(range(1, 1 << 62))

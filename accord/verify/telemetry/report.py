@@ -44,8 +44,14 @@ class ReasonCount(BaseModel):
 
 
 class IngestReport(BaseModel):
-    """Counts by stage. ``read == accepted + sum(rejected)`` always holds."""
+    """Counts by stage. ``read == accepted + sum(rejected)`` always holds.
 
+    ``lines`` counts what the source files held (lines, JSON objects, trace attempts);
+    ``read`` counts records in the schema. They differ when one line yields several
+    records (a Slurm job holding two GPU types becomes one record per type).
+    """
+
+    lines: int = 0
     read: int = 0
     accepted: int = 0
     rejected: list[ReasonCount] = Field(default_factory=list)

@@ -145,11 +145,9 @@ def _file_digest(path: Path) -> str:
 
 
 def _jobs_table(con: Any, records: Parsed | Path) -> Any:
-    import ibis
-
     if isinstance(records, Path):
         return con.read_parquet(str(records))
-    return ibis.memtable(records.table)
+    return P.from_arrow(con, records.table, "jobs")
 
 
 def scan(
@@ -182,7 +180,7 @@ def scan(
     found = P.execute(con, jobs.select(label=jobs.chip.strip()).distinct())["label"].tolist()
     labels = [label for label in found if isinstance(label, str)]
     peaks = [(p.label, p.chip_id, p.peak_flops) for p in resolver.table(labels)]
-    chips = P.chip_table(peaks)
+    chips = P.from_arrow(con, P.chip_arrow(peaks), "chips")
     lap("ingest")
 
     stage("validate")
@@ -194,17 +192,15 @@ def scan(
     lo_u, hi_u = cfg.utilisation
     costed = P.materialise(con, P.job_compute(validated, lo_u, hi_u), "costed")
     totals = P.execute(con, P.account_totals(costed))
-    places = P.execute(con, P.account_places(costed))
-    attrs = P.execute(con, P.account_attributes(costed))
+    details = P.execute(con, P.account_details(costed))
     lap("cost")
 
     stage("runs")
-    run_table = P.materialise(con, P.runs(costed, cfg.restart_gap_s), "runs")
+    run_table = P.runs(costed, cfg.restart_gap_s)
     run_count = int(P.execute(con, run_table.count()))
     large_cut = cfg.threshold * cfg.large_run_fraction
-    large_table = run_table.filter(run_table.flop_hi >= large_cut)
-    large = P.execute(con, large_table)
-    large_totals = P.execute(con, P.account_run_totals(large_table))
+    large = P.execute(con, run_table.filter(run_table.flop_hi >= large_cut))
+    large_totals = _run_totals(large)
     spans = [
         RunSpan(
             str(r.account),
@@ -220,9 +216,13 @@ def scan(
 
     stage("link")
     kyc_list = list(kyc)
-    attr_rows: list[tuple[str, str | None, str | None, str | None]] = [
-        (str(r.account), _s(r.org), _s(r.payment), _s(r.ip)) for r in attrs.itertuples(index=False)
-    ]
+    attr_rows: list[tuple[str, str | None, str | None, str | None]] = sorted(
+        {
+            (str(r.account), _s(r.org), _s(r.payment), _s(r.ip))
+            for r in details.itertuples(index=False)
+        },
+        key=str,
+    )
     attr_rows += [(k.account, k.org, k.payment, k.ip) for k in kyc_list]
     accounts = sorted(set(totals["account"].astype(str)))
     links = [
@@ -236,10 +236,10 @@ def scan(
 
     stage("judge")
     per_account = {str(r.account): r for r in totals.itertuples(index=False)}
-    per_account_large = {str(r.account): r for r in large_totals.itertuples(index=False)}
+    per_account_large = large_totals
     countries: dict[str, set[str]] = {}
     facilities: dict[str, set[str]] = {}
-    for r in places.itertuples(index=False):
+    for r in details.itertuples(index=False):
         if _s(r.country):
             countries.setdefault(str(r.account), set()).add(str(r.country))
         if _s(r.facility):
@@ -289,11 +289,30 @@ def scan(
     )
 
 
+@dataclass
+class _RunTotal:
+    runs: int = 0
+    flop_lo: float = 0.0
+    flop_hi: float = 0.0
+
+
+def _run_totals(large: Any) -> dict[str, _RunTotal]:
+    """Training compute per account: the sum over its large runs."""
+    out: dict[str, _RunTotal] = {}
+    for r in large.itertuples(index=False):
+        t = out.setdefault(str(r.account), _RunTotal())
+        t.runs += 1
+        t.flop_lo += float(r.flop_lo)
+        t.flop_hi += float(r.flop_hi)
+    return out
+
+
 def _s(value: Any) -> str | None:
-    if value is None:
+    """Text, or None for the engines' several spellings of null (None, NaN, pandas NA)."""
+    if value is None or (isinstance(value, float) and value != value):
         return None
     text = str(value)
-    return None if text in ("", "nan", "None", "<NA>") else text
+    return None if text in ("", "<NA>") else text
 
 
 def _records_digest(records: Parsed | Path) -> str:
@@ -311,30 +330,38 @@ def _report(
     con: Any, validated: Any, records: Parsed | Path, resolver: ChipResolver
 ) -> IngestReport:
     report = IngestReport()
-    engine_rows = int(P.execute(con, validated.count()))
+    outcomes = P.execute(con, P.outcome_counts(validated))
+    engine_rows = int(outcomes["count"].sum()) if len(outcomes) else 0
     if isinstance(records, Parsed):
-        report.read = records.read
+        report.lines = records.read
+        report.read = sum(records.rejected.values()) + engine_rows
         for reason, count in sorted(records.rejected.items()):
             report.add_rejected(reason, count, records.examples.get(reason, []))
         report.assumptions.extend(records.assumptions)
     else:
-        report.read = engine_rows
-    rejects = P.execute(con, P.reject_counts(validated))
-    for r in rejects.sort_values("reason").itertuples(index=False):
+        report.lines = report.read = engine_rows
+    rows = list(outcomes.itertuples(index=False))
+    accepted = [r for r in rows if _s(r.reason) is None]
+    report.accepted = sum(int(r.count) for r in accepted)
+    by_reason: dict[str, list[Any]] = {}
+    for r in rows:
+        why = _s(r.reason)
+        if why is not None:
+            by_reason.setdefault(why, []).append(r)
+    for reason in sorted(by_reason):
+        group = by_reason[reason]
         report.add_rejected(
-            str(r.reason), int(r.count), [str(r.example)], chip_hours=float(r.chip_hours)
+            reason,
+            sum(int(r.count) for r in group),
+            sorted(str(r.example) for r in group)[:1],
+            chip_hours=sum(float(r.chip_hours) for r in group),
         )
-    report.accepted = engine_rows - int(rejects["count"].sum()) if len(rejects) else engine_rows
-    labels = P.execute(con, P.unknown_labels(validated))
-    report.unknown_chip_labels = {
-        str(r.label): int(r.count) for r in labels.itertuples(index=False)
-    }
-    ok = validated.filter(validated.reason.isnull())
-    warn = P.execute(con, P.warning_counts(ok))
-    if len(warn):
-        for name in ("zero_duration", "missing_country", "missing_job_name"):
-            value = warn[name].iloc[0]
-            report.add_warning(name, int(value) if value == value and value is not None else 0)
+        if reason == "unknown_chip":
+            report.unknown_chip_labels = {
+                str(_s(r.label)): int(r.count) for r in sorted(group, key=lambda r: str(r.label))
+            }
+    for name in ("zero_duration", "missing_country", "missing_job_name"):
+        report.add_warning(name, sum(int(getattr(r, name)) for r in accepted))
     report.assumptions.extend(resolver.assumptions())
     return report
 

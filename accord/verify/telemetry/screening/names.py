@@ -145,7 +145,9 @@ def similarity(a: NormalisedName, b: NormalisedName) -> tuple[float, list[str]]:
     db = " ".join(sorted(set(b.distinctive or b.tokens)))
     spaced = fuzz.token_set_ratio(da, db) / 100.0
     # "hua wei" vs "huawei": compare with spaces removed as well.
-    joined = fuzz.ratio(da.replace(" ", ""), db.replace(" ", "")) / 100.0
+    joined = (
+        fuzz.ratio("".join(a.distinctive or a.tokens), "".join(b.distinctive or b.tokens)) / 100.0
+    )
     core = max(spaced, joined)
     all_a, all_b = " ".join(a.tokens), " ".join(b.tokens)
     # Set ratio forgives extra words (affiliates); sort ratio ranks the exact name first.
