@@ -168,7 +168,7 @@ def scan_cmd(
                 "threshold": result.threshold,
                 "utilisation": result.utilisation,
                 "registry": result.registry,
-                "ingest": result.report.model_dump(),
+                "ingest": result.report.model_dump() | {"balanced": result.report.balanced()},
                 "accounts": result.accounts,
                 "entities": result.entities,
                 "runs": result.runs,
@@ -185,7 +185,8 @@ def scan_cmd(
 def _print_report(result: Any) -> None:
     rep = result.report
     console.print(
-        f"[bold]Ingest[/] read {rep.read:,}, accepted {rep.accepted:,}, "
+        f"[bold]Ingest[/] {rep.lines:,} source lines -> {rep.read:,} records, accepted "
+        f"{rep.accepted:,}, "
         f"rejected {rep.rejected_total:,} ({result.engine}; registry: {result.registry})"
     )
     if rep.rejected or rep.warnings:
