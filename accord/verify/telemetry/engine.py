@@ -14,23 +14,28 @@ from accord.errors import AccordError
 ENGINES = ("duckdb", "pyspark")
 
 
-def connect(engine: str = "duckdb", *, threads: int | None = None) -> Any:
-    """An Ibis backend for ``engine``."""
+def connect(
+    engine: str = "duckdb", *, threads: int | None = None, database: str | None = None
+) -> Any:
+    """An Ibis backend for ``engine``; ``database`` is a DuckDB file for inputs that
+    outgrow memory (intermediate tables then spill beside it)."""
     if engine == "duckdb":
-        return connect_duckdb(threads=threads)
+        return connect_duckdb(threads=threads, database=database)
     if engine == "pyspark":
         return connect_spark(threads=threads)
     raise AccordError("--engine", f"unknown engine {engine!r}", f"use one of {', '.join(ENGINES)}")
 
 
-def connect_duckdb(*, threads: int | None = None) -> Any:
+def connect_duckdb(*, threads: int | None = None, database: str | None = None) -> Any:
     try:
         import ibis
     except ImportError:
         raise AccordError(
             "engine", "ibis is not installed", "pip install 'accord[telemetry]'"
         ) from None
-    con = ibis.duckdb.connect()
+    con = ibis.duckdb.connect(database) if database else ibis.duckdb.connect()
+    if database:
+        con.raw_sql(f"SET temp_directory = '{database}.tmp'")
     if threads:
         con.raw_sql(f"SET threads = {int(threads)}")
     return con

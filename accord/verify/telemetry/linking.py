@@ -15,13 +15,14 @@ threshold is reported as inconclusive, never as a violation.
 
 from __future__ import annotations
 
-import bisect
 import ipaddress
 import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from accord.verify.telemetry.screening.names import normalise_org
 
@@ -200,17 +201,33 @@ def poisson_tail(k: int, mean: float) -> float:
 
 
 def _coincidences(
-    enders: Sequence[RunSpan], starts: Sequence[tuple[int, str]], gap: int
-) -> Counter[tuple[str, str]]:
-    """Pairs (A, B) counted once per run of A after which B starts a run within ``gap``."""
-    times = [t for t, _ in starts]
-    out: Counter[tuple[str, str]] = Counter()
-    for s in enders:
-        lo = bisect.bisect_left(times, s.end)
-        hi = bisect.bisect_right(times, s.end + gap)
-        for other in {starts[i][1] for i in range(lo, hi)} - {s.account}:
-            out[(s.account, other) if s.account < other else (other, s.account)] += 1
-    return out
+    ends: np.ndarray,
+    end_acc: np.ndarray,
+    starts: np.ndarray,
+    start_acc: np.ndarray,
+    gap: int,
+    n_acc: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (as codes lo*n+hi) and their counts: once per run of A after which B starts a
+    run within ``gap``. ``starts``/``start_acc`` are sorted by time. Vectorised: a busy
+    cluster has millions of (end, start) pairs inside the window."""
+    lo = np.searchsorted(starts, ends, side="left")
+    hi = np.searchsorted(starts, ends + gap, side="right")
+    lens = hi - lo
+    total = int(lens.sum())
+    if total == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    ender = np.repeat(np.arange(len(ends), dtype=np.int64), lens)
+    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+    follower = start_acc[np.repeat(lo, lens) + offsets]
+    mine = end_acc[ender]
+    keep = follower != mine
+    per_run = np.unique(ender[keep] * n_acc + follower[keep])
+    a = end_acc[per_run // n_acc]
+    b = per_run % n_acc
+    pairs = np.minimum(a, b) * n_acc + np.maximum(a, b)
+    codes, counts = np.unique(pairs, return_counts=True)
+    return codes, counts
 
 
 def handoff_links(spans: Sequence[RunSpan], cfg: LinkConfig) -> list[Link]:
@@ -222,7 +239,8 @@ def handoff_links(spans: Sequence[RunSpan], cfg: LinkConfig) -> list[Link]:
     rate is measured from the data itself: the start times are shifted circularly against
     the end times by ``handoff_shifts`` offsets, which keeps every account's own rhythm but
     breaks any relation between one account's stops and another's starts; the mean count
-    over the shifts is the expected number of chance hand-offs for each pair. A pair is
+    over the shifts (plus one, to err against linking) is the expected number of chance
+    hand-offs for each pair. A pair is
     linked only when the observed count has a Poisson tail probability below
     ``handoff_alpha`` divided by the number of pairs that could have been tested
     (Bonferroni).
@@ -230,38 +248,62 @@ def handoff_links(spans: Sequence[RunSpan], cfg: LinkConfig) -> list[Link]:
     if not spans:
         return []
     gap = cfg.handoff_gap_s
+    names = sorted({s.account for s in spans})
+    code = {name: i for i, name in enumerate(names)}
+    n_acc = len(names)
     by_shape: dict[tuple[str, float], list[RunSpan]] = defaultdict(list)
     for s in spans:
         by_shape[(s.chip_id, s.chip_count)].append(s)
-    observed: Counter[tuple[str, str]] = Counter()
-    null: Counter[tuple[str, str]] = Counter()
     tests = 0
-    shifts = max(1, cfg.handoff_shifts)
+    groups = []
     for group in by_shape.values():
-        accounts = {s.account for s in group}
-        if len(accounts) < 2:
+        acc = np.array([code[s.account] for s in group], dtype=np.int64)
+        k = len(np.unique(acc))
+        if k < 2:
             continue
-        tests += len(accounts) * (len(accounts) - 1) // 2
-        starts = sorted((s.start, s.account) for s in group)
-        observed.update(_coincidences(group, starts, gap))
-        t0 = starts[0][0]
-        window = max(1, starts[-1][0] - t0 + gap + 1)
-        for k in range(1, shifts + 1):
-            delta = window * k // (shifts + 1)
-            moved = sorted(((t - t0 + delta) % window + t0, a) for t, a in starts)
-            null.update(_coincidences(group, moved, gap))
+        tests += k * (k - 1) // 2
+        ends = np.array([s.end for s in group], dtype=np.int64)
+        raw = np.array([s.start for s in group], dtype=np.int64)
+        groups.append((acc, ends, raw))
+    observed: Counter[int] = Counter()
+    for acc, ends, raw in groups:
+        order = np.argsort(raw, kind="stable")
+        codes, counts = _coincidences(ends, acc, raw[order], acc[order], gap, n_acc)
+        keep = counts >= 1
+        observed.update(dict(zip(codes[keep].tolist(), counts[keep].tolist(), strict=True)))
+    candidates = np.array(sorted(p for p, c in observed.items() if c >= cfg.handoff_min))
+    null: Counter[int] = Counter()
+    shifts = max(1, cfg.handoff_shifts)
+    if len(candidates):
+        involved = np.unique(np.concatenate([candidates // n_acc, candidates % n_acc]))
+        for acc_all, ends_all, raw_all in groups:
+            # only runs of accounts in some candidate pair can change a candidate's count
+            mine = np.isin(acc_all, involved)
+            acc, ends, raw = acc_all[mine], ends_all[mine], raw_all[mine]
+            if len(np.unique(acc)) < 2:
+                continue
+            t0 = int(raw.min())
+            window = max(1, int(raw.max()) - t0 + gap + 1)
+            for step in range(1, shifts + 1):
+                moved = (raw - t0 + window * step // (shifts + 1)) % window + t0
+                o = np.argsort(moved, kind="stable")
+                codes, counts = _coincidences(ends, acc, moved[o], acc[o], gap, n_acc)
+                hit = np.isin(codes, candidates)
+                null.update(dict(zip(codes[hit].tolist(), counts[hit].tolist(), strict=True)))
     links = []
-    floor = 0.5 / shifts  # a pair never seen in the shifts still gets a non-zero rate
     for pair, count in sorted(observed.items()):
         if count < cfg.handoff_min:
             continue
-        expected = max(null[pair] / shifts, floor)
+        # add-one: a pair never seen in the shifts still gets a non-zero chance rate,
+        # and a rate estimated from few shifts errs towards not linking
+        expected = (null[pair] + 1) / shifts
         p = poisson_tail(count, expected)
         if p * max(1, tests) < cfg.handoff_alpha:
+            a, b = names[pair // n_acc], names[pair % n_acc]
             links.append(
                 Link(
-                    pair[0],
-                    pair[1],
+                    a,
+                    b,
                     "timing_handoff",
                     f"{count} run hand-offs within {gap / 3600:g} h "
                     f"(chance {p:.1e}, {expected:.2g} expected by chance)",

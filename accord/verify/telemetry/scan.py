@@ -62,6 +62,10 @@ class ScanConfig:
     # training compute and feed behavioural links (names, timing): an organisation's
     # thousands of small jobs are not one training run.
     large_run_fraction: float = 1e-4
+    # Timing links are tested only between runs of at least this fraction of the threshold:
+    # hand-offs of small jobs are everywhere in a busy cluster and cannot add up to a
+    # threshold-scale run without very many accounts.
+    handoff_run_fraction: float = 1e-3
     # A declaration covers an entity when it declares at least this share of the lower bound.
     declared_tolerance: float = 0.5
     engine: str = "duckdb"
@@ -196,11 +200,13 @@ def scan(
     lap("cost")
 
     stage("runs")
-    run_table = P.runs(costed, cfg.restart_gap_s)
+    run_table = P.materialise(con, P.runs(costed, cfg.restart_gap_s), "runs")
     run_count = int(P.execute(con, run_table.count()))
     large_cut = cfg.threshold * cfg.large_run_fraction
     large = P.execute(con, run_table.filter(run_table.flop_hi >= large_cut))
     large_totals = _run_totals(large)
+    large_hi = [float(v) for v in large["flop_hi"]]
+    handoff_cut = cfg.threshold * cfg.handoff_run_fraction
     spans = [
         RunSpan(
             str(r.account),
@@ -229,7 +235,9 @@ def scan(
         *identifier_links(attr_rows, cfg.links),
         *naming_links(accounts, cfg.links),
         *workload_links(spans, cfg.links),
-        *handoff_links(spans, cfg.links),
+        *handoff_links(
+            [sp for sp, hi in zip(spans, large_hi, strict=True) if hi >= handoff_cut], cfg.links
+        ),
     ]
     entities = build_entities(accounts, links)
     lap("link")

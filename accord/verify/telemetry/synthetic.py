@@ -172,21 +172,21 @@ def background(
     wl = rng.integers(0, 20, size=n)
     restart = rng.integers(0, len(RESTART), size=n)
     accounts = np.array(pop.accounts, dtype=object)[user]
-    names = []
-    for i in range(n):
-        if kind[i] < 0.3:
-            base = GENERIC[wl[i] % len(GENERIC)]
-        elif kind[i] < 0.55:
-            base = SHARED_WORKLOADS[wl[i] % len(SHARED_WORKLOADS)]
-        else:
-            base = f"{accounts[i]}-m{wl[i]}"
-        names.append(base + RESTART[restart[i]].format(n=int(wl[i]) % 9 + 1))
+    own = np.char.add(np.char.add(accounts.astype(str), "-m"), wl.astype(str))
+    base = np.where(
+        kind < 0.3,
+        np.array(GENERIC)[wl % len(GENERIC)],
+        np.where(kind < 0.55, np.array(SHARED_WORKLOADS)[wl % len(SHARED_WORKLOADS)], own),
+    )
+    suffixes = np.array([[r.format(n=k + 1) for k in range(9)] for r in RESTART])
+    names = np.char.add(base, suffixes[restart, wl % 9])
+    job_ids = np.char.add(f"bg{seed}-", np.arange(n).astype(str))
     org = np.array(pop.org, dtype=object)[user]
     table = pa.table(
         {
             "account": pa.array(accounts.tolist(), pa.string()),
-            "job_id": pa.array([f"bg{seed}-{i}" for i in range(n)], pa.string()),
-            "job_name": pa.array(names, pa.string()),
+            "job_id": pa.array(job_ids.tolist(), pa.string()),
+            "job_name": pa.array(names.tolist(), pa.string()),
             "chip": pa.array([profile.chip] * n, pa.string()),
             "chip_count": pa.array(gpus.astype("float64")),
             "start": pa.array(start.astype("int64")),
