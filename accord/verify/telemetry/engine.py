@@ -36,6 +36,9 @@ def connect_duckdb(*, threads: int | None = None, database: str | None = None) -
     con = ibis.duckdb.connect(database) if database else ibis.duckdb.connect()
     if database:
         con.raw_sql(f"SET temp_directory = '{database}.tmp'")
+    # Row order is never relied on (every result is grouped or sorted explicitly); not
+    # preserving it lets DuckDB write intermediate tables in parallel.
+    con.raw_sql("SET preserve_insertion_order = false")
     if threads:
         con.raw_sql(f"SET threads = {int(threads)}")
     return con
