@@ -88,15 +88,6 @@ def account_totals(costed: ir.Table) -> ir.Table:
     )
 
 
-def account_run_totals(run_table: ir.Table) -> ir.Table:
-    """Training compute per account: the sum over its (large) runs."""
-    return run_table.group_by("account").aggregate(
-        runs=run_table.count(),
-        flop_lo=run_table.flop_lo.sum(),
-        flop_hi=run_table.flop_hi.sum(),
-    )
-
-
 def account_details(costed: ir.Table) -> ir.Table:
     """Distinct places and customer identifiers seen on each account's jobs."""
     return costed.select("account", "country", "facility", "org", "payment", "ip").distinct()
