@@ -183,3 +183,18 @@ def test_registry_file_and_bad_config() -> None:
         scan(merged(), source, ScanConfig(threshold=0))
     with pytest.raises(AccordError, match="--util"):
         scan(merged(), source, ScanConfig(utilisation=(0.6, 0.2)))
+
+
+def test_thresholds_come_from_the_rule_sets() -> None:
+    from accord.verify.telemetry.thresholds import parse_threshold, rule_threshold
+
+    value, source = rule_threshold()
+    assert value == 1e26 and "ca-sb53-2025" in source
+    assert ScanConfig().threshold == value
+    eu, cite = parse_threshold("eu-ai-act-2024")
+    assert eu == 1e25 and "Art. 51(2)" in cite
+    assert parse_threshold("3e24") == (3e24, "given on the command line")
+    with pytest.raises(AccordError):
+        parse_threshold("us-bis-2023-10")  # chip rules: no training-compute threshold
+    with pytest.raises(AccordError):
+        parse_threshold("-1")

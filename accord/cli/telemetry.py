@@ -102,7 +102,11 @@ def scan_cmd(
     fmt: str = typer.Option(
         "auto", "--format", help="auto, records, slurm, k8s, philly, pai or helios."
     ),
-    threshold: str = typer.Option("1e26", "--threshold", help="Training-compute threshold, FLOP."),
+    threshold: str = typer.Option(
+        "ca-sb53-2025",
+        "--threshold",
+        help="Training-compute threshold: FLOP (1e25) or a rule-set id (eu-ai-act-2024).",
+    ),
     util: str = typer.Option("0.3-0.5", "--util", help="Utilisation range of peak, e.g. 0.3-0.5."),
     gap_hours: str = typer.Option(
         "24", "--gap-hours", help="Longest pause between jobs of one checkpoint-restart run."
@@ -130,9 +134,12 @@ def scan_cmd(
     from accord.verify.telemetry.registry import open_source
     from accord.verify.telemetry.scan import ScanConfig, scan
     from accord.verify.telemetry.screening import load_list, sample_list
+    from accord.verify.telemetry.thresholds import parse_threshold
 
+    flop, flop_source = parse_threshold(threshold)
     cfg = ScanConfig(
-        threshold=number(threshold, "--threshold"),
+        threshold=flop,
+        threshold_source=flop_source,
         utilisation=_util(util),
         restart_gap_s=int(number(gap_hours, "--gap-hours", positive=False) * 3600),
         engine=engine,
@@ -166,6 +173,7 @@ def scan_cmd(
             {
                 "engine": result.engine,
                 "threshold": result.threshold,
+                "threshold_source": result.threshold_source,
                 "utilisation": result.utilisation,
                 "registry": result.registry,
                 "ingest": result.report.model_dump() | {"balanced": result.report.balanced()},
@@ -206,7 +214,8 @@ def _print_report(result: Any) -> None:
         console.print(f"[dim]assumption:[/] {note}")
     console.print(
         f"{result.accounts:,} accounts -> {result.entities:,} entities; {result.runs:,} runs "
-        f"({result.large_runs:,} large); threshold {result.threshold:.3g} FLOP"
+        f"({result.large_runs:,} large); threshold {result.threshold:.3g} FLOP "
+        f"({result.threshold_source})"
     )
     if not result.findings:
         console.print("[green]No entity's compute reaches the threshold.[/]")

@@ -44,18 +44,19 @@ from accord.verify.telemetry.registry import DeclarationSource, DeclaredRun
 from accord.verify.telemetry.report import IngestReport
 from accord.verify.telemetry.screening.csl import ScreenHit, ScreeningList
 from accord.verify.telemetry.screening.names import normalise_org
+from accord.verify.telemetry.thresholds import rule_threshold
 
 VERIFIER = "verify.telemetry"
-# 10^26 operations: the training-compute reporting trigger of EO 14110 §4.2(b)(i), which
-# the Jan 2024 IaaS proposed rule (89 FR 5698) relied on, and California SB 53's frontier
-# model threshold. The EU AI Act uses 10^25; pass --threshold to apply that instead.
-DEFAULT_THRESHOLD = 1e26
+# 10^26 operations: California SB 53's frontier-model threshold, read from the rule set
+# (the same figure as EO 14110 §4.2(b)(i), on which the 2024 IaaS proposed rule relied).
+DEFAULT_THRESHOLD, DEFAULT_THRESHOLD_SOURCE = rule_threshold()
 DEFAULT_RESTART_GAP_S = 24 * 3600
 
 
 @dataclass
 class ScanConfig:
     threshold: float = DEFAULT_THRESHOLD
+    threshold_source: str = DEFAULT_THRESHOLD_SOURCE
     utilisation: tuple[float, float] = DEFAULT_UTILISATION
     restart_gap_s: int = DEFAULT_RESTART_GAP_S
     # Only runs of at least this fraction of the threshold count towards an entity's
@@ -115,6 +116,7 @@ class EntitySummary(BaseModel):
 class ScanResult(BaseModel):
     engine: str
     threshold: float
+    threshold_source: str = ""
     utilisation: tuple[float, float]
     report: IngestReport
     accounts: int
@@ -281,6 +283,7 @@ def scan(
     return ScanResult(
         engine=backend_name(con),
         threshold=cfg.threshold,
+        threshold_source=cfg.threshold_source,
         utilisation=cfg.utilisation,
         report=report,
         accounts=len(accounts),
@@ -485,6 +488,7 @@ def _finding(
         "flop_lo": s.flop_lo,
         "flop_hi": s.flop_hi,
         "threshold": t,
+        "threshold_source": cfg.threshold_source,
         "utilisation": [lo_u, hi_u],
         "accounts": s.accounts,
         "countries": s.countries,
