@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= dev,server,postgres,torch,provenance,location
+EXTRAS ?= dev,server,postgres,torch,provenance,location,telemetry,spark
 
 .PHONY: setup demo walkthrough test lint typecheck check bench clean
 
