@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from accord.model.finding import Finding, Severity, Verdict
+from accord.model.finding import Severity, Verdict
 from accord.registry.book import Book, Facility, Inventory, Movement
 from accord.registry.findings import AGREEMENT, NewFinding
 
@@ -275,35 +275,33 @@ def accountancy_findings(book: Book) -> list[NewFinding]:
             refs += sorted({m.leaf for m in period.movements})
             refs.append(period.closed.leaf)
             out.append(
-                NewFinding(
+                NewFinding.of(
                     f"cuf:{fid}:{period.closed.as_of}",
-                    Finding(
-                        subject=f"facility:{fid}",
-                        verifier="registry.accountancy.balance",
-                        verdict=Verdict.INCONSISTENT,
-                        severity=_severity(missing, expected),
-                        statistic={
-                            "country": facility.country,
-                            "party": facility.party,
-                            "period_start": str(period.opened.as_of) if period.opened else None,
-                            "period_end": str(period.closed.as_of),
-                            "book": period.book,
-                            "declared": period.closed.chips,
-                            "unaccounted": diff,
-                            "unaccounted_total": missing,
-                        },
-                        error_bound=0.0,
-                        explanation=(
-                            f"{facility.party} declared {sum(period.closed.chips.values()):,} "
-                            f"chips on hand at {fid} ({facility.country}) on "
-                            f"{period.closed.as_of}, but its own inventory, receipts and "
-                            f"shipments give {expected:,}: {missing:,} chips unaccounted for."
-                            if missing > 0
-                            else f"{fid} declared {-missing:,} more chips on hand than its "
-                            "book balance: an undeclared receipt."
-                        ),
-                    ),
                     tuple(refs[:MAX_REFS]),
+                    subject=f"facility:{fid}",
+                    verifier="registry.accountancy.balance",
+                    verdict=Verdict.INCONSISTENT,
+                    severity=_severity(missing, expected),
+                    statistic={
+                        "country": facility.country,
+                        "party": facility.party,
+                        "period_start": str(period.opened.as_of) if period.opened else None,
+                        "period_end": str(period.closed.as_of),
+                        "book": period.book,
+                        "declared": period.closed.chips,
+                        "unaccounted": diff,
+                        "unaccounted_total": missing,
+                    },
+                    error_bound=0.0,
+                    explanation=(
+                        f"{facility.party} declared {sum(period.closed.chips.values()):,} "
+                        f"chips on hand at {fid} ({facility.country}) on "
+                        f"{period.closed.as_of}, but its own inventory, receipts and "
+                        f"shipments give {expected:,}: {missing:,} chips unaccounted for."
+                        if missing > 0
+                        else f"{fid} declared {-missing:,} more chips on hand than its "
+                        "book balance: an undeclared receipt."
+                    ),
                 )
             )
     horizon = book.latest_date
@@ -317,19 +315,17 @@ def accountancy_findings(book: Book) -> list[NewFinding]:
             if diff:
                 missing = sum(diff.values())
                 out.append(
-                    NewFinding(
+                    NewFinding.of(
                         f"srd:{tid}",
-                        Finding(
-                            subject=f"transfer:{tid}",
-                            verifier="registry.accountancy.transfer",
-                            verdict=Verdict.INCONSISTENT,
-                            severity=_severity(missing, sum(sent.values())),
-                            statistic={"shipped": sent, "received": got, "difference": diff},
-                            error_bound=0.0,
-                            explanation=f"{ship.party} shipped {sum(sent.values()):,} chips; "
-                            f"{recv.party} declared receiving {sum(got.values()):,}.",
-                        ),
                         (ship.leaf, recv.leaf),
+                        subject=f"transfer:{tid}",
+                        verifier="registry.accountancy.transfer",
+                        verdict=Verdict.INCONSISTENT,
+                        severity=_severity(missing, sum(sent.values())),
+                        statistic={"shipped": sent, "received": got, "difference": diff},
+                        error_bound=0.0,
+                        explanation=f"{ship.party} shipped {sum(sent.values()):,} chips; "
+                        f"{recv.party} declared receiving {sum(got.values()):,}.",
                     )
                 )
             continue
@@ -354,17 +350,15 @@ def accountancy_findings(book: Book) -> list[NewFinding]:
 
 
 def _unconfirmed(tid: str, leaf: int, what: str, body: Any) -> NewFinding:
-    return NewFinding(
+    return NewFinding.of(
         f"unconfirmed:{tid}",
-        Finding(
-            subject=f"transfer:{tid}",
-            verifier="registry.accountancy.transfer",
-            verdict=Verdict.INCONCLUSIVE,
-            severity=Severity.MEDIUM,
-            statistic={"role": body.role, "date": str(body.date), "grace_days": GRACE_DAYS},
-            explanation=f"Transfer {tid} of {body.date}: {what} within {GRACE_DAYS} days.",
-        ),
         (leaf,),
+        subject=f"transfer:{tid}",
+        verifier="registry.accountancy.transfer",
+        verdict=Verdict.INCONCLUSIVE,
+        severity=Severity.MEDIUM,
+        statistic={"role": body.role, "date": str(body.date), "grace_days": GRACE_DAYS},
+        explanation=f"Transfer {tid} of {body.date}: {what} within {GRACE_DAYS} days.",
     )
 
 
@@ -379,18 +373,16 @@ def _undeclared_clusters(book: Book) -> list[NewFinding]:
         if on_hand >= CLUSTER_DECLARATION_H100E:
             invs = book.inventories[fid]
             out.append(
-                NewFinding(
+                NewFinding.of(
                     f"cluster-undeclared:{fid}",
-                    Finding(
-                        subject=f"facility:{fid}",
-                        verifier="registry.rules.agreement",
-                        verdict=Verdict.INCONCLUSIVE,
-                        severity=Severity.MEDIUM,
-                        statistic={"h100e_on_hand": round(on_hand, 1), "rule_set": AGREEMENT},
-                        explanation=f"{fid} holds {on_hand:,.0f} H100-equivalents but no "
-                        "cluster is declared there (A-1 applies if they are operated as one).",
-                    ),
                     (invs[-1].leaf,),
+                    subject=f"facility:{fid}",
+                    verifier="registry.rules.agreement",
+                    verdict=Verdict.INCONCLUSIVE,
+                    severity=Severity.MEDIUM,
+                    statistic={"h100e_on_hand": round(on_hand, 1), "rule_set": AGREEMENT},
+                    explanation=f"{fid} holds {on_hand:,.0f} H100-equivalents but no "
+                    "cluster is declared there (A-1 applies if they are operated as one).",
                 )
             )
     return out
