@@ -74,9 +74,10 @@ def periods(book: Book, facility_id: str) -> list[Period]:
     return out
 
 
-def balance_at(book: Book, facility_id: str, when: dt.date) -> dict[str, int]:
-    """Book balance on ``when``: last inventory on or before it plus later movements."""
-    invs = [i for i in book.inventories.get(facility_id, []) if i.as_of <= when]
+def _rolled_forward(
+    book: Book, facility_id: str, invs: list[Inventory], when: dt.date
+) -> dict[str, int]:
+    """The latest of ``invs`` plus the facility's movements after it, up to ``when``."""
     base = max(invs, key=lambda i: i.as_of) if invs else None
     balance = dict(base.chips) if base else {}
     start = base.as_of if base else dt.date.min
@@ -84,6 +85,12 @@ def balance_at(book: Book, facility_id: str, when: dt.date) -> dict[str, int]:
         if start < m.date <= when:
             balance[m.chip] = balance.get(m.chip, 0) + m.delta
     return balance
+
+
+def balance_at(book: Book, facility_id: str, when: dt.date) -> dict[str, int]:
+    """Book balance on ``when``: last inventory on or before it plus later movements."""
+    invs = [i for i in book.inventories.get(facility_id, []) if i.as_of <= when]
+    return _rolled_forward(book, facility_id, invs, when)
 
 
 @dataclass
@@ -238,13 +245,7 @@ def facility_series(
     for when in events:
         # Just before the inventory of that day resets it: what the book expected.
         invs = [i for i in book.inventories.get(facility_id, []) if i.as_of < when]
-        base = max(invs, key=lambda i: i.as_of) if invs else None
-        bal = dict(base.chips) if base else {}
-        start = base.as_of if base else dt.date.min
-        for m in book.movements.get(facility_id, []):
-            if start < m.date <= when:
-                bal[m.chip] = bal.get(m.chip, 0) + m.delta
-        booked.append((when, sum(bal.values())))
+        booked.append((when, sum(_rolled_forward(book, facility_id, invs, when).values())))
     declared = [
         (i.as_of, sum(i.chips.values()))
         for i in sorted(book.inventories.get(facility_id, []), key=lambda i: i.as_of)
