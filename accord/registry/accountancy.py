@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from accord.model.finding import Finding, Severity, Verdict
+from accord.model.finding import Severity, Verdict
 from accord.registry.book import Book, Facility, Inventory, Movement
 from accord.registry.findings import AGREEMENT, NewFinding
 
@@ -74,9 +74,10 @@ def periods(book: Book, facility_id: str) -> list[Period]:
     return out
 
 
-def balance_at(book: Book, facility_id: str, when: dt.date) -> dict[str, int]:
-    """Book balance on ``when``: last inventory on or before it plus later movements."""
-    invs = [i for i in book.inventories.get(facility_id, []) if i.as_of <= when]
+def _rolled_forward(
+    book: Book, facility_id: str, invs: list[Inventory], when: dt.date
+) -> dict[str, int]:
+    """The latest of ``invs`` plus the facility's movements after it, up to ``when``."""
     base = max(invs, key=lambda i: i.as_of) if invs else None
     balance = dict(base.chips) if base else {}
     start = base.as_of if base else dt.date.min
@@ -84,6 +85,12 @@ def balance_at(book: Book, facility_id: str, when: dt.date) -> dict[str, int]:
         if start < m.date <= when:
             balance[m.chip] = balance.get(m.chip, 0) + m.delta
     return balance
+
+
+def balance_at(book: Book, facility_id: str, when: dt.date) -> dict[str, int]:
+    """Book balance on ``when``: last inventory on or before it plus later movements."""
+    invs = [i for i in book.inventories.get(facility_id, []) if i.as_of <= when]
+    return _rolled_forward(book, facility_id, invs, when)
 
 
 @dataclass
@@ -238,13 +245,7 @@ def facility_series(
     for when in events:
         # Just before the inventory of that day resets it: what the book expected.
         invs = [i for i in book.inventories.get(facility_id, []) if i.as_of < when]
-        base = max(invs, key=lambda i: i.as_of) if invs else None
-        bal = dict(base.chips) if base else {}
-        start = base.as_of if base else dt.date.min
-        for m in book.movements.get(facility_id, []):
-            if start < m.date <= when:
-                bal[m.chip] = bal.get(m.chip, 0) + m.delta
-        booked.append((when, sum(bal.values())))
+        booked.append((when, sum(_rolled_forward(book, facility_id, invs, when).values())))
     declared = [
         (i.as_of, sum(i.chips.values()))
         for i in sorted(book.inventories.get(facility_id, []), key=lambda i: i.as_of)
@@ -275,35 +276,33 @@ def accountancy_findings(book: Book) -> list[NewFinding]:
             refs += sorted({m.leaf for m in period.movements})
             refs.append(period.closed.leaf)
             out.append(
-                NewFinding(
+                NewFinding.of(
                     f"cuf:{fid}:{period.closed.as_of}",
-                    Finding(
-                        subject=f"facility:{fid}",
-                        verifier="registry.accountancy.balance",
-                        verdict=Verdict.INCONSISTENT,
-                        severity=_severity(missing, expected),
-                        statistic={
-                            "country": facility.country,
-                            "party": facility.party,
-                            "period_start": str(period.opened.as_of) if period.opened else None,
-                            "period_end": str(period.closed.as_of),
-                            "book": period.book,
-                            "declared": period.closed.chips,
-                            "unaccounted": diff,
-                            "unaccounted_total": missing,
-                        },
-                        error_bound=0.0,
-                        explanation=(
-                            f"{facility.party} declared {sum(period.closed.chips.values()):,} "
-                            f"chips on hand at {fid} ({facility.country}) on "
-                            f"{period.closed.as_of}, but its own inventory, receipts and "
-                            f"shipments give {expected:,}: {missing:,} chips unaccounted for."
-                            if missing > 0
-                            else f"{fid} declared {-missing:,} more chips on hand than its "
-                            "book balance: an undeclared receipt."
-                        ),
-                    ),
                     tuple(refs[:MAX_REFS]),
+                    subject=f"facility:{fid}",
+                    verifier="registry.accountancy.balance",
+                    verdict=Verdict.INCONSISTENT,
+                    severity=_severity(missing, expected),
+                    statistic={
+                        "country": facility.country,
+                        "party": facility.party,
+                        "period_start": str(period.opened.as_of) if period.opened else None,
+                        "period_end": str(period.closed.as_of),
+                        "book": period.book,
+                        "declared": period.closed.chips,
+                        "unaccounted": diff,
+                        "unaccounted_total": missing,
+                    },
+                    error_bound=0.0,
+                    explanation=(
+                        f"{facility.party} declared {sum(period.closed.chips.values()):,} "
+                        f"chips on hand at {fid} ({facility.country}) on "
+                        f"{period.closed.as_of}, but its own inventory, receipts and "
+                        f"shipments give {expected:,}: {missing:,} chips unaccounted for."
+                        if missing > 0
+                        else f"{fid} declared {-missing:,} more chips on hand than its "
+                        "book balance: an undeclared receipt."
+                    ),
                 )
             )
     horizon = book.latest_date
@@ -317,19 +316,17 @@ def accountancy_findings(book: Book) -> list[NewFinding]:
             if diff:
                 missing = sum(diff.values())
                 out.append(
-                    NewFinding(
+                    NewFinding.of(
                         f"srd:{tid}",
-                        Finding(
-                            subject=f"transfer:{tid}",
-                            verifier="registry.accountancy.transfer",
-                            verdict=Verdict.INCONSISTENT,
-                            severity=_severity(missing, sum(sent.values())),
-                            statistic={"shipped": sent, "received": got, "difference": diff},
-                            error_bound=0.0,
-                            explanation=f"{ship.party} shipped {sum(sent.values()):,} chips; "
-                            f"{recv.party} declared receiving {sum(got.values()):,}.",
-                        ),
                         (ship.leaf, recv.leaf),
+                        subject=f"transfer:{tid}",
+                        verifier="registry.accountancy.transfer",
+                        verdict=Verdict.INCONSISTENT,
+                        severity=_severity(missing, sum(sent.values())),
+                        statistic={"shipped": sent, "received": got, "difference": diff},
+                        error_bound=0.0,
+                        explanation=f"{ship.party} shipped {sum(sent.values()):,} chips; "
+                        f"{recv.party} declared receiving {sum(got.values()):,}.",
                     )
                 )
             continue
@@ -354,17 +351,15 @@ def accountancy_findings(book: Book) -> list[NewFinding]:
 
 
 def _unconfirmed(tid: str, leaf: int, what: str, body: Any) -> NewFinding:
-    return NewFinding(
+    return NewFinding.of(
         f"unconfirmed:{tid}",
-        Finding(
-            subject=f"transfer:{tid}",
-            verifier="registry.accountancy.transfer",
-            verdict=Verdict.INCONCLUSIVE,
-            severity=Severity.MEDIUM,
-            statistic={"role": body.role, "date": str(body.date), "grace_days": GRACE_DAYS},
-            explanation=f"Transfer {tid} of {body.date}: {what} within {GRACE_DAYS} days.",
-        ),
         (leaf,),
+        subject=f"transfer:{tid}",
+        verifier="registry.accountancy.transfer",
+        verdict=Verdict.INCONCLUSIVE,
+        severity=Severity.MEDIUM,
+        statistic={"role": body.role, "date": str(body.date), "grace_days": GRACE_DAYS},
+        explanation=f"Transfer {tid} of {body.date}: {what} within {GRACE_DAYS} days.",
     )
 
 
@@ -379,18 +374,16 @@ def _undeclared_clusters(book: Book) -> list[NewFinding]:
         if on_hand >= CLUSTER_DECLARATION_H100E:
             invs = book.inventories[fid]
             out.append(
-                NewFinding(
+                NewFinding.of(
                     f"cluster-undeclared:{fid}",
-                    Finding(
-                        subject=f"facility:{fid}",
-                        verifier="registry.rules.agreement",
-                        verdict=Verdict.INCONCLUSIVE,
-                        severity=Severity.MEDIUM,
-                        statistic={"h100e_on_hand": round(on_hand, 1), "rule_set": AGREEMENT},
-                        explanation=f"{fid} holds {on_hand:,.0f} H100-equivalents but no "
-                        "cluster is declared there (A-1 applies if they are operated as one).",
-                    ),
                     (invs[-1].leaf,),
+                    subject=f"facility:{fid}",
+                    verifier="registry.rules.agreement",
+                    verdict=Verdict.INCONCLUSIVE,
+                    severity=Severity.MEDIUM,
+                    statistic={"h100e_on_hand": round(on_hand, 1), "rule_set": AGREEMENT},
+                    explanation=f"{fid} holds {on_hand:,.0f} H100-equivalents but no "
+                    "cluster is declared there (A-1 applies if they are operated as one).",
                 )
             )
     return out

@@ -10,7 +10,7 @@ past a cap, compute beyond what the declared chips can physically do), with erro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from accord.compute import Interval, from_architecture, from_hardware
 from accord.errors import AccordError
@@ -33,11 +33,30 @@ AGREEMENT = "agreement-illustrative-v1"
 PROHIBITING_CLAUSES = {"A-3 training cap"}
 
 
+class FindingFields(TypedDict, total=False):
+    """The keyword arguments of :class:`Finding`, so that ``NewFinding.of`` stays type-checked."""
+
+    subject: Required[str]
+    verifier: Required[str]
+    verdict: Required[Verdict]
+    severity: Severity
+    statistic: dict[str, Any]
+    p_value: float | None
+    error_bound: float | None
+    evidence: dict[str, str]
+    explanation: str
+
+
 @dataclass(frozen=True)
 class NewFinding:
     key: str
     finding: Finding
     refs: tuple[int, ...]
+
+    @classmethod
+    def of(cls, key: str, refs: tuple[int, ...], **fields: Unpack[FindingFields]) -> NewFinding:
+        """Key and leaf refs first, then the Finding's fields flat, without a nested call."""
+        return cls(key, Finding(**fields), refs)
 
     def leaf(self) -> bytes:
         return canonical_json(
@@ -76,16 +95,14 @@ def declaration_findings(book: Book, leaf: int, party: str, body: Body) -> list[
     except AccordError as err:
         subject = type(body).__name__
         return [
-            NewFinding(
+            NewFinding.of(
                 f"rules-error:{leaf}",
-                Finding(
-                    subject=f"leaf:{leaf}",
-                    verifier="registry.rules",
-                    verdict=Verdict.INCONCLUSIVE,
-                    severity=Severity.LOW,
-                    explanation=f"the rules could not classify this {subject}: {err.message}",
-                ),
                 (leaf,),
+                subject=f"leaf:{leaf}",
+                verifier="registry.rules",
+                verdict=Verdict.INCONCLUSIVE,
+                severity=Severity.LOW,
+                explanation=f"the rules could not classify this {subject}: {err.message}",
             )
         ]
     return []
@@ -107,48 +124,42 @@ def _transfer(leaf: int, body: TransferBody) -> list[NewFinding]:
     if verdict.status == "license_required":
         if body.license_ref:
             return [
-                NewFinding(
+                NewFinding.of(
                     f"license:{body.transfer_id}",
-                    Finding(
-                        subject=subject,
-                        verifier="registry.rules.transfer",
-                        verdict=Verdict.CONSISTENT,
-                        severity=Severity.INFO,
-                        statistic=stats,
-                        error_bound=0.0,
-                        explanation=f"{verdict.headline}; licence {body.license_ref} declared.",
-                    ),
                     (leaf,),
+                    subject=subject,
+                    verifier="registry.rules.transfer",
+                    verdict=Verdict.CONSISTENT,
+                    severity=Severity.INFO,
+                    statistic=stats,
+                    error_bound=0.0,
+                    explanation=f"{verdict.headline}; licence {body.license_ref} declared.",
                 )
             ]
         return [
-            NewFinding(
+            NewFinding.of(
                 f"license:{body.transfer_id}",
-                Finding(
-                    subject=subject,
-                    verifier="registry.rules.transfer",
-                    verdict=Verdict.INCONCLUSIVE,
-                    severity=Severity.HIGH,
-                    statistic=stats,
-                    explanation=f"{verdict.headline}; no licence reference was declared. "
-                    "A licence may exist outside the registry: ask the shipper for it.",
-                ),
                 (leaf,),
+                subject=subject,
+                verifier="registry.rules.transfer",
+                verdict=Verdict.INCONCLUSIVE,
+                severity=Severity.HIGH,
+                statistic=stats,
+                explanation=f"{verdict.headline}; no licence reference was declared. "
+                "A licence may exist outside the registry: ask the shipper for it.",
             )
         ]
     if verdict.status == "undetermined":
         return [
-            NewFinding(
+            NewFinding.of(
                 f"license:{body.transfer_id}",
-                Finding(
-                    subject=subject,
-                    verifier="registry.rules.transfer",
-                    verdict=Verdict.INCONCLUSIVE,
-                    severity=Severity.LOW,
-                    statistic={**stats, "unknowns": verdict.unknowns},
-                    explanation=verdict.headline,
-                ),
                 (leaf,),
+                subject=subject,
+                verifier="registry.rules.transfer",
+                verdict=Verdict.INCONCLUSIVE,
+                severity=Severity.LOW,
+                statistic={**stats, "unknowns": verdict.unknowns},
+                explanation=verdict.headline,
             )
         ]
     return []
@@ -163,23 +174,21 @@ def _cluster(book: Book, leaf: int, body: ClusterBody) -> list[NewFinding]:
     )
     verdict = classify(item, rules_at=body.as_of, extra_rules=[get_rule_set(AGREEMENT)])
     return [
-        NewFinding(
+        NewFinding.of(
             f"cluster:{body.cluster_id}:{body.as_of}",
-            Finding(
-                subject=f"cluster:{body.cluster_id}",
-                verifier="registry.rules.cluster",
-                verdict=Verdict.CONSISTENT,
-                severity=Severity.INFO,
-                statistic={
-                    "status": verdict.status,
-                    "classes": verdict.classes,
-                    "crossed": _crossed(verdict),
-                    "clauses": _clauses(verdict),
-                },
-                error_bound=0.0,
-                explanation=f"Declared as required. {verdict.headline}",
-            ),
             (leaf,),
+            subject=f"cluster:{body.cluster_id}",
+            verifier="registry.rules.cluster",
+            verdict=Verdict.CONSISTENT,
+            severity=Severity.INFO,
+            statistic={
+                "status": verdict.status,
+                "classes": verdict.classes,
+                "crossed": _crossed(verdict),
+                "clauses": _clauses(verdict),
+            },
+            error_bound=0.0,
+            explanation=f"Declared as required. {verdict.headline}",
         )
     ]
 
@@ -202,58 +211,52 @@ def _training(book: Book, leaf: int, party: str, body: TrainingRunBody) -> list[
         }
         if compute > ceiling:
             out.append(
-                NewFinding(
+                NewFinding.of(
                     f"compute-ceiling:{body.run_id}:{leaf}",
-                    Finding(
-                        subject=subject,
-                        verifier="registry.compute",
-                        verdict=Verdict.INCONSISTENT,
-                        severity=Severity.HIGH,
-                        statistic=stats,
-                        error_bound=0.0,
-                        explanation="Declared compute exceeds what the declared chips can do "
-                        "at 100 % of peak for the declared chip-hours: the chips, hours "
-                        "or compute are misdeclared.",
-                    ),
                     (run.reports[0][4], leaf),
+                    subject=subject,
+                    verifier="registry.compute",
+                    verdict=Verdict.INCONSISTENT,
+                    severity=Severity.HIGH,
+                    statistic=stats,
+                    error_bound=0.0,
+                    explanation="Declared compute exceeds what the declared chips can do "
+                    "at 100 % of peak for the declared chip-hours: the chips, hours "
+                    "or compute are misdeclared.",
                 )
             )
         elif body.phase == "completion" and compute < hw.flop.lo:
             out.append(
-                NewFinding(
+                NewFinding.of(
                     f"compute-low:{body.run_id}",
-                    Finding(
-                        subject=subject,
-                        verifier="registry.compute",
-                        verdict=Verdict.INCONCLUSIVE,
-                        severity=Severity.MEDIUM,
-                        statistic=stats,
-                        explanation="Declared compute is below the hardware estimate at "
-                        "30 % utilisation: possible under-reporting, or a badly run job.",
-                    ),
                     (leaf,),
+                    subject=subject,
+                    verifier="registry.compute",
+                    verdict=Verdict.INCONCLUSIVE,
+                    severity=Severity.MEDIUM,
+                    statistic=stats,
+                    explanation="Declared compute is below the hardware estimate at "
+                    "30 % utilisation: possible under-reporting, or a badly run job.",
                 )
             )
     if body.phase == "completion" and body.params and body.tokens:
         arch = from_architecture(body.params, body.tokens, active_params=body.active_params)
         if not arch.flop.widen(1.5).contains(compute):
             out.append(
-                NewFinding(
+                NewFinding.of(
                     f"compute-arch:{body.run_id}",
-                    Finding(
-                        subject=subject,
-                        verifier="registry.compute",
-                        verdict=Verdict.INCONCLUSIVE,
-                        severity=Severity.MEDIUM,
-                        statistic={
-                            "declared_flop": compute,
-                            "architecture_interval": [arch.flop.lo, arch.flop.hi],
-                            "derivation": arch.derivation,
-                        },
-                        explanation="Declared compute is outside 6·N·D (widened x1.5) for the "
-                        "declared parameters and tokens.",
-                    ),
                     (leaf,),
+                    subject=subject,
+                    verifier="registry.compute",
+                    verdict=Verdict.INCONCLUSIVE,
+                    severity=Severity.MEDIUM,
+                    statistic={
+                        "declared_flop": compute,
+                        "architecture_interval": [arch.flop.lo, arch.flop.hi],
+                        "derivation": arch.derivation,
+                    },
+                    explanation="Declared compute is outside 6·N·D (widened x1.5) for the "
+                    "declared parameters and tokens.",
                 )
             )
     verdict = classify(
@@ -263,30 +266,28 @@ def _training(book: Book, leaf: int, party: str, body: TrainingRunBody) -> list[
     for clause in _crossed(verdict):
         prohibited = clause in PROHIBITING_CLAUSES
         out.append(
-            NewFinding(
+            NewFinding.of(
                 f"cap:{body.run_id}:{clause}",
-                Finding(
-                    subject=subject,
-                    verifier="registry.rules.agreement",
-                    verdict=Verdict.INCONSISTENT if prohibited else Verdict.CONSISTENT,
-                    severity=Severity.CRITICAL if prohibited else Severity.INFO,
-                    statistic={
-                        "declared_flop": compute,
-                        "party": party,
-                        "clause": clause,
-                        "clauses": _clauses(verdict),
-                    },
-                    error_bound=0.0,
-                    explanation=(
-                        f"{party}'s own declared compute crosses {clause}: "
-                        + (
-                            "prohibited without prior inspection."
-                            if prohibited
-                            else "a declarable run, and it is declared."
-                        )
-                    ),
-                ),
                 (leaf,),
+                subject=subject,
+                verifier="registry.rules.agreement",
+                verdict=Verdict.INCONSISTENT if prohibited else Verdict.CONSISTENT,
+                severity=Severity.CRITICAL if prohibited else Severity.INFO,
+                statistic={
+                    "declared_flop": compute,
+                    "party": party,
+                    "clause": clause,
+                    "clauses": _clauses(verdict),
+                },
+                error_bound=0.0,
+                explanation=(
+                    f"{party}'s own declared compute crosses {clause}: "
+                    + (
+                        "prohibited without prior inspection."
+                        if prohibited
+                        else "a declarable run, and it is declared."
+                    )
+                ),
             )
         )
     return out
@@ -302,22 +303,20 @@ def _release(leaf: int, party: str, body: ModelReleaseBody) -> list[NewFinding]:
     crossed = _crossed(verdict)
     prohibited = bool(PROHIBITING_CLAUSES & set(crossed)) and not body.inspection_ref
     return [
-        NewFinding(
+        NewFinding.of(
             f"release:{party}:{body.model_name}",
-            Finding(
-                subject=f"model:{body.model_name}",
-                verifier="registry.rules.model",
-                verdict=Verdict.INCONSISTENT if prohibited else Verdict.CONSISTENT,
-                severity=Severity.CRITICAL if prohibited else Severity.INFO,
-                statistic={
-                    "status": verdict.status,
-                    "crossed": crossed,
-                    "clauses": _clauses(verdict),
-                },
-                error_bound=0.0,
-                explanation=verdict.headline
-                + ("; no inspection reference for a model past the cap." if prohibited else ""),
-            ),
             (leaf,),
+            subject=f"model:{body.model_name}",
+            verifier="registry.rules.model",
+            verdict=Verdict.INCONSISTENT if prohibited else Verdict.CONSISTENT,
+            severity=Severity.CRITICAL if prohibited else Severity.INFO,
+            statistic={
+                "status": verdict.status,
+                "crossed": crossed,
+                "clauses": _clauses(verdict),
+            },
+            error_bound=0.0,
+            explanation=verdict.headline
+            + ("; no inspection reference for a model past the cap." if prohibited else ""),
         )
     ]
