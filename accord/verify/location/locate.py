@@ -344,14 +344,12 @@ def locate(
     findings: list[Finding] = []
     if physical.empty:
         findings.append(
-            Finding(
-                subject=target,
-                verifier=VERIFIER,
-                verdict=Verdict.INCONSISTENT,
+            _finding(
+                target,
+                stats_common,
+                evidence,
+                Verdict.INCONSISTENT,
                 severity=Severity.HIGH,
-                statistic=stats_common,
-                error_bound=0.0,
-                evidence=evidence,
                 explanation=(
                     "No single place satisfies every RTT under the physical bound: the "
                     "responses came from more than one place (a copied key or a relay), or a "
@@ -363,13 +361,13 @@ def locate(
     if cal is not None and cal.faster_than_light:
         pairs = ", ".join(f"{f.landmark_id}-{f.peer_id}" for f in cal.faster_than_light[:5])
         findings.append(
-            Finding(
-                subject="landmarks",
-                verifier=VERIFIER,
-                verdict=Verdict.INCONCLUSIVE,
+            _finding(
+                "landmarks",
+                {**stats_common, "faster_than_light_pairs": len(cal.faster_than_light)},
+                evidence,
+                Verdict.INCONCLUSIVE,
                 severity=Severity.MEDIUM,
-                statistic={**stats_common, "faster_than_light_pairs": len(cal.faster_than_light)},
-                evidence=evidence,
+                error_bound=None,
                 explanation=(
                     f"{len(cal.faster_than_light)} landmark pair(s) ({pairs}) measured an RTT "
                     "below the physical bound for their stated distance: at least one of each "
@@ -436,6 +434,34 @@ def locate(
     return report
 
 
+def _finding(
+    subject: str,
+    statistic: dict[str, Any],
+    evidence: dict[str, str],
+    verdict: Verdict,
+    explanation: str,
+    *,
+    severity: Severity = Severity.INFO,
+    error_bound: float | None = 0.0,
+) -> Finding:
+    """Build every location Finding, so the verifier name and the usual error bound live once.
+
+    A conclusion drawn from the physical region is sound under the stated assumptions (a
+    target can only add delay), hence 0.0 unless a CBG miss rate is quoted, or None where a
+    Finding warns about the input rather than concluding anything.
+    """
+    return Finding(
+        subject=subject,
+        verifier=VERIFIER,
+        verdict=verdict,
+        severity=severity,
+        statistic=statistic,
+        error_bound=error_bound,
+        evidence=evidence,
+        explanation=explanation,
+    )
+
+
 def _declared_finding(
     target: str,
     check: DeclaredCheck,
@@ -452,14 +478,12 @@ def _declared_finding(
         "violated_by": check.violated_by,
     }
     if not check.inside_physical:
-        return Finding(
-            subject=target,
-            verifier=VERIFIER,
-            verdict=Verdict.INCONSISTENT,
+        return _finding(
+            target,
+            statistic,
+            evidence,
+            Verdict.INCONSISTENT,
             severity=Severity.HIGH,
-            statistic=statistic,
-            error_bound=0.0,
-            evidence=evidence,
             explanation=(
                 f"The declared facility ({check.lat:.3f}, {check.lon:.3f}) is farther from "
                 f"{len(check.violated_by)} landmark(s) than light in the chosen medium covers "
@@ -468,14 +492,13 @@ def _declared_finding(
             ),
         )
     if check.inside_cbg is False and cal is not None:
-        return Finding(
-            subject=target,
-            verifier=VERIFIER,
-            verdict=Verdict.INCONCLUSIVE,
+        return _finding(
+            target,
+            statistic,
+            evidence,
+            Verdict.INCONCLUSIVE,
             severity=Severity.MEDIUM,
-            statistic=statistic,
             error_bound=cal.miss_rate_at_slack_upper95,
-            evidence=evidence,
             explanation=(
                 "The declared facility is physically possible but outside the calibrated CBG "
                 f"region (RTTs +{cal.slack_ms:.2f} ms), which missed the true location in "
@@ -484,14 +507,11 @@ def _declared_finding(
                 "accusation."
             ),
         )
-    verdict = Verdict.INCONCLUSIVE if empty else Verdict.CONSISTENT
-    return Finding(
-        subject=target,
-        verifier=VERIFIER,
-        verdict=verdict,
-        statistic=statistic,
-        error_bound=0.0,
-        evidence=evidence,
+    return _finding(
+        target,
+        statistic,
+        evidence,
+        Verdict.INCONCLUSIVE if empty else Verdict.CONSISTENT,
         explanation=(
             "The declared facility is inside the feasible region; the target is at most "
             f"{check.max_distance_km:,.0f} km from it (a bound that added delay can only "
@@ -510,14 +530,12 @@ def _claim_finding(
 ) -> Finding:
     statistic = {**stats, "claim": verdict.model_dump()}
     if check.relation is Relation.EXCLUDED:
-        return Finding(
-            subject=target,
-            verifier=VERIFIER,
-            verdict=Verdict.INCONSISTENT,
+        return _finding(
+            target,
+            statistic,
+            evidence,
+            Verdict.INCONSISTENT,
             severity=Severity.HIGH,
-            statistic=statistic,
-            error_bound=0.0,
-            evidence=evidence,
             explanation=(
                 f"The target cannot be in the claimed country: no point of the physical region "
                 f"comes within {check.tolerance_km:.0f} km of it. {check.description}."
@@ -529,13 +547,11 @@ def _claim_finding(
             if check.relation is Relation.INSIDE
             else "in the claimed country or off its coast"
         )
-        return Finding(
-            subject=target,
-            verifier=VERIFIER,
-            verdict=Verdict.CONSISTENT,
-            statistic=statistic,
-            error_bound=0.0,
-            evidence=evidence,
+        return _finding(
+            target,
+            statistic,
+            evidence,
+            Verdict.CONSISTENT,
             explanation=(
                 f"The whole physical region lies {where}, and no other country's land comes "
                 f"within {check.tolerance_km:.0f} km of it: the target is there. "
@@ -548,13 +564,11 @@ def _claim_finding(
             f" The CBG region (miss rate {cal.miss_rate_at_slack_upper95:.1%} at 95 % upper "
             f"bound) says: {verdict.relation_cbg}."
         )
-    return Finding(
-        subject=target,
-        verifier=VERIFIER,
-        verdict=Verdict.INCONCLUSIVE,
-        statistic=statistic,
-        error_bound=0.0,
-        evidence=evidence,
+    return _finding(
+        target,
+        statistic,
+        evidence,
+        Verdict.INCONCLUSIVE,
         explanation=(
             f"The target may be in the claimed country but may also be outside it "
             f"({verdict.share_of_region:.0%} of the physical region lies in it). "
@@ -570,38 +584,33 @@ def _restricted_finding(
     stats: dict[str, Any],
     evidence: dict[str, str],
 ) -> Finding:
+    subject = f"{target} in {verdict.country}"
     statistic = {**stats, "country": verdict.model_dump()}
     if check.relation is Relation.EXCLUDED:
-        return Finding(
-            subject=f"{target} in {verdict.country}",
-            verifier=VERIFIER,
-            verdict=Verdict.CONSISTENT,
-            statistic=statistic,
-            error_bound=0.0,
-            evidence=evidence,
+        return _finding(
+            subject,
+            statistic,
+            evidence,
+            Verdict.CONSISTENT,
             explanation=f"The target cannot be in {verdict.country}. {check.description}.",
         )
     if check.relation in (Relation.INSIDE, Relation.INSIDE_OR_OFFSHORE):
-        return Finding(
-            subject=f"{target} in {verdict.country}",
-            verifier=VERIFIER,
-            verdict=Verdict.INCONSISTENT,
+        return _finding(
+            subject,
+            statistic,
+            evidence,
+            Verdict.INCONSISTENT,
             severity=Severity.CRITICAL,
-            statistic=statistic,
-            error_bound=0.0,
-            evidence=evidence,
             explanation=(
                 f"The target is in {verdict.country}: the whole physical region lies there "
                 f"(or at sea off its coast). {check.description}.{UNMAPPED_CAVEAT}"
             ),
         )
-    return Finding(
-        subject=f"{target} in {verdict.country}",
-        verifier=VERIFIER,
-        verdict=Verdict.INCONCLUSIVE,
-        statistic=statistic,
-        error_bound=0.0,
-        evidence=evidence,
+    return _finding(
+        subject,
+        statistic,
+        evidence,
+        Verdict.INCONCLUSIVE,
         explanation=(
             f"The target could be in {verdict.country} "
             f"({verdict.share_of_region:.0%} of the physical region); more landmarks near it "

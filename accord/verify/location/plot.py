@@ -7,6 +7,7 @@ as true great-circle circles and broken where they cross the antimeridian.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,10 @@ from accord.errors import AccordError
 from accord.verify.location.geodesy import FloatArray, destination, to_latlon
 from accord.verify.location.geography import all_countries, country_shape
 from accord.verify.location.locate import LocationReport
+from accord.verify.location.region import SampledRegion
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 MAX_RIMS = 12
 
@@ -49,6 +54,25 @@ def _extent(report: LocationReport) -> tuple[float, float, float, float]:
     return x0, x1, y0, y1
 
 
+def _scatter_region(
+    ax: Axes, region: SampledRegion | None, name: str, color: str, alpha: float
+) -> None:
+    """Draw a region's inside samples as dots; a missing or sample-free region draws nothing."""
+    if region is None or region.empty or not len(region.strict):
+        return
+    lat, lon = to_latlon(region.strict)
+    ax.scatter(
+        lon,
+        lat,
+        s=2,
+        color=color,
+        alpha=alpha,
+        linewidths=0,
+        zorder=2,
+        label=f"{name} (~{region.area_km2:,.0f} km²)",
+    )
+
+
 def render_map(report: LocationReport, path: Path | str, claim: str | None = None) -> Path:
     """Draw region(s), landmarks, claim and declared facility to a PNG; return the path."""
     import matplotlib
@@ -69,32 +93,8 @@ def render_map(report: LocationReport, path: Path | str, claim: str | None = Non
             ax.plot(lon, lat, color="tab:purple", linewidth=1.2, zorder=3)
         for ring in shape.rings:
             ax.fill(ring[:, 0], ring[:, 1], color="tab:purple", alpha=0.12, zorder=1)
-    region = report.physical
-    if not region.empty and len(region.strict):
-        lat, lon = to_latlon(region.strict)
-        ax.scatter(
-            lon,
-            lat,
-            s=2,
-            color="tab:orange",
-            alpha=0.35,
-            linewidths=0,
-            zorder=2,
-            label=f"physical region (~{region.area_km2:,.0f} km²)",
-        )
-    cbg = report.cbg
-    if cbg is not None and not cbg.empty and len(cbg.strict):
-        lat, lon = to_latlon(cbg.strict)
-        ax.scatter(
-            lon,
-            lat,
-            s=2,
-            color="tab:red",
-            alpha=0.5,
-            linewidths=0,
-            zorder=2,
-            label=f"CBG region (~{cbg.area_km2:,.0f} km²)",
-        )
+    _scatter_region(ax, report.physical, "physical region", "tab:orange", 0.35)
+    _scatter_region(ax, report.cbg, "CBG region", "tab:red", 0.5)
     tight = sorted(report.constraints, key=lambda c: c.physical_km)[:MAX_RIMS]
     for c in tight:
         lat, lon = _rim(c.lat, c.lon, c.physical_km)
