@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -71,17 +72,19 @@ def verify(
     from accord.verify.training.verifier import verify_training
 
     key, given = _beacon(beacon)
+    check = functools.partial(
+        verify_training,
+        transcript_dir,
+        key,
+        expected_head=expected_head,
+        declared_flops=declared_flops,
+        declared_weights_sha256=model_sha256,
+        budget=budget,
+        tolerance=tolerance,
+        threads=threads,
+    )
     if as_json:
-        finding = verify_training(
-            transcript_dir,
-            key,
-            expected_head=expected_head,
-            declared_flops=declared_flops,
-            declared_weights_sha256=model_sha256,
-            budget=budget,
-            tolerance=tolerance,
-            threads=threads,
-        )
+        finding = check()
         print_json({"beacon": key.hex(), "beacon_given": given, "finding": finding})
         return
     with Progress(
@@ -99,17 +102,7 @@ def verify(
                 tasks[stage] = bar.add_task(stage, total=max(total, 1))
             bar.update(tasks[stage], completed=done, total=max(total, 1))
 
-        finding = verify_training(
-            transcript_dir,
-            key,
-            expected_head=expected_head,
-            declared_flops=declared_flops,
-            declared_weights_sha256=model_sha256,
-            budget=budget,
-            tolerance=tolerance,
-            threads=threads,
-            progress=progress,
-        )
+        finding = check(progress=progress)
     _print_report(finding, key, given)
     if finding.verdict != "consistent":
         raise typer.Exit(1)

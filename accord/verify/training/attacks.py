@@ -41,8 +41,13 @@ from accord.verify.training.loop import (
     loss_of,
     train_step,
 )
-from accord.verify.training.recorder import TranscriptRecorder
-from accord.verify.training.runs import RunConfig, fresh, record_honest_run
+from accord.verify.training.runs import (
+    RunConfig,
+    fresh,
+    record_honest_run,
+    record_training,
+    recorder_for,
+)
 from accord.verify.training.tasks import Dataset, make_dataset
 from accord.verify.training.transcript import load_transcript
 
@@ -108,18 +113,7 @@ def forge(
     model, opt = fresh(cfg)
     model.load_state_dict(states[0])
     data = data if data is not None else make_dataset(cfg.task, cfg.data_seed, cfg.n_samples)
-    rec = TranscriptRecorder(
-        out,
-        model,
-        opt,
-        task=cfg.task_spec(),
-        model_spec=cfg.model_spec(),
-        batch_size=cfg.batch_size,
-        k=cfg.k,
-        dataset=data,
-        run_id=run_id,
-        threads=cfg.threads,
-    )
+    rec = recorder_for(out, cfg, model, opt, data, run_id)
     steps = indices.shape[0]
     for s in range(steps):
         rec.record_batch(indices[s])
@@ -228,24 +222,8 @@ def _record_replayed(
     honest_data = make_dataset(cfg.task, cfg.data_seed, cfg.n_samples)
     model, opt = fresh(cfg)
     model.load_state_dict(w0)
-    with deterministic(cfg.threads):
-        rec = TranscriptRecorder(
-            out,
-            model,
-            opt,
-            task=cfg.task_spec(),
-            model_spec=cfg.model_spec(),
-            batch_size=cfg.batch_size,
-            k=cfg.k,
-            dataset=crafted if commit else honest_data,
-            run_id="spoof",
-            threads=cfg.threads,
-        )
-        for idx in indices:
-            rec.record_batch(idx)
-            train_step(model, opt, crafted, idx)
-            rec.after_step()
-        rec.finish()
+    committed = crafted if commit else honest_data
+    record_training(out, cfg, model, opt, indices, crafted, committed=committed, run_id="spoof")
 
 
 # -- 2. Fang et al. 2023 ----------------------------------------------------------------------
@@ -441,18 +419,7 @@ def undeclared_extra_steps(
     out = workdir / f"extra_{hidden_segments}_{after_end}_{seed}"
     used = 0
     with deterministic(cfg.threads):
-        rec = TranscriptRecorder(
-            out,
-            model,
-            opt,
-            task=cfg.task_spec(),
-            model_spec=cfg.model_spec(),
-            batch_size=cfg.batch_size,
-            k=cfg.k,
-            dataset=data,
-            run_id="extra",
-            threads=cfg.threads,
-        )
+        rec = recorder_for(out, cfg, model, opt, data, "extra")
         for s in range(cfg.steps):
             rec.record_batch(indices[s])
             train_step(model, opt, data, indices[s])
@@ -490,18 +457,7 @@ def distillation(
     indices = batch_schedule(cfg.n_samples, cfg.batch_size, cfg.steps, cfg.order_seed + seed + 1)
     out = workdir / f"distil_{seed}"
     with deterministic(cfg.threads):
-        rec = TranscriptRecorder(
-            out,
-            model,
-            opt,
-            task=cfg.task_spec(),
-            model_spec=cfg.model_spec(),
-            batch_size=cfg.batch_size,
-            k=cfg.k,
-            dataset=data,
-            run_id="distil",
-            threads=cfg.threads,
-        )
+        rec = recorder_for(out, cfg, model, opt, data, "distil")
         for idx in indices:
             rec.record_batch(idx)
             model.train()

@@ -14,7 +14,13 @@ from accord.errors import AccordError
 from accord.verify.training.loop import batch_schedule, build_optimizer, deterministic, train_step
 from accord.verify.training.manifest import ModelSpec, OptimizerSpec, TaskSpec
 from accord.verify.training.recorder import TranscriptRecorder
-from accord.verify.training.tasks import ARCHS, build_model, default_model_kwargs, make_dataset
+from accord.verify.training.tasks import (
+    ARCHS,
+    Dataset,
+    build_model,
+    default_model_kwargs,
+    make_dataset,
+)
 
 
 @dataclass(frozen=True)
@@ -65,18 +71,50 @@ def record_honest_run(out_dir: Path | str, cfg: RunConfig, run_id: str | None = 
     data = make_dataset(cfg.task, cfg.data_seed, cfg.n_samples)
     model, opt = fresh(cfg)
     schedule = batch_schedule(cfg.n_samples, cfg.batch_size, cfg.steps, cfg.order_seed)
+    return record_training(out_dir, cfg, model, opt, schedule, data, run_id=run_id)
+
+
+def recorder_for(
+    out_dir: Path | str, cfg: RunConfig, model: Any, opt: Any, dataset: Dataset, run_id: str | None
+) -> TranscriptRecorder:
+    """A recorder declaring ``cfg``'s task, model, batch size and segment length.
+
+    Honest runs and every attack open their recorder here, so a cheating transcript declares
+    exactly what an honest one of the same configuration would.
+    """
+    return TranscriptRecorder(
+        out_dir,
+        model,
+        opt,
+        task=cfg.task_spec(),
+        model_spec=cfg.model_spec(),
+        batch_size=cfg.batch_size,
+        k=cfg.k,
+        dataset=dataset,
+        run_id=run_id,
+        threads=cfg.threads,
+    )
+
+
+def record_training(
+    out_dir: Path | str,
+    cfg: RunConfig,
+    model: Any,
+    opt: Any,
+    schedule: Any,
+    data: Dataset,
+    *,
+    committed: Dataset | None = None,
+    run_id: str | None = None,
+) -> str:
+    """Train ``model`` on ``data`` along ``schedule`` with the recorder attached; return the head.
+
+    ``committed`` is the dataset the transcript commits to (default: ``data``). They differ
+    only for a spoofer who trains on crafted inputs while committing to the honest ones.
+    """
     with deterministic(cfg.threads):
-        rec = TranscriptRecorder(
-            out_dir,
-            model,
-            opt,
-            task=cfg.task_spec(),
-            model_spec=cfg.model_spec(),
-            batch_size=cfg.batch_size,
-            k=cfg.k,
-            dataset=data,
-            run_id=run_id,
-            threads=cfg.threads,
+        rec = recorder_for(
+            out_dir, cfg, model, opt, committed if committed is not None else data, run_id
         )
         for idx in schedule:
             rec.record_batch(idx)
