@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -330,7 +331,9 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
     @app.get(
         "/v1/declarations/{leaf_index}", response_model=DeclarationRecord, tags=["declarations"]
     )
-    def get_declaration(leaf_index: int) -> dict[str, Any]:
+    def get_declaration(
+        leaf_index: Annotated[int, PathParam(ge=0, lt=1 << 62)],
+    ) -> dict[str, Any]:
         return declaration_record(registry, leaf_index)
 
     @app.get("/v1/schemas", tags=["declarations"])
@@ -435,7 +438,7 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
         return registry.log_key.vkey + "\n"
 
     @app.get("/v1/log/entries/{leaf_index}", response_model=LogEntry, tags=["log"])
-    def log_entry(leaf_index: int) -> dict[str, Any]:
+    def log_entry(leaf_index: Annotated[int, PathParam(ge=0, lt=1 << 62)]) -> dict[str, Any]:
         import base64
 
         from accord.ledger import leaf_hash

@@ -47,3 +47,20 @@ def test_no_server_error_for_any_generated_request(tmp_path: Path) -> None:
     finally:
         stop_server(server)
     assert "Traceback" not in server.logs()
+
+
+def test_out_of_range_leaf_index_is_a_client_error(tmp_path: Path) -> None:
+    """Regression: an index beyond SQLite's 64-bit integers once gave a 500 (schemathesis)."""
+    import httpx
+
+    server = start_server(tmp_path / "var", None)
+    try:
+        for path in ("/v1/declarations/", "/v1/log/entries/"):
+            for index in ("6088239232378020888051712", "-1"):
+                response = httpx.get(f"{server.url}{path}{index}", timeout=30)
+                assert response.status_code == 422, (path, index, response.text)
+                assert "leaf_index" in response.text
+            assert httpx.get(f"{server.url}{path}999999", timeout=30).status_code == 404
+    finally:
+        stop_server(server)
+    assert "Traceback" not in server.logs()
