@@ -26,7 +26,7 @@ from accord.verify.provenance.evaluation import TESTS, evaluate
 from accord.verify.provenance.layout import ModelWeights
 from accord.verify.provenance.safetensors_io import write_safetensors
 from accord.verify.provenance.whitebox import constrained_test, huref_similarity, robust_test
-from accord.verify.provenance.zoo import ZooSpec, build_zoo
+from accord.verify.provenance.zoo import QUICK_SPEC, ZooSpec, build_zoo
 
 MAIN = ZooSpec(
     d_model=64,
@@ -54,20 +54,7 @@ WIDE_NULL = ZooSpec(
     distill_steps=250,
     batch=32,
 )
-QUICK = ZooSpec(
-    d_model=32,
-    n_layer=2,
-    n_head=2,
-    d_ff=128,
-    ctx=32,
-    seeds=6,
-    parents=1,
-    steps=150,
-    finetune_steps=60,
-    distill_steps=150,
-    batch=16,
-    corpus_bytes=300_000,
-)
+QUICK = QUICK_SPEC
 
 
 def _bert_residual_axes(name: str, shape: tuple[int, ...], d: int) -> list[int]:

@@ -59,24 +59,11 @@ def tiny_zoo() -> object:
     """A real, trained zoo small enough for the test suite (about 40 s on 2 cores), built once."""
     import torch
 
-    from accord.verify.provenance.zoo import ZooSpec, build_zoo
+    from accord.verify.provenance.zoo import QUICK_SPEC, build_zoo
 
     torch.set_num_threads(1)  # tiny models: threads cost more than they save, more so on a busy box
 
-    spec = ZooSpec(
-        d_model=32,
-        n_layer=2,
-        n_head=2,
-        d_ff=128,
-        ctx=32,
-        seeds=6,
-        parents=1,
-        steps=150,
-        finetune_steps=60,
-        distill_steps=150,
-        batch=16,
-        corpus_bytes=300_000,
-    )
+    spec = QUICK_SPEC
     root = Path(tempfile.mkdtemp(prefix="accord-zoo-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     return build_zoo(root, spec)

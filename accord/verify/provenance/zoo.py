@@ -60,6 +60,24 @@ class ZooSpec:
         return TinyConfig(self.d_model, self.n_layer, self.n_head, self.d_ff, self.ctx)
 
 
+# The smallest zoo that still separates derived from independent models: the test suite
+# and `eval_provenance --quick` both use it, so a quick evaluation reproduces what CI checks.
+QUICK_SPEC = ZooSpec(
+    d_model=32,
+    n_layer=2,
+    n_head=2,
+    d_ff=128,
+    ctx=32,
+    seeds=6,
+    parents=1,
+    steps=150,
+    finetune_steps=60,
+    distill_steps=150,
+    batch=16,
+    corpus_bytes=300_000,
+)
+
+
 @dataclass
 class ZooEntry:
     name: str
