@@ -18,8 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
+from accord.errors import IntegrityError
 from accord.model.finding import Verdict
 from accord.verify.training.attacks import ATTACKS, run_attack
 from accord.verify.training.calibration import SAFETY_FACTOR, tolerance_from_noise
@@ -28,9 +28,9 @@ from accord.verify.training.recorder import TranscriptRecorder
 from accord.verify.training.replay import replay_segment
 from accord.verify.training.runs import RunConfig, record_honest_run
 from accord.verify.training.selection import select_segments, top_updates
-from accord.verify.training.tasks import make_dataset
-from accord.verify.training.transcript import load_transcript
-from accord.verify.training.verifier import update_norms, verify_training
+from accord.verify.training.tasks import build_model, make_dataset
+from accord.verify.training.transcript import Transcript, load_transcript
+from accord.verify.training.verifier import scan_checkpoints, verify_training
 
 QUICK = "--quick" in sys.argv
 CALIBRATION = Path(__file__).resolve().parent.parent / "accord/verify/training/calibration.json"
@@ -133,6 +133,53 @@ def recorder_overhead(tmp: Path) -> list[dict[str, object]]:
     return rows
 
 
+def _scan(tr: Transcript) -> tuple[list[float], int]:
+    """Update norms and the number of segments whose step count is contradicted."""
+    m = tr.manifest
+    model = build_model(m.model.arch, dict(m.model.kwargs), m.model.init_seed)
+    scanned = scan_checkpoints(tr, [n for n, _ in model.named_parameters()], lambda *_: None)
+    if isinstance(scanned, IntegrityError):
+        raise scanned
+    norms, counts, _ = scanned
+    return norms, sum(c.contradicts for c in counts)
+
+
+def _int(value: object) -> int:
+    assert isinstance(value, int)
+    return value
+
+
+def stepcount_runs(tmp: Path) -> dict[str, object]:
+    """Honest runs only counted, not replayed: the step count is a verdict, so its false-alarm
+    rate needs its own (larger) sample; counting costs under 1 % of training."""
+    cfgs = [
+        RunConfig(task="blobs", steps=1000, k=10, n_samples=512, init_seed=s, order_seed=s)
+        for s in range(100, 130)
+    ]
+    cfgs += [
+        RunConfig(task="shapes", steps=300, k=10, n_samples=512, init_seed=s, order_seed=s)
+        for s in range(100, 110)
+    ]
+    cfgs += [
+        RunConfig(task="charlm", steps=300, k=10, n_samples=512, init_seed=s, order_seed=s)
+        for s in range(100, 110)
+    ]
+    if QUICK:
+        cfgs = cfgs[::10]
+    segments = contradicted = 0
+    for n, cfg in enumerate(cfgs):
+        out = tmp / f"count_{n}"
+        record_honest_run(out, cfg)
+        tr = load_transcript(out)
+        _, bad = _scan(tr)
+        segments += tr.manifest.n_segments
+        contradicted += bad
+    print(
+        f"  step count on {len(cfgs)} more honest runs: {contradicted} of {segments} contradicted"
+    )
+    return {"runs": len(cfgs), "segments": segments, "contradicted": contradicted}
+
+
 def honest_runs(tmp: Path) -> dict[str, object]:
     cfgs = [
         RunConfig(task="blobs", steps=200, k=10, n_samples=512, init_seed=s, order_seed=s)
@@ -149,6 +196,7 @@ def honest_runs(tmp: Path) -> dict[str, object]:
     if QUICK:
         cfgs = cfgs[::5]
     rejected, segments, noise_same, noise_cross = 0, 0, 0.0, 0.0
+    counted = contradicted = 0
     per_task: dict[str, float] = {}
     for n, cfg in enumerate(cfgs):
         out = tmp / f"honest_{n}"
@@ -156,6 +204,8 @@ def honest_runs(tmp: Path) -> dict[str, object]:
         f = verify_training(out, f"beacon-{n}".encode(), expected_head=head, budget=1.0)
         rejected += f.verdict != Verdict.CONSISTENT
         segments += len(f.statistic.get("replays", []))
+        counted += f.statistic["steps"] // f.statistic["k"]
+        contradicted += len(f.statistic["step_count"]["segments_contradicted"])
         noise_same = max(noise_same, f.statistic.get("max_relative_distance", float("inf")))
         tr = load_transcript(out)
         data = make_dataset(cfg.task, cfg.data_seed, cfg.n_samples)
@@ -166,9 +216,12 @@ def honest_runs(tmp: Path) -> dict[str, object]:
     print(
         f"  honest: {len(cfgs)} runs, {segments} segments replayed, false rejections {rejected}; "
         f"max relative noise same threads {noise_same:.3g}, other thread count {noise_cross:.3g} "
-        f"{ {k: f'{v:.3g}' for k, v in per_task.items()} }"
+        f"{ {k: f'{v:.3g}' for k, v in per_task.items()} }; step count contradicted "
+        f"{contradicted} of {counted} segments"
     )
     return {
+        "stepcount_segments": counted,
+        "stepcount_contradicted": contradicted,
         "runs": len(cfgs),
         "segments": segments,
         "false_rejections": rejected,
@@ -178,14 +231,16 @@ def honest_runs(tmp: Path) -> dict[str, object]:
     }
 
 
-def _outcomes(att_dir: Path, declared: str, tol: float) -> tuple[dict[int, bool] | str, Any]:
-    """Replay every segment once: a failed pre-replay check, or pass/fail per segment."""
+def _outcomes(att_dir: Path, declared: str, tol: float) -> tuple[dict[int, bool] | str, float]:
+    """Replay every segment once: a failed pre-replay check, or pass/fail per segment; and
+    the cost of the checks every verification pays before replay (the step count)."""
     f = verify_training(
         att_dir, b"all", declared_weights_sha256=declared, tolerance=tol, budget=1.0
     )
+    fixed = float(f.statistic.get("step_count", {}).get("cost_fraction", 0.0))
     if f.verdict == Verdict.INCONSISTENT and f.statistic["failed_check"] != "replay":
-        return str(f.statistic["failed_check"]), f
-    return {r["segment"]: bool(r["pass"]) for r in f.statistic["replays"]}, f
+        return str(f.statistic["failed_check"]), fixed
+    return {r["segment"]: bool(r["pass"]) for r in f.statistic["replays"]}, fixed
 
 
 def attacks(tmp: Path, tolerance: float) -> list[dict[str, object]]:
@@ -206,22 +261,22 @@ def attacks(tmp: Path, tolerance: float) -> list[dict[str, object]]:
         build: list[float] = []
         checks: dict[str, int] = {}
         n_seeds = 1 if name.startswith("adversarial_spoof") else seeds
-        if name == "undeclared_extra_steps_hidden":
+        if name.startswith("undeclared_extra_steps_"):
             n_seeds = 2 * seeds
         for seed in range(n_seeds):
             t = time.perf_counter()
             att = run_attack(name, tmp, cfg, seed=seed)
             build.append(time.perf_counter() - t)
-            outcome, _ = _outcomes(att.transcript, att.declared_weights_sha256, tolerance)
+            outcome, fixed = _outcomes(att.transcript, att.declared_weights_sha256, tolerance)
             tr = load_transcript(att.transcript)
-            norms = update_norms(tr, lambda *_: None)
+            norms, _ = _scan(tr)
             for b in range(beacons):
                 beacon = f"{name}-{seed}-{b}".encode()
                 total += 1
                 if isinstance(outcome, str):
                     caught += 1
                     checks[outcome] = checks.get(outcome, 0) + 1
-                    cost.append(0.0)
+                    cost.append(fixed)
                     detected = True
                 else:
                     top, anom, rand = select_segments(norms, tr.chain_head, beacon)
@@ -230,7 +285,7 @@ def attacks(tmp: Path, tolerance: float) -> list[dict[str, object]]:
                     caught += detected
                     if detected:
                         checks["replay"] = checks.get("replay", 0) + 1
-                    cost.append(len(chosen) * cfg.k / cfg.steps)
+                    cost.append(fixed + len(chosen) * cfg.k / cfg.steps)
                 if b < 2:
                     f = verify_training(
                         att.transcript,
@@ -266,36 +321,72 @@ def attacks(tmp: Path, tolerance: float) -> list[dict[str, object]]:
     return rows
 
 
-def hidden_probe(tmp: Path, tolerance: float, extra: int, first_seed: int) -> dict[str, object]:
-    """Hard cases, reported rather than claimed: ``extra`` hidden steps in one segment of
-    100, on fresh attack seeds (starting at ``first_seed``, unseen while tuning)."""
+PROBE_CASES = (
+    # (task, steps, k, extra steps hidden in one segment, lab evades the step count)
+    ("blobs", 1000, 10, 1, False),
+    ("blobs", 1000, 10, 2, False),
+    ("blobs", 1000, 10, 10, False),
+    ("charlm", 300, 10, 1, False),
+    ("blobs", 1000, 10, 2, True),
+    ("blobs", 1000, 10, 10, True),
+    ("charlm", 300, 10, 2, True),
+)
+
+
+def hidden_probe(tmp: Path, tolerance: float, first_seed: int = 100) -> list[dict[str, object]]:
+    """Extra steps hidden in one segment, on fresh attack seeds (from ``first_seed``, unseen
+    while tuning), against a lab that does not know about the step count and one that does."""
     from accord.verify.training.attacks import undeclared_extra_steps
 
-    cfg = RunConfig(task="blobs", steps=1000, k=10, n_samples=512)
     n_seeds, beacons = (2, 20) if QUICK else (8, 200)
-    caught = caught_topq = total = 0
-    for seed in range(first_seed, first_seed + n_seeds):
-        att = undeclared_extra_steps(tmp / "subtle", cfg, extra_per_segment=extra, seed=seed)
-        outcome, _ = _outcomes(att.transcript, att.declared_weights_sha256, tolerance)
-        assert not isinstance(outcome, str)
-        tr = load_transcript(att.transcript)
-        norms = update_norms(tr, lambda *_: None)
-        for b in range(beacons):
-            top, anom, rand = select_segments(norms, tr.chain_head, f"s-{seed}-{b}".encode())
-            total += 1
-            caught += any(not outcome[j] for j in set(top) | set(anom) | set(rand))
-        caught_topq += any(not outcome[j] for j in top_updates(norms, 5))
-    print(
-        f"  {extra} hidden extra steps in 1 of 100 segments, seeds {first_seed}+: "
-        f"detected {caught}/{total} "
-        f"({100 * caught / total:.1f} %) at 5 % cost; PoL top-5: {caught_topq}/{n_seeds}"
-    )
-    return {
-        "detection_rate": caught / total,
-        "verifications": total,
-        "topq_only_detected_transcripts": caught_topq,
-        "transcripts": n_seeds,
-    }
+    rows: list[dict[str, object]] = []
+    for task, steps, k, extra, evade in PROBE_CASES:
+        cfg = RunConfig(task=task, steps=steps, k=k, n_samples=512)
+        caught = caught_topq = total = 0
+        by: dict[str, int] = {}
+        cost: list[float] = []
+        for seed in range(first_seed, first_seed + n_seeds):
+            att = undeclared_extra_steps(
+                tmp / "subtle", cfg, extra_per_segment=extra, seed=seed, evade_step_count=evade
+            )
+            outcome, fixed = _outcomes(att.transcript, att.declared_weights_sha256, tolerance)
+            tr = load_transcript(att.transcript)
+            norms, _ = _scan(tr)
+            for b in range(beacons):
+                total += 1
+                if isinstance(outcome, str):
+                    caught += 1
+                    by[outcome] = by.get(outcome, 0) + 1
+                    cost.append(fixed)
+                    continue
+                top, anom, rand = select_segments(norms, tr.chain_head, f"s-{seed}-{b}".encode())
+                chosen = set(top) | set(anom) | set(rand)
+                hit = any(not outcome[j] for j in chosen)
+                caught += hit
+                by["replay"] = by.get("replay", 0) + hit
+                cost.append(fixed + len(chosen) * k / steps)
+            caught_topq += isinstance(outcome, str) or any(
+                not outcome[j] for j in top_updates(norms, 5)
+            )
+        label = f"{task} {extra} extra step(s) in 1 of {steps // k} segments" + (
+            ", lab evades the step count" if evade else ""
+        )
+        print(
+            f"  {label:58s} detected {caught}/{total} ({100 * caught / total:.1f} %) at cost "
+            f"<= {100 * max(cost):.1f} % [by {by}]; PoL top-5: {caught_topq}/{n_seeds}"
+        )
+        rows.append(
+            {
+                "case": label,
+                "detection_rate": caught / total,
+                "verifications": total,
+                "caught_by": by,
+                "verifier_cost_pct_max": 100 * max(cost),
+                "topq_only_detected_transcripts": caught_topq,
+                "transcripts": n_seeds,
+            }
+        )
+    return rows
 
 
 def main() -> None:
@@ -313,13 +404,17 @@ def main() -> None:
             print("hard case:")
             (tmp / "subtle").mkdir()
             tol_cal = float(json.loads(CALIBRATION.read_text())["tolerance_relative"])
-            hidden_probe(tmp, tol_cal, extra=2, first_seed=0)
-            hidden_probe(tmp, tol_cal, extra=10, first_seed=100)
+            hidden_probe(tmp, tol_cal)
         if not parts & {"honest", "attacks"}:
             print(json.dumps({"recorder": ovh}))
             return
         print("honest runs:")
         honest = honest_runs(tmp)
+        counting = stepcount_runs(tmp)
+        stepcount_segments = _int(honest["stepcount_segments"]) + _int(counting["segments"])
+        stepcount_contradicted = _int(honest["stepcount_contradicted"]) + _int(
+            counting["contradicted"]
+        )
         tol = tolerance_from_noise(float(honest["noise_cross_threads"]))  # type: ignore[arg-type]
         print(
             f"  calibrated tolerance: {SAFETY_FACTOR:g} x "
@@ -336,6 +431,8 @@ def main() -> None:
                         "max_relative_noise_cross_threads": honest["noise_cross_threads"],
                         "max_relative_noise_same_threads": honest["noise_same_threads"],
                         "noise_cross_threads_by_task": honest["noise_cross_by_task"],
+                        "honest_stepcount_segments_measured": stepcount_segments,
+                        "honest_stepcount_contradictions": stepcount_contradicted,
                         "safety_factor": SAFETY_FACTOR,
                         "tolerance_relative": tol,
                     },
@@ -347,7 +444,12 @@ def main() -> None:
         if "attacks" in parts:
             print("attacks (1,000 steps, k=10, default 5 % budget):")
             rows = attacks(tmp, tol)
-        print(json.dumps({"recorder": ovh, "honest": honest, "attacks": rows}, default=str))
+        print(
+            json.dumps(
+                {"recorder": ovh, "honest": honest, "step_count": counting, "attacks": rows},
+                default=str,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -25,10 +25,15 @@ EXPECTED = {
     "backwards_fabrication": {"initialisation"},
     "backwards_fabrication_spliced_init": {"replay"},
     "short_run_claimed_long": {"replay"},
-    "undeclared_extra_steps_hidden": {"replay"},
+    "undeclared_extra_steps_hidden": {"step_count"},
+    "undeclared_extra_steps_evading": {"replay"},
     "undeclared_extra_steps_after_end": {"final_model"},
     "distillation": {"replay"},
 }
+# A lab that evades the step count leaves only replay, which catches it when the hidden
+# segment is drawn (about the budget's share of the time; see docs/training.md); the test
+# replays everything to show the segment does fail.
+BUDGET = {"undeclared_extra_steps_evading": 1.0}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +51,10 @@ def test_attack_is_detected_for_every_beacon(built: dict[str, Attack], name: str
     attack = built[name]
     for beacon in BEACONS:
         f = verify_training(
-            attack.transcript, beacon, declared_weights_sha256=attack.declared_weights_sha256
+            attack.transcript,
+            beacon,
+            declared_weights_sha256=attack.declared_weights_sha256,
+            budget=BUDGET.get(name, 0.05),
         )
         assert f.verdict == Verdict.INCONSISTENT, (name, f.explanation)
         assert f.statistic["failed_check"] in EXPECTED[name], (name, f.explanation)

@@ -147,6 +147,15 @@ def _print_report(finding: Any, key: bytes, given: bool) -> None:
             f"[bold]compute[/] transcript {c['transcript_flops']:.4g} FLOP "
             f"(6·N·D {c['six_n_d']:.4g}); manifest declares {c['manifest_declared_flops']:.4g}"
         )
+    if "step_count" in stat:
+        sc = stat["step_count"]
+        bad = sc["segments_contradicted"]
+        console.print(
+            f"[bold]step count[/] zero-gradient coordinates confirm the declared steps in "
+            f"{sc['segments_confirmed']} of {stat['segments']} segments; "
+            + (f"[red]contradicted in segments {bad}[/]" if bad else "none contradicts")
+            + f" (cost {sc['cost_fraction']:.2%} of training)"
+        )
     if "detection" in stat:
         d = stat["detection"]
         console.print(

@@ -405,8 +405,16 @@ def undeclared_extra_steps(
     extra_per_segment: int | None = None,
     after_end: int = 0,
     seed: int = 0,
+    evade_step_count: bool = False,
 ) -> Attack:
-    """Honest recording, except unrecorded extra steps inside some segments or after the end."""
+    """Honest recording, except unrecorded extra steps inside some segments or after the end.
+
+    With ``evade_step_count`` the lab knows how steps are counted and covers its tracks: every
+    coordinate the extra steps moved by less than 1 % (those with no or almost no gradient)
+    is put back where it was before them, weights and optimizer buffers, and Adam's step
+    counter is rolled back. The zero-gradient coordinates then confirm the declared count,
+    the model loses next to nothing, and only replay can tell.
+    """
     t0 = time.perf_counter()
     data = make_dataset(cfg.task, cfg.data_seed, cfg.n_samples)
     model, opt = fresh(cfg)
@@ -416,7 +424,8 @@ def undeclared_extra_steps(
     rng = np.random.Generator(np.random.PCG64(seed))
     hidden = set(rng.choice(n_seg, size=min(hidden_segments, n_seg), replace=False).tolist())
     extra = extra_per_segment if extra_per_segment is not None else cfg.k
-    out = workdir / f"extra_{hidden_segments}_{after_end}_{seed}"
+    tag = "_evading" if evade_step_count else ""
+    out = workdir / f"extra_{hidden_segments}_{after_end}_{extra}_{seed}{tag}"
     used = 0
     with deterministic(cfg.threads):
         rec = recorder_for(out, cfg, model, opt, data, "extra")
@@ -424,9 +433,12 @@ def undeclared_extra_steps(
             rec.record_batch(indices[s])
             train_step(model, opt, data, indices[s])
             if s % cfg.k == cfg.k // 2 and s // cfg.k in hidden:
+                saved = _optimizer_view(model, opt) if evade_step_count else None
                 for _ in range(extra):
                     train_step(model, opt, data, extra_idx[used])
                     used += 1
+                if saved is not None:
+                    _put_back_untouched(model, opt, saved)
             rec.after_step()
         rec.finish()
         for _ in range(after_end):
@@ -439,6 +451,37 @@ def undeclared_extra_steps(
         attacker_seconds=time.perf_counter() - t0,
         notes={"hidden_segments": sorted(hidden), "extra_steps": used},
     )
+
+
+def named(model: Any) -> list[tuple[str, Any]]:
+    return list(model.named_parameters())
+
+
+def _optimizer_view(model: Any, opt: Any) -> dict[str, dict[str, Any]]:
+    """Copies of each parameter and its optimizer state, keyed by parameter name."""
+    out: dict[str, dict[str, Any]] = {}
+    for n, p in named(model):
+        entry = {"param": p.detach().clone()}
+        for key, val in opt.state.get(p, {}).items():
+            entry[key] = val.detach().clone()
+        out[n] = entry
+    return out
+
+
+def _put_back_untouched(model: Any, opt: Any, saved: dict[str, dict[str, Any]]) -> None:
+    import torch
+
+    with torch.no_grad():
+        for n, p in named(model):
+            before = saved[n]["param"]
+            keep = (p - before).abs() < 0.01 * before.abs()
+            p[keep] = saved[n]["param"][keep]
+            state = opt.state.get(p, {})
+            for key, val in state.items():
+                if key == "step":
+                    val.copy_(saved[n].get(key, torch.zeros_like(val)))
+                elif key in saved[n] and val.shape == p.shape:
+                    val[keep] = saved[n][key][keep]
 
 
 # -- 6. distillation presented as training from scratch ---------------------------------------
@@ -488,6 +531,7 @@ ATTACKS = (
     "backwards_fabrication_spliced_init",
     "short_run_claimed_long",
     "undeclared_extra_steps_hidden",
+    "undeclared_extra_steps_evading",
     "undeclared_extra_steps_after_end",
     "distillation",
 )
@@ -513,6 +557,8 @@ def run_attack(name: str, workdir: Path, cfg: RunConfig, seed: int = 0) -> Attac
         return short_run_claimed_long(workdir, cfg, seed=seed)
     if name == "undeclared_extra_steps_hidden":
         return undeclared_extra_steps(workdir, cfg, seed=seed)
+    if name == "undeclared_extra_steps_evading":
+        return undeclared_extra_steps(workdir, cfg, seed=seed, evade_step_count=True)
     if name == "undeclared_extra_steps_after_end":
         return undeclared_extra_steps(workdir, cfg, hidden_segments=0, after_end=cfg.k, seed=seed)
     if name == "distillation":

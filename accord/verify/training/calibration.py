@@ -43,3 +43,13 @@ def false_rejection_bound(replayed_segments: int) -> float:
 
 def tolerance_from_noise(max_noise: float) -> float:
     return max(FLOOR, SAFETY_FACTOR * max_noise)
+
+
+def stepcount_false_alarm_bound(segments: int) -> float:
+    """Upper 95 % bound on the chance the step count wrongly contradicts an honest transcript.
+
+    Rule of three over the honest segments counted without a single contradiction (recorded
+    in ``calibration.json``), union-bounded over the transcript's segments.
+    """
+    n = int(calibration().get("honest_stepcount_segments_measured", 0))
+    return min(1.0, segments * 3.0 / max(n, 1))

@@ -19,13 +19,17 @@ Order of checks, cheapest first, each one a reason to stop:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from accord.errors import IntegrityError
 from accord.model.finding import Finding, Severity, Verdict
-from accord.verify.training.calibration import default_tolerance, false_rejection_bound
+from accord.verify.training.calibration import (
+    default_tolerance,
+    false_rejection_bound,
+    stepcount_false_alarm_bound,
+)
 from accord.verify.training.checkpoint import OPT_PREFIX, weights_digest
 from accord.verify.training.replay import SegmentResult, compare, run_segment
 from accord.verify.training.selection import (
@@ -33,6 +37,7 @@ from accord.verify.training.selection import (
     miss_probability,
     select_segments,
 )
+from accord.verify.training.stepcount import FlatState, StepCount, count_steps
 from accord.verify.training.tasks import build_model, forward_flops_per_sample, make_dataset
 from accord.verify.training.transcript import Transcript, load_transcript
 
@@ -205,9 +210,30 @@ def verify_training(
     else:
         stat["checks"]["final_model"] = "not given"
 
-    norms = update_norms(tr, report)
-    if isinstance(norms, IntegrityError):
-        return _fail(subject, "integrity", norms.message, stat, evidence, Severity.CRITICAL)
+    names = [name for name, _ in model.named_parameters()]
+    scanned = scan_checkpoints(tr, names, report)
+    if isinstance(scanned, IntegrityError):
+        return _fail(subject, "integrity", scanned.message, stat, evidence, Severity.CRITICAL)
+    norms, counts, count_flops = scanned
+    contradicted = [c for c in counts if c.contradicts]
+    stat["step_count"] = {
+        "segments_confirmed": sum(1 for c in counts if c.confirming > 0 and not c.contradicts),
+        "segments_contradicted": [c.segment for c in contradicted],
+        "cost_fraction": count_flops / transcript_flops,
+        "false_contradiction_bound": stepcount_false_alarm_bound(len(counts)),
+    }
+    if contradicted:
+        counted = contradicted[0]
+        more = f" (and {len(contradicted) - 1} more segments)" if len(contradicted) > 1 else ""
+        return _fail(
+            subject,
+            "step_count",
+            f"undeclared optimizer steps: {counted.describe()}{more}",
+            stat,
+            evidence,
+            error_bound=stepcount_false_alarm_bound(len(counts)),
+        )
+    stat["checks"]["step_count"] = "pass"
 
     top, anomalous, rand = select_segments(
         norms, tr.chain_head, beacon, budget, top_q, n_random, n_anomalous
@@ -286,22 +312,32 @@ def _kind(j: int, top: list[int], anomalous: list[int]) -> str:
     return "top" if j in top else "anomalous" if j in anomalous else "random"
 
 
-def update_norms(tr: Transcript, report: Progress) -> list[float] | IntegrityError:
-    """l2 distance between consecutive checkpoints (reads and hash-checks every checkpoint)."""
+def scan_checkpoints(
+    tr: Transcript, names: list[str], report: Progress
+) -> tuple[list[float], list[StepCount], int] | IntegrityError:
+    """One pass over every checkpoint (each read and hash-checked once): the l2 update of each
+    segment, and the optimizer steps its zero-gradient coordinates count."""
     import numpy as np
 
+    m = tr.manifest
+    n = m.n_segments
     norms: list[float] = []
-    n = tr.manifest.n_segments
-    try:
-        prev = tr.weights(0)
-        for j in range(n):
-            report("checkpoints", j, n)
-            cur = tr.weights(j + 1)
-            sq = sum(float(np.sum((cur[k].astype(np.float64) - prev[k]) ** 2)) for k in cur)
-            norms.append(sq**0.5)
-            tr._weights_cache.pop(j, None)
+
+    def states() -> Iterator[FlatState]:
+        prev: np.ndarray | None = None
+        for j in range(n + 1):
+            report("checkpoints", j, n + 1)
+            state = FlatState.of(tr.checkpoint_tensors(j), names, m.checkpoints[j].file)
+            cur = state.weights
+            if prev is not None:
+                norms.append(float(np.linalg.norm(cur - prev)))
             prev = cur
+            yield state
+
+    declared = [last - first for first, last in (m.segment_bounds(j) for j in range(n))]
+    try:
+        counts, flops = count_steps(m.optimizer, states(), declared)
     except IntegrityError as err:
         return err
-    report("checkpoints", n, n)
-    return norms
+    report("checkpoints", n + 1, n + 1)
+    return norms, counts, flops

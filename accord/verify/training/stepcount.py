@@ -1,0 +1,298 @@
+"""Count the optimizer steps between two checkpoints without replaying them.
+
+Replay catches a segment that hides extra steps only when that segment is drawn, so at a 5 %
+budget a lab that hides a few steps in one segment is caught about 5 % of the time. Most
+models, though, carry coordinates whose gradient is exactly zero for a stretch: weights into a
+ReLU unit that is dead on the data, embedding rows of tokens a batch never contains, reserved
+tokens. The optimizer still moves them every step (weight decay, the momentum it carries, Adam's
+decaying moments) and nothing else does, so their end value is a known function of the number
+of steps taken. Simulating that function costs a few floating-point operations per coordinate
+per step, far below one training step, and it can be done for every segment.
+
+Honest segments confirm the declared count on such coordinates; a segment that hid ``e`` steps
+lands them at the declared count plus ``e``. An optimizer that keeps its own step counter
+(Adam) is checked too. Both are tripwires, not guarantees: a lab that knows which coordinates
+had no gradient can rewrite them, and an edited Adam counter is not visible. Against that lab
+only replay is evidence (see :mod:`accord.verify.training.selection`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from accord.errors import IntegrityError
+from accord.verify.training.checkpoint import MODEL_PREFIX, OPT_PREFIX
+from accord.verify.training.manifest import OptimizerSpec
+
+# A coordinate simulated in float64 lands within a few float32 roundings per step of the
+# recorded value; neighbouring counts are thousands of roundings apart for any weight decay a
+# real run uses (lr * wd >= 1e-6 per step), so the count is unambiguous.
+ROUNDING = 2.0**-24
+MIN_WITNESSES = 3
+FLOPS_PER_COORDINATE_STEP = {"sgd": 4, "adamw": 12}
+
+
+@dataclass(frozen=True)
+class StepCount:
+    """What the zero-gradient coordinates and the optimizer's counter say about one segment."""
+
+    segment: int
+    declared: int
+    confirming: int
+    counted: int | None
+    witnesses: int
+    counter_delta: int | None
+
+    @property
+    def contradicts(self) -> bool:
+        by_counter = self.counter_delta is not None and self.counter_delta != self.declared
+        by_coordinates = (
+            self.counted is not None
+            and self.witnesses >= MIN_WITNESSES
+            and self.witnesses > self.confirming
+        )
+        return by_counter or by_coordinates
+
+    def describe(self) -> str:
+        if self.counter_delta is not None and self.counter_delta != self.declared:
+            return (
+                f"segment {self.segment}: the optimizer's step counter advanced "
+                f"{self.counter_delta} steps, {self.declared} declared"
+            )
+        return (
+            f"segment {self.segment}: {self.witnesses} coordinates with no gradient moved as "
+            f"{self.counted} optimizer steps move them, {self.declared} declared "
+            f"({self.confirming} agree with the declaration)"
+        )
+
+
+@dataclass
+class FlatState:
+    """One checkpoint's weights and optimizer buffers, flattened in parameter order (float64)."""
+
+    weights: np.ndarray
+    buffers: dict[str, np.ndarray]
+    steps: np.ndarray | None  # Adam's per-parameter counter, broadcast to coordinates
+
+    @classmethod
+    def of(cls, tensors: dict[str, Any], names: list[str], where: str = "checkpoint") -> FlatState:
+        missing = [n for n in names if MODEL_PREFIX + n not in tensors]
+        if missing:
+            raise IntegrityError(
+                where, f"has no tensor for parameter {missing[0]}", "the model does not match"
+            )
+        sizes = [int(tensors[MODEL_PREFIX + n].numel()) for n in names]
+        weights = np.concatenate(
+            [tensors[MODEL_PREFIX + n].detach().double().reshape(-1).numpy() for n in names]
+        )
+        buffers: dict[str, np.ndarray] = {}
+        steps: np.ndarray | None = None
+        for key in ("momentum_buffer", "exp_avg", "exp_avg_sq"):
+            parts = [_opt(tensors, i, key, size) for i, size in enumerate(sizes)]
+            if any(p is not None for p in parts):
+                buffers[key] = np.concatenate(
+                    [p if p is not None else np.zeros(s) for p, s in zip(parts, sizes, strict=True)]
+                )
+        if any(f"{OPT_PREFIX}{i}/step" in tensors for i in range(len(names))):
+            steps = np.concatenate(
+                [
+                    np.full(size, _counter(tensors, i), dtype=np.float64)
+                    for i, size in enumerate(sizes)
+                ]
+            )
+        return cls(weights, buffers, steps)
+
+    def counter(self) -> int | None:
+        """The largest Adam step counter (parameters that never had a gradient have none)."""
+        return None if self.steps is None or self.steps.size == 0 else int(self.steps.max())
+
+
+def _opt(tensors: dict[str, Any], idx: int, key: str, size: int) -> np.ndarray | None:
+    t = tensors.get(f"{OPT_PREFIX}{idx}/{key}")
+    if t is None or int(t.numel()) != size:
+        return None
+    out: np.ndarray = t.detach().double().reshape(-1).numpy()
+    return out
+
+
+def _counter(tensors: dict[str, Any], idx: int) -> float:
+    t = tensors.get(f"{OPT_PREFIX}{idx}/step")
+    return 0.0 if t is None or int(t.numel()) != 1 else float(t.reshape(-1)[0])
+
+
+def zero_gradient_walk(spec: OptimizerSpec, start: FlatState, idx: np.ndarray) -> Iterator[Any]:
+    """Weights of coordinates ``idx`` after each further optimizer step with zero gradient.
+
+    Follows PyTorch's SGD (momentum, coupled weight decay) and AdamW (decoupled decay,
+    bias-corrected moments) update rules, in float64. Yields forever; the caller stops.
+    """
+    w = start.weights[idx].copy()
+    if spec.name == "sgd":
+        b = start.buffers.get("momentum_buffer", np.zeros_like(start.weights))[idx].copy()
+        while True:
+            b = spec.momentum * b + spec.weight_decay * w
+            w = w - spec.lr * b
+            yield w
+    m = start.buffers.get("exp_avg", np.zeros_like(start.weights))[idx].copy()
+    v = start.buffers.get("exp_avg_sq", np.zeros_like(start.weights))[idx].copy()
+    t = (start.steps if start.steps is not None else np.zeros_like(start.weights))[idx].copy()
+    b1, b2 = spec.betas
+    while True:
+        t = t + 1
+        w = w * (1 - spec.lr * spec.weight_decay)
+        m = b1 * m
+        v = b2 * v
+        denom = np.sqrt(v) / np.sqrt(1 - b2**t) + spec.eps
+        w = w - (spec.lr / (1 - b1**t)) * m / denom
+        yield w
+
+
+def _windows(
+    spec: OptimizerSpec, start: FlatState, idx: np.ndarray, horizon: int
+) -> Iterator[tuple[int, Any, Any, Any]]:
+    """(s, weights after s-1, s and s+1 steps) for s = 1..horizon."""
+    walk = zero_gradient_walk(spec, start, idx)
+    prev, cur = start.weights[idx], next(walk)
+    for s in range(1, horizon + 1):
+        nxt = next(walk)
+        yield s, prev, cur, nxt
+        prev, cur = cur, nxt
+
+
+def tolerance(steps: int) -> float:
+    """Relative distance within which a simulated coordinate counts as landing on the record."""
+    return 16 * ROUNDING * math.sqrt(max(steps, 1)) + 4 * ROUNDING
+
+
+def scale(start: np.ndarray, end: np.ndarray) -> Any:
+    """What float32 rounding is relative to: the weight, or its movement if that is larger
+    (a weight near zero still carries the rounding of the momentum that moves it)."""
+    return np.maximum(np.maximum(np.abs(start), np.abs(end)) + np.abs(end - start), 1e-30)
+
+
+def lands_on(simulated: np.ndarray, recorded: np.ndarray, size: np.ndarray, s: int) -> Any:
+    """Per coordinate: is the s-step simulation the recorded value, up to float32 rounding?"""
+    return np.abs(simulated - recorded) <= tolerance(s) * size
+
+
+def _matches(
+    path_s: np.ndarray, prev: np.ndarray, nxt: np.ndarray, end: np.ndarray, size: Any, s: int
+) -> Any:
+    """Coordinates that land on the record after s steps and would not after s-1 or s+1."""
+    tol = tolerance(s) * size
+    hit = lands_on(path_s, end, size, s)
+    informative = (np.abs(path_s - prev) > 4 * tol) & (np.abs(nxt - path_s) > 4 * tol)
+    return hit & informative
+
+
+def confirmed(spec: OptimizerSpec, start: FlatState, end: FlatState, declared: int) -> np.ndarray:
+    """Indices of coordinates whose end value is exactly ``declared`` zero-gradient steps on.
+
+    Every coordinate is tested, so this is the part whose cost scales with the model. SGD's
+    zero-gradient step is linear, so its k-th power is applied in closed form (a few
+    operations a coordinate, whatever k); AdamW is walked step by step.
+    """
+    if spec.name == "sgd":
+        w0 = start.weights
+        b0 = start.buffers.get("momentum_buffer", np.zeros_like(w0))
+        step = np.array(
+            [
+                [1 - spec.lr * spec.weight_decay, -spec.lr * spec.momentum],
+                [spec.weight_decay, spec.momentum],
+            ]
+        )
+        (a0, c0), (a1, c1), (a2, c2) = (
+            np.linalg.matrix_power(step, s)[0] for s in (declared - 1, declared, declared + 1)
+        )
+        prev, cur, nxt = a0 * w0 + c0 * b0, a1 * w0 + c1 * b0, a2 * w0 + c2 * b0
+        size = scale(w0, end.weights)
+        return np.flatnonzero(_matches(cur, prev, nxt, end.weights, size, declared))
+    idx = np.arange(start.weights.size)
+    size = scale(start.weights, end.weights)
+    for s, prev, cur, nxt in _windows(spec, start, idx, declared):
+        if s == declared:
+            return np.flatnonzero(_matches(cur, prev, nxt, end.weights, size, s))
+    return np.array([], dtype=np.int64)
+
+
+def confirm_flops(spec: OptimizerSpec, coordinates: int, declared: int) -> int:
+    per_step = FLOPS_PER_COORDINATE_STEP[spec.name]
+    return coordinates * (12 if spec.name == "sgd" else per_step * (declared + 1))
+
+
+def count_segment(
+    spec: OptimizerSpec,
+    segment: int,
+    start: FlatState,
+    end: FlatState,
+    declared: int,
+    candidates: np.ndarray,
+    confirming: int,
+    horizon: int,
+) -> StepCount:
+    """Search counts 1..horizon for the candidates (coordinates with no gradient next door)."""
+    counter_delta = None
+    if end.steps is not None:
+        before = start.counter() or 0
+        after = end.counter()
+        counter_delta = None if after is None else after - before
+    counted, witnesses = None, 0
+    if candidates.size:
+        ends = end.weights[candidates]
+        size = scale(start.weights[candidates], ends)
+        for s, prev, cur, nxt in _windows(spec, start, candidates, horizon):
+            if s == declared:
+                continue
+            n = int(np.count_nonzero(_matches(cur, prev, nxt, ends, size, s)))
+            if n > witnesses:
+                counted, witnesses = s, n
+    return StepCount(segment, declared, confirming, counted, witnesses, counter_delta)
+
+
+def count_steps(
+    spec: OptimizerSpec,
+    states: Iterable[FlatState],
+    declared: list[int],
+    horizon_factor: int = 3,
+) -> tuple[list[StepCount], int]:
+    """Count every segment's steps; returns the counts and the floating-point operations spent.
+
+    ``states`` yields checkpoints 0..n in order (only three are held at a time), ``declared``
+    holds the n segment lengths. The coordinates that confirm the neighbouring segments'
+    counts but not this one's are searched over 1..``horizon_factor`` x declared steps, so a
+    stretch hidden in one segment shows up against the run around it.
+    """
+    n = len(declared)
+    per = FLOPS_PER_COORDINATE_STEP[spec.name]
+    flops = 0
+    window: list[FlatState] = []
+    conf: list[np.ndarray] = []
+    out: list[StepCount] = []
+
+    def settle(j: int, start: FlatState, end: FlatState) -> None:
+        nonlocal flops
+        near = [conf[i] for i in (j - 1, j + 1) if 0 <= i < len(conf)]
+        pool = np.unique(np.concatenate(near)) if near else np.array([], dtype=np.int64)
+        cand = np.setdiff1d(pool, conf[j])
+        horizon = horizon_factor * declared[j]
+        out.append(count_segment(spec, j, start, end, declared[j], cand, conf[j].size, horizon))
+        flops += per * cand.size * (horizon + 1)
+
+    for i, state in enumerate(states):
+        if i > n:
+            raise ValueError(f"more than {n + 1} checkpoints for {n} segments")
+        window = [*window[-2:], state]
+        if i >= 1:
+            conf.append(confirmed(spec, window[-2], window[-1], declared[i - 1]))
+            flops += confirm_flops(spec, state.weights.size, declared[i - 1])
+        if i >= 2:
+            settle(i - 2, window[0], window[1])
+    if len(conf) != n:
+        raise ValueError(f"{len(conf) + 1} checkpoints for {n} segments")
+    settle(n - 1, window[-2], window[-1])
+    return out, flops
