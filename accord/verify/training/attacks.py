@@ -410,11 +410,14 @@ def undeclared_extra_steps(
     """Honest recording, except unrecorded extra steps inside some segments or after the end.
 
     With ``evade_step_count`` the lab knows how steps are counted and covers its tracks: every
-    coordinate the extra steps moved by less than 1 % (those with no or almost no gradient)
-    is put back where it was before them, weights and optimizer buffers, and Adam's step
-    counter is rolled back. The zero-gradient coordinates then confirm the declared count,
-    the model loses next to nothing, and only replay can tell.
+    coordinate whose gradients during the extra steps could not have moved it by more than
+    1e-5 of its value (no or almost no gradient) is put back where it was before them,
+    weights and optimizer buffers, and Adam's step counter is rolled back. The zero-gradient
+    coordinates then confirm the declared count, the model loses nothing that matters, and
+    only replay can tell.
     """
+    import torch
+
     t0 = time.perf_counter()
     data = make_dataset(cfg.task, cfg.data_seed, cfg.n_samples)
     model, opt = fresh(cfg)
@@ -434,11 +437,15 @@ def undeclared_extra_steps(
             train_step(model, opt, data, indices[s])
             if s % cfg.k == cfg.k // 2 and s // cfg.k in hidden:
                 saved = _optimizer_view(model, opt) if evade_step_count else None
+                pushed = {n: torch.zeros_like(p) for n, p in named(model)}
                 for _ in range(extra):
                     train_step(model, opt, data, extra_idx[used])
+                    for n, p in named(model):
+                        if p.grad is not None:
+                            pushed[n] += p.grad.abs()
                     used += 1
                 if saved is not None:
-                    _put_back_untouched(model, opt, saved)
+                    _put_back_untouched(model, opt, saved, pushed)
             rec.after_step()
         rec.finish()
         for _ in range(after_end):
@@ -468,13 +475,21 @@ def _optimizer_view(model: Any, opt: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _put_back_untouched(model: Any, opt: Any, saved: dict[str, dict[str, Any]]) -> None:
+def _put_back_untouched(
+    model: Any, opt: Any, saved: dict[str, dict[str, Any]], pushed: dict[str, Any]
+) -> None:
+    """Undo the extra steps on coordinates they could not have moved measurably: no gradient
+    at all, or (SGD, where a step is lr x gradient) too little to move by 1e-5. Adam scales
+    tiny gradients up, so there only exact zeros qualify."""
     import torch
 
+    lr = float(opt.param_groups[0]["lr"])
+    sgd = type(opt) is torch.optim.SGD
     with torch.no_grad():
         for n, p in named(model):
-            before = saved[n]["param"]
-            keep = (p - before).abs() < 0.01 * before.abs()
+            keep = pushed[n] == 0
+            if sgd:
+                keep |= lr * pushed[n] <= 1e-5 * saved[n]["param"].abs()
             p[keep] = saved[n]["param"][keep]
             state = opt.state.get(p, {})
             for key, val in state.items():
