@@ -17,7 +17,7 @@ from accord.model.declaration import (
     parse_body,
     parse_signed,
 )
-from accord.model.finding import Finding, Severity, Verdict
+from accord.model.finding import Finding, Message, Severity, Verdict
 
 __all__ = [
     "BODY_MODELS",
@@ -28,6 +28,7 @@ __all__ = [
     "FacilityBody",
     "Finding",
     "Kind",
+    "Message",
     "ModelReleaseBody",
     "Severity",
     "SignedDeclaration",

@@ -21,6 +21,7 @@ from typing import Any
 from accord.model.finding import Severity, Verdict
 from accord.registry.book import Book, Facility, Inventory, Movement
 from accord.registry.findings import AGREEMENT, NewFinding
+from accord.registry.messages import message
 
 GRACE_DAYS = 45
 """Days a transfer may stay unconfirmed by the other side before it is a finding."""
@@ -294,14 +295,19 @@ def accountancy_findings(book: Book) -> list[NewFinding]:
                         "unaccounted_total": missing,
                     },
                     error_bound=0.0,
-                    explanation=(
-                        f"{facility.party} declared {sum(period.closed.chips.values()):,} "
-                        f"chips on hand at {fid} ({facility.country}) on "
-                        f"{period.closed.as_of}, but its own inventory, receipts and "
-                        f"shipments give {expected:,}: {missing:,} chips unaccounted for."
+                    message=(
+                        message(
+                            "registry.balance.unaccounted",
+                            party=facility.party,
+                            declared=sum(period.closed.chips.values()),
+                            facility=fid,
+                            country=facility.country,
+                            date=str(period.closed.as_of),
+                            book=expected,
+                            missing=missing,
+                        )
                         if missing > 0
-                        else f"{fid} declared {-missing:,} more chips on hand than its "
-                        "book balance: an undeclared receipt."
+                        else message("registry.balance.surplus", facility=fid, surplus=-missing)
                     ),
                 )
             )
@@ -325,8 +331,13 @@ def accountancy_findings(book: Book) -> list[NewFinding]:
                         severity=_severity(missing, sum(sent.values())),
                         statistic={"shipped": sent, "received": got, "difference": diff},
                         error_bound=0.0,
-                        explanation=f"{ship.party} shipped {sum(sent.values()):,} chips; "
-                        f"{recv.party} declared receiving {sum(got.values()):,}.",
+                        message=message(
+                            "registry.transfer.difference",
+                            shipper=ship.party,
+                            shipped=sum(sent.values()),
+                            receiver=recv.party,
+                            received=sum(got.values()),
+                        ),
                     )
                 )
             continue
@@ -339,18 +350,18 @@ def accountancy_findings(book: Book) -> list[NewFinding]:
         if ship is not None and ship.body.to_facility in book.facilities:
             other = book.facilities[ship.body.to_facility].party
             out.append(
-                _unconfirmed(tid, ship.leaf, f"{other} never declared receiving it", ship.body)
+                _unconfirmed(tid, ship.leaf, "registry.transfer.unreceived", other, ship.body)
             )
         elif recv is not None and recv.body.from_facility in book.facilities:
             other = book.facilities[recv.body.from_facility].party
             out.append(
-                _unconfirmed(tid, recv.leaf, f"{other} never declared shipping it", recv.body)
+                _unconfirmed(tid, recv.leaf, "registry.transfer.unshipped", other, recv.body)
             )
     out.extend(_undeclared_clusters(book))
     return out
 
 
-def _unconfirmed(tid: str, leaf: int, what: str, body: Any) -> NewFinding:
+def _unconfirmed(tid: str, leaf: int, ident: str, other: str, body: Any) -> NewFinding:
     return NewFinding.of(
         f"unconfirmed:{tid}",
         (leaf,),
@@ -359,7 +370,7 @@ def _unconfirmed(tid: str, leaf: int, what: str, body: Any) -> NewFinding:
         verdict=Verdict.INCONCLUSIVE,
         severity=Severity.MEDIUM,
         statistic={"role": body.role, "date": str(body.date), "grace_days": GRACE_DAYS},
-        explanation=f"Transfer {tid} of {body.date}: {what} within {GRACE_DAYS} days.",
+        message=message(ident, transfer=tid, date=str(body.date), party=other, days=GRACE_DAYS),
     )
 
 
@@ -382,8 +393,7 @@ def _undeclared_clusters(book: Book) -> list[NewFinding]:
                     verdict=Verdict.INCONCLUSIVE,
                     severity=Severity.MEDIUM,
                     statistic={"h100e_on_hand": round(on_hand, 1), "rule_set": AGREEMENT},
-                    explanation=f"{fid} holds {on_hand:,.0f} H100-equivalents but no "
-                    "cluster is declared there (A-1 applies if they are operated as one).",
+                    message=message("registry.cluster.undeclared", facility=fid, h100e=on_hand),
                 )
             )
     return out

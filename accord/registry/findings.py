@@ -5,6 +5,9 @@ the same finding twice) and the leaf indexes it rests on. Verdicts follow the Fi
 contract: ``inconsistent`` only where the numbers make it certain (a party's own figures
 past a cap, compute beyond what the declared chips can physically do), with error bound
 0; where a question is warranted but no calibrated error rate exists, ``inconclusive``.
+
+Explanations come from :mod:`accord.registry.messages`: the finding records the message id
+and values beside the English sentence, so the dashboard can show it in Chinese.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from accord.model.declaration import (
     TransferBody,
     canonical_json,
 )
-from accord.model.finding import Finding, Severity, Verdict
+from accord.model.finding import Finding, Message, Severity, Verdict
 from accord.registry.book import Book
+from accord.registry.messages import english, message
 from accord.rules import ClusterItem, ModelItem, ShipmentItem, classify, get_rule_set
 from accord.rules.items import ChipCount
 from accord.rules.verdict import Verdict as RuleVerdict
@@ -45,6 +49,7 @@ class FindingFields(TypedDict, total=False):
     error_bound: float | None
     evidence: dict[str, str]
     explanation: str
+    message: Message | None
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,13 @@ class NewFinding:
 
     @classmethod
     def of(cls, key: str, refs: tuple[int, ...], **fields: Unpack[FindingFields]) -> NewFinding:
-        """Key and leaf refs first, then the Finding's fields flat, without a nested call."""
+        """Key and leaf refs first, then the Finding's fields flat, without a nested call.
+
+        With a ``message`` and no ``explanation``, the explanation is the message's English.
+        """
+        msg = fields.get("message")
+        if msg is not None and "explanation" not in fields:
+            fields["explanation"] = english(msg)
         return cls(key, Finding(**fields), refs)
 
     def leaf(self) -> bytes:
@@ -102,7 +113,7 @@ def declaration_findings(book: Book, leaf: int, party: str, body: Body) -> list[
                 verifier="registry.rules",
                 verdict=Verdict.INCONCLUSIVE,
                 severity=Severity.LOW,
-                explanation=f"the rules could not classify this {subject}: {err.message}",
+                message=message("registry.rules.unclassified", item=subject, problem=err.message),
             )
         ]
     return []
@@ -133,7 +144,11 @@ def _transfer(leaf: int, body: TransferBody) -> list[NewFinding]:
                     severity=Severity.INFO,
                     statistic=stats,
                     error_bound=0.0,
-                    explanation=f"{verdict.headline}; licence {body.license_ref} declared.",
+                    message=message(
+                        "registry.transfer.licensed",
+                        headline=verdict.headline,
+                        licence=body.license_ref,
+                    ),
                 )
             ]
         return [
@@ -145,8 +160,7 @@ def _transfer(leaf: int, body: TransferBody) -> list[NewFinding]:
                 verdict=Verdict.INCONCLUSIVE,
                 severity=Severity.HIGH,
                 statistic=stats,
-                explanation=f"{verdict.headline}; no licence reference was declared. "
-                "A licence may exist outside the registry: ask the shipper for it.",
+                message=message("registry.transfer.unlicensed", headline=verdict.headline),
             )
         ]
     if verdict.status == "undetermined":
@@ -159,7 +173,7 @@ def _transfer(leaf: int, body: TransferBody) -> list[NewFinding]:
                 verdict=Verdict.INCONCLUSIVE,
                 severity=Severity.LOW,
                 statistic={**stats, "unknowns": verdict.unknowns},
-                explanation=verdict.headline,
+                message=message("registry.transfer.undetermined", headline=verdict.headline),
             )
         ]
     return []
@@ -188,7 +202,7 @@ def _cluster(book: Book, leaf: int, body: ClusterBody) -> list[NewFinding]:
                 "clauses": _clauses(verdict),
             },
             error_bound=0.0,
-            explanation=f"Declared as required. {verdict.headline}",
+            message=message("registry.cluster.declared", headline=verdict.headline),
         )
     ]
 
@@ -220,9 +234,7 @@ def _training(book: Book, leaf: int, party: str, body: TrainingRunBody) -> list[
                     severity=Severity.HIGH,
                     statistic=stats,
                     error_bound=0.0,
-                    explanation="Declared compute exceeds what the declared chips can do "
-                    "at 100 % of peak for the declared chip-hours: the chips, hours "
-                    "or compute are misdeclared.",
+                    message=message("registry.compute.ceiling"),
                 )
             )
         elif body.phase == "completion" and compute < hw.flop.lo:
@@ -235,8 +247,7 @@ def _training(book: Book, leaf: int, party: str, body: TrainingRunBody) -> list[
                     verdict=Verdict.INCONCLUSIVE,
                     severity=Severity.MEDIUM,
                     statistic=stats,
-                    explanation="Declared compute is below the hardware estimate at "
-                    "30 % utilisation: possible under-reporting, or a badly run job.",
+                    message=message("registry.compute.low"),
                 )
             )
     if body.phase == "completion" and body.params and body.tokens:
@@ -255,8 +266,7 @@ def _training(book: Book, leaf: int, party: str, body: TrainingRunBody) -> list[
                         "architecture_interval": [arch.flop.lo, arch.flop.hi],
                         "derivation": arch.derivation,
                     },
-                    explanation="Declared compute is outside 6·N·D (widened x1.5) for the "
-                    "declared parameters and tokens.",
+                    message=message("registry.compute.architecture"),
                 )
             )
     verdict = classify(
@@ -280,13 +290,10 @@ def _training(book: Book, leaf: int, party: str, body: TrainingRunBody) -> list[
                     "clauses": _clauses(verdict),
                 },
                 error_bound=0.0,
-                explanation=(
-                    f"{party}'s own declared compute crosses {clause}: "
-                    + (
-                        "prohibited without prior inspection."
-                        if prohibited
-                        else "a declarable run, and it is declared."
-                    )
+                message=message(
+                    "registry.cap.prohibited" if prohibited else "registry.cap.declared",
+                    party=party,
+                    clause=clause,
                 ),
             )
         )
@@ -316,7 +323,9 @@ def _release(leaf: int, party: str, body: ModelReleaseBody) -> list[NewFinding]:
                 "clauses": _clauses(verdict),
             },
             error_bound=0.0,
-            explanation=verdict.headline
-            + ("; no inspection reference for a model past the cap." if prohibited else ""),
+            message=message(
+                "registry.release.uninspected" if prohibited else "registry.release.checked",
+                headline=verdict.headline,
+            ),
         )
     ]

@@ -62,6 +62,7 @@ def add_pages(app: FastAPI, registry: Registry) -> None:
             day=lambda v: i18n.date(v, lang),
             country=lambda c: i18n.country(c, lang),
             flop=lambda v: i18n.flop(v, lang),
+            explain=lambda f: i18n.finding_text(f, lang),
             **ctx,
         )
         resp = HTMLResponse(html)

@@ -159,3 +159,17 @@ def test_every_dashboard_string_has_a_chinese_translation() -> None:
     }
     missing = sorted(s for s in used if not zh.get(s))
     assert not missing, missing
+
+
+def test_every_finding_message_has_a_chinese_translation_with_the_same_values() -> None:
+    from accord.registry.i18n import catalog_messages
+    from accord.registry.messages import MESSAGES, placeholders
+
+    zh = catalog_messages("zh")
+    assert set(zh) == set(MESSAGES), "catalogue contexts and message ids differ"
+    for ident, spec in MESSAGES.items():
+        msgid, msgstr = zh[ident]
+        assert msgid == spec.english, f"{ident}: msgid is not the current English template"
+        assert msgstr and msgstr != msgid, f"{ident} is untranslated"
+        assert placeholders(spec.english) == set(spec.params), ident
+        assert placeholders(msgstr) == set(spec.params), f"{ident}: translation's placeholders"
