@@ -35,9 +35,14 @@ def merkle_root(leaves: Sequence[bytes]) -> str:
 
     The prefixes stop a leaf from being passed off as an inner node (second-preimage attacks).
     """
-    if not leaves:
+    return merkle_root_of_nodes([hashlib.sha256(b"\x00" + leaf).digest() for leaf in leaves])
+
+
+def merkle_root_of_nodes(level: Sequence[bytes]) -> str:
+    """The root above leaf nodes that are already ``H(0x00 || leaf)``; see :func:`merkle_root`."""
+    if not level:
         return sha256_hex(b"")
-    level = [hashlib.sha256(b"\x00" + leaf).digest() for leaf in leaves]
+    level = list(level)
     while len(level) > 1:
         nxt = []
         for i in range(0, len(level) - 1, 2):
@@ -54,8 +59,26 @@ def batch_leaf(step: int, indices: np.ndarray) -> bytes:
     return step.to_bytes(8, "big") + row.tobytes()
 
 
+def batch_leaf_nodes(first_step: int, rows: np.ndarray) -> list[bytes]:
+    """``H(0x00 || batch_leaf(step, row))`` for consecutive steps, built in one numpy pass.
+
+    The same bytes as hashing each :func:`batch_leaf` one by one, without a Python-level
+    concatenation per step (the recorder does this for every step of a run).
+    """
+    n = rows.shape[0]
+    width = rows.shape[1] if rows.ndim == 2 else 0
+    packed = np.zeros((n, 9 + 8 * width), dtype=np.uint8)
+    steps = np.arange(first_step, first_step + n, dtype=">u8")
+    packed[:, 1:9] = steps.view(np.uint8).reshape(n, 8)
+    packed[:, 9:] = np.ascontiguousarray(rows, dtype="<i8").view(np.uint8).reshape(n, 8 * width)
+    flat = packed.reshape(-1).data
+    size = packed.shape[1]
+    sha = hashlib.sha256
+    return [sha(flat[i * size : (i + 1) * size]).digest() for i in range(n)]
+
+
 def batches_root(first_step: int, rows: np.ndarray) -> str:
-    return merkle_root([batch_leaf(first_step + i, rows[i]) for i in range(rows.shape[0])])
+    return merkle_root_of_nodes(batch_leaf_nodes(first_step, rows))
 
 
 def array_digest(arrays: Mapping[str, np.ndarray]) -> str:
