@@ -55,6 +55,7 @@ def test_snapshot_file_is_what_safetensors_writes(task: str) -> None:
             assert set(loaded) == set(live)
             assert all(torch.equal(loaded[n], live[n]) for n in live)
             weights = {n[len(MODEL_PREFIX) :]: t.numpy() for n, t in live.items() if "model/" in n}
+            assert snap.weights_sha256() == weights_digest(weights)
             assert weights_digest(snap.weights()) == weights_digest(weights)
             snap.release()
 
@@ -73,6 +74,9 @@ def test_mixed_dtypes_and_scalars_match_safetensors() -> None:
     live = {name: t.clone() for name, t in collect_state(model, opt)}
     snap = Snapshotter().take(7, model, opt)
     assert snap.to_bytes() == save(live, metadata={"step": "7"})
+    weights = {n[len(MODEL_PREFIX) :]: t.numpy() for n, t in live.items() if "model/" in n}
+    assert len(weights) == 6
+    assert snap.weights_sha256() == weights_digest(weights)
 
 
 def test_reused_buffers_hold_each_snapshot_s_own_state() -> None:

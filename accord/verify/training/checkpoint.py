@@ -9,8 +9,10 @@ with a motive to attack the inspector.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from accord.errors import AccordError, IntegrityError
-from accord.verify.training.hashing import array_digest, sha256_hex
+from accord.verify.training.hashing import array_digest, canonical_json, sha256_hex
 
 MODEL_PREFIX = "model/"
 OPT_PREFIX = "opt/"
@@ -26,21 +28,22 @@ RNG_KEY = "rng/torch"
 MAX_CHECKPOINT_BYTES = 2 * 1024**3
 
 
-# safetensors dtype tags in the order safetensors itself lays tensors out (widest first), so
-# that a file written here is byte for byte what ``safetensors.torch.save`` would write.
-_DTYPES = {
-    "torch.int64": "I64",
-    "torch.float64": "F64",
-    "torch.float32": "F32",
-    "torch.int32": "I32",
-    "torch.bfloat16": "BF16",
-    "torch.float16": "F16",
-    "torch.int16": "I16",
-    "torch.int8": "I8",
-    "torch.uint8": "U8",
-    "torch.bool": "BOOL",
+# torch dtype -> (safetensors tag, item size, numpy dtype string or None where numpy has no
+# such type), in the order safetensors itself lays tensors out (widest first), so that a file
+# written here is byte for byte what ``safetensors.torch.save`` would write.
+_DTYPES: dict[str, tuple[str, int, str | None]] = {
+    "torch.int64": ("I64", 8, "<i8"),
+    "torch.float64": ("F64", 8, "<f8"),
+    "torch.float32": ("F32", 4, "<f4"),
+    "torch.int32": ("I32", 4, "<i4"),
+    "torch.bfloat16": ("BF16", 2, None),
+    "torch.float16": ("F16", 2, "<f2"),
+    "torch.int16": ("I16", 2, "<i2"),
+    "torch.int8": ("I8", 1, "|i1"),
+    "torch.uint8": ("U8", 1, "|u1"),
+    "torch.bool": ("BOOL", 1, "|b1"),
 }
-_RANK = {tag: i for i, tag in enumerate(_DTYPES.values())}
+_RANK = {dtype: i for i, dtype in enumerate(_DTYPES)}
 
 
 def collect_state(model: Any, optimizer: Any) -> list[tuple[str, Any]]:
@@ -70,25 +73,42 @@ class Layout:
     """
 
     def __init__(self, signature: tuple[tuple[str, str, tuple[int, ...]], ...]) -> None:
+        if sys.byteorder != "little":
+            raise AccordError("host", "is big-endian", "record on a little-endian machine")
         for name, dtype, _ in signature:
             if dtype not in _DTYPES:
                 raise AccordError(name, f"dtype {dtype} cannot be checkpointed", None)
-        sizes = {"I64": 8, "F64": 8, "F32": 4, "I32": 4, "BF16": 2, "F16": 2, "I16": 2}
-        order = sorted(signature, key=lambda e: (_RANK[_DTYPES[e[1]]], e[0]))
+        order = sorted(signature, key=lambda e: (_RANK[e[1]], e[0]))
         self.entries: list[tuple[str, str, tuple[int, ...], int, int]] = []
         header: dict[str, Any] = {}
         offset = 0
         for name, dtype, shape in order:
-            tag = _DTYPES[dtype]
-            end = offset + sizes.get(tag, 1) * math.prod(shape)
+            tag, size, _ = _DTYPES[dtype]
+            end = offset + size * math.prod(shape)
             self.entries.append((name, dtype, shape, offset, end))
             header[name] = {"dtype": tag, "shape": list(shape), "data_offsets": [offset, end]}
             offset = end
         self.nbytes = offset
-        body = json.dumps(header, separators=(",", ":"))[1:]
+        body = json.dumps(header, separators=(",", ":"), ensure_ascii=False)[1:]
         self._header_tail = ("," + body if header else "}").encode()
         self.position = {name: i for i, (name, *_) in enumerate(self.entries)}
         self.free: list[tuple[Any, list[Any]]] = []
+        # What weights_digest() feeds SHA-256 for each weight, less the bytes themselves:
+        # worked out once here rather than once per tensor per checkpoint.
+        self.weight_plan: list[tuple[bytes, int, int]] | None = []
+        for name, dtype, shape, start, end in sorted(self.entries):
+            if not name.startswith(MODEL_PREFIX):
+                continue
+            np_dtype = _DTYPES[dtype][2]
+            if np_dtype is None:
+                self.weight_plan = None  # numpy cannot hold it; weights() will say so
+                break
+            # array_digest goes through np.ascontiguousarray, which makes a scalar 1-d.
+            dims = list(shape) or [1]
+            head = canonical_json(
+                {"name": name[len(MODEL_PREFIX) :], "dtype": np_dtype, "shape": dims}
+            )
+            self.weight_plan.append((len(head).to_bytes(8, "big") + head, start, end))
 
     def header(self, step: int) -> bytes:
         """The safetensors header (length prefix, JSON, space padding) for ``step``."""
@@ -136,6 +156,18 @@ class Snapshot:
             if name.startswith(MODEL_PREFIX)
         }
 
+    def weights_sha256(self) -> str:
+        """``weights_digest(self.weights())``, straight from the buffer."""
+        plan = self.layout.weight_plan
+        if plan is None:
+            return weights_digest(self.weights())
+        data = self.data()
+        h = hashlib.sha256()
+        for head, start, end in plan:
+            h.update(head)
+            h.update(data[start:end])
+        return h.hexdigest()
+
     def to_bytes(self) -> bytes:
         return self.header() + bytes(self.data())
 
@@ -147,6 +179,10 @@ class Snapshotter:
     """Takes snapshots on the training thread, reusing layouts and buffers across steps."""
 
     def __init__(self) -> None:
+        import torch
+
+        # One dispatch for all tensors where this torch has it (a loop of copy_ otherwise).
+        self._foreach_copy = getattr(torch, "_foreach_copy_", None)
         self._layouts: dict[tuple[tuple[str, str, tuple[int, ...]], ...], Layout] = {}
 
     def take(self, step: int, model: Any, optimizer: Any) -> Snapshot:
@@ -159,9 +195,14 @@ class Snapshotter:
             layout = self._layouts[sig] = Layout(sig)
         raw, views = layout.buffer()
         pos = layout.position
+        targets = [views[pos[name]] for name, _ in items]
+        sources = [t for _, t in items]
         with torch.no_grad():
-            for name, t in items:
-                views[pos[name]].copy_(t)
+            if self._foreach_copy is not None:
+                self._foreach_copy(targets, sources)
+            else:
+                for dst, src in zip(targets, sources, strict=True):
+                    dst.copy_(src)
         return Snapshot(step, layout, raw, views)
 
 

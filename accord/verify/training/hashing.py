@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import struct
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -67,14 +68,13 @@ def batch_leaf_nodes(first_step: int, rows: np.ndarray) -> list[bytes]:
     """
     n = rows.shape[0]
     width = rows.shape[1] if rows.ndim == 2 else 0
-    packed = np.zeros((n, 9 + 8 * width), dtype=np.uint8)
+    size = 9 + 8 * width
+    packed = np.zeros((n, size), dtype=np.uint8)
     steps = np.arange(first_step, first_step + n, dtype=">u8")
     packed[:, 1:9] = steps.view(np.uint8).reshape(n, 8)
     packed[:, 9:] = np.ascontiguousarray(rows, dtype="<i8").view(np.uint8).reshape(n, 8 * width)
-    flat = packed.reshape(-1).data
-    size = packed.shape[1]
     sha = hashlib.sha256
-    return [sha(flat[i * size : (i + 1) * size]).digest() for i in range(n)]
+    return [sha(leaf).digest() for (leaf,) in struct.iter_unpack(f"{size}s", packed.tobytes())]
 
 
 def batches_root(first_step: int, rows: np.ndarray) -> str:

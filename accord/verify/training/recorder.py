@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from accord.errors import AccordError
-from accord.verify.training.checkpoint import Snapshot, Snapshotter, weights_digest
+from accord.verify.training.checkpoint import Snapshot, Snapshotter
 from accord.verify.training.hashing import (
     batch_leaf_nodes,
     chain_genesis,
@@ -55,6 +56,7 @@ from accord.verify.training.tasks import SHARD_SIZE, Dataset, forward_flops_per_
 from accord.verify.training.transcript import CHAIN, INDICES, MANIFEST, ckpt_name, ledger_summary
 
 _STOP = object()
+_INT64 = np.dtype(np.int64)
 
 
 class TranscriptRecorder:
@@ -107,20 +109,18 @@ class TranscriptRecorder:
         self.flops_per_sample = 3 * forward_flops_per_sample(model, data.x[0])
         self.step = 0
         self._row_shape = (batch_size,)
-        self._seg = np.empty((k, batch_size), dtype=np.int64)
-        self._pos = 0
-        self._pending = False
+        self._rows: list[bytes] = []
+        self._pending: bytes | None = None
         self._hot_s = 0.0
         self._snapshots = Snapshotter()
         self._records: list[dict[str, Any]] = []
-        self._ckpts: list[CheckpointEntry] = []
         self._seg_roots: list[str] = []
         self._nodes: list[bytes] = []
         self._idx_sha = hashlib.sha256()
         self._error: BaseException | None = None
         self._async = asynchronous
-        self._q: queue.Queue[object] = queue.Queue()
-        self._idx_file = (self.root / INDICES).open("wb")
+        self._q: queue.SimpleQueue[object] = queue.SimpleQueue()  # C-level, cheaper than Queue
+        self._idx_file = (self.root / INDICES).open("wb", buffering=1 << 20)
         self._worker: threading.Thread | None = None
         if asynchronous:
             self._worker = threading.Thread(target=self._drain, daemon=True)
@@ -138,37 +138,39 @@ class TranscriptRecorder:
     def record_batch(self, indices: Any) -> None:
         """Note the sample indices of the step about to run (numpy array or tensor)."""
         t = time.perf_counter()
-        row = np.asarray(indices, dtype=np.int64)
-        if row.shape != self._row_shape:
-            row = row.reshape(-1)
-            if row.shape[0] != self.batch_size:
-                raise AccordError(
-                    "indices", f"batch of {row.shape[0]}, declared {self.batch_size}", None
-                )
-        self._seg[self._pos] = row
-        self._pending = True
+        try:  # the common case, an int64 row, with as few calls as possible
+            ok = indices.dtype is _INT64 and indices.shape == self._row_shape
+        except AttributeError:
+            ok = False
+        self._pending = (indices if ok else self._as_row(indices)).tobytes()
         self._hot_s += time.perf_counter() - t
+
+    def _as_row(self, indices: Any) -> np.ndarray:
+        row = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if row.shape[0] != self.batch_size:
+            raise AccordError(
+                "indices", f"batch of {row.shape[0]}, declared {self.batch_size}", None
+            )
+        return row
 
     def after_step(self) -> None:
         """Call after ``optimizer.step()``; checkpoints every k steps."""
         t = time.perf_counter()
-        if not self._pending:
+        if self._pending is None:
             raise AccordError("record_batch", "was not called before this step", "call it first")
-        self._pending = False
+        self._rows.append(self._pending)
+        self._pending = None
         self.step += 1
-        self._pos += 1
         self._hot_s += time.perf_counter() - t
-        if self._pos == self.k:
+        if len(self._rows) == self.k:
             c = time.thread_time()
             self._close_segment()
             self.cost["train_thread_s"] += time.thread_time() - c
 
     def _close_segment(self) -> None:
-        first = self.step - self._pos
-        self._submit(("batches", first, self._seg[: self._pos]))
-        self._seg = np.empty((self.k, self.batch_size), dtype=np.int64)
-        self._pos = 0
-        self._submit(self._snapshots.take(self.step, self.model, self.optimizer))
+        rows, self._rows = self._rows, []
+        snap = self._snapshots.take(self.step, self.model, self.optimizer)
+        self._submit((self.step - len(rows), rows, snap))
 
     def _submit(self, item: object) -> None:
         if self._async:
@@ -195,52 +197,47 @@ class TranscriptRecorder:
             self._write_checkpoint(item)
             return
         assert isinstance(item, tuple)
-        _, first, rows = item
-        j = len(self._seg_roots)
+        first, row_bytes, snap = item
+        joined = b"".join(row_bytes)
+        rows = np.frombuffer(joined, dtype=np.int64).reshape(len(row_bytes), self.batch_size)
+        raw = joined if sys.byteorder == "little" else rows.astype("<i8").tobytes()
         nodes = batch_leaf_nodes(first, rows)
         root = merkle_root_of_nodes(nodes)
         self._nodes.extend(nodes)
-        raw = np.ascontiguousarray(rows, dtype="<i8").reshape(-1).data.cast("B")
         self._idx_sha.update(raw)
         self._idx_file.write(raw)
         self._seg_roots.append(root)
         self._records.append(
             {
                 "kind": "batches",
-                "segment": j,
+                "segment": len(self._seg_roots) - 1,
                 "first": first,
                 "last": first + rows.shape[0],
                 "root": root,
             }
         )
+        self._write_checkpoint(snap)
 
     def _write_checkpoint(self, snap: Snapshot) -> None:
         """Hash and write one snapshot: header and data straight from the snapshot buffer."""
         header, data = snap.header(), snap.data()
         file_sha = hashlib.sha256(header)
         file_sha.update(data)
-        entry = CheckpointEntry(
-            step=snap.step,
-            file=ckpt_name(snap.step),
-            sha256=file_sha.hexdigest(),
-            weights_sha256=weights_digest(snap.weights()),
-        )
-        fd = os.open(self.root / entry.file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        name = ckpt_name(snap.step)
+        record = {
+            "kind": "checkpoint",
+            "step": snap.step,
+            "sha256": file_sha.hexdigest(),
+            "weights": snap.weights_sha256(),
+        }
+        fd = os.open(self.root / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             _write_all(fd, header)
             _write_all(fd, data)
         finally:
             os.close(fd)
         snap.release()
-        self._ckpts.append(entry)
-        self._records.append(
-            {
-                "kind": "checkpoint",
-                "step": entry.step,
-                "sha256": entry.sha256,
-                "weights": entry.weights_sha256,
-            }
-        )
+        self._records.append(record)  # the manifest's entries are built from these in finish
 
     def finish(self) -> str:
         """Flush, write the manifest and chain, and return the chain head for the ledger."""
@@ -250,7 +247,7 @@ class TranscriptRecorder:
             raise AccordError("steps", "no step was recorded", "train at least one step")
         self._finished = True
         t = time.thread_time()
-        if self._pos:
+        if self._rows:
             self._close_segment()
         if self._worker is not None:
             self._q.put(_STOP)
@@ -259,6 +256,16 @@ class TranscriptRecorder:
         if self._error is not None:
             raise AccordError("recorder", f"writing the transcript failed: {self._error}", None)
         per_step_flops = self.flops_per_sample * self.batch_size
+        ckpts = [
+            CheckpointEntry(
+                step=r["step"],
+                file=ckpt_name(r["step"]),
+                sha256=r["sha256"],
+                weights_sha256=r["weights"],
+            )
+            for r in self._records
+            if r["kind"] == "checkpoint"
+        ]
         manifest = Manifest(
             format=FORMAT,
             run_id=self.run_id,
@@ -286,8 +293,8 @@ class TranscriptRecorder:
                 merkle_root=merkle_root_of_nodes(self._nodes),
                 segment_roots=self._seg_roots,
             ),
-            checkpoints=self._ckpts,
-            final_weights_sha256=self._ckpts[-1].weights_sha256,
+            checkpoints=ckpts,
+            final_weights_sha256=ckpts[-1].weights_sha256,
         )
         raw_manifest = manifest.model_dump_json(indent=2).encode()
         (self.root / MANIFEST).write_bytes(raw_manifest)
