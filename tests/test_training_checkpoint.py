@@ -29,7 +29,10 @@ from accord.verify.training.hashing import (  # noqa: E402
     batch_leaf,
     batch_leaf_nodes,
     batches_root,
+    merkle_level,
     merkle_root,
+    merkle_root_of_nodes,
+    shared_height,
 )
 from accord.verify.training.loop import batch_schedule, deterministic, train_step  # noqa: E402
 from accord.verify.training.runs import RunConfig, fresh, recorder_for  # noqa: E402
@@ -131,3 +134,18 @@ def test_recorder_accounts_every_part_of_its_cost(tmp_path: Path) -> None:
     assert [c.step for c in tr.manifest.checkpoints] == [0, 10, 20, 25]
     for j in range(len(tr.manifest.checkpoints)):
         tr.checkpoint_tensors(j)  # file and weights hashes check out
+
+
+@settings(max_examples=80, deadline=None)
+@given(k=st.integers(1, 70), steps=st.integers(1, 300))
+def test_run_root_from_segment_levels_is_the_root_over_all_leaves(k: int, steps: int) -> None:
+    """The recorder builds the run's batch root from level shared_height(k) of each segment."""
+    rows = np.arange(steps * 2, dtype=np.int64).reshape(steps, 2)
+    shared: list[bytes] = []
+    for first in range(0, steps, k):
+        seg = merkle_level(batch_leaf_nodes(first, rows[first : first + k]), shared_height(k))
+        assert merkle_root_of_nodes(seg) == batches_root(first, rows[first : first + k])
+        shared.extend(seg)
+    leaves = [batch_leaf(s, rows[s]) for s in range(steps)]
+    assert merkle_root_of_nodes(shared) == merkle_root(leaves)
+    assert 2 ** shared_height(k) <= k and k % 2 ** shared_height(k) == 0

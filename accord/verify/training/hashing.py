@@ -40,18 +40,40 @@ def merkle_root(leaves: Sequence[bytes]) -> str:
 
 
 def merkle_root_of_nodes(level: Sequence[bytes]) -> str:
-    """The root above leaf nodes that are already ``H(0x00 || leaf)``; see :func:`merkle_root`."""
+    """The root above leaf nodes that are already ``H(0x00 || leaf)``; see :func:`merkle_root`.
+
+    Also right for the nodes of any level of the tree, since every level above the leaves is
+    built by the same pairing rule.
+    """
     if not level:
         return sha256_hex(b"")
-    level = list(level)
-    while len(level) > 1:
-        nxt = []
-        for i in range(0, len(level) - 1, 2):
-            nxt.append(hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest())
+    nodes = merkle_level(level, len(level).bit_length())
+    return nodes[0].hex()
+
+
+def merkle_level(nodes: Sequence[bytes], height: int) -> list[bytes]:
+    """``height`` rounds of pairing above ``nodes`` (an odd last node moves up unhashed)."""
+    level = list(nodes)
+    sha = hashlib.sha256
+    for _ in range(height):
+        if len(level) <= 1:
+            break
+        nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt
-    return level[0].hex()
+    return level
+
+
+def shared_height(k: int) -> int:
+    """How many levels of a run's batch tree each k-step segment's own tree can supply.
+
+    Segments start at multiples of k, so for 2^h dividing k no pair at levels below h
+    straddles two segments: level h of the whole tree is the concatenation of the segments'
+    level-h nodes (the last, shorter segment included, as its odd nodes move up the same
+    way). The recorder uses this to build the run's root from the segments' work.
+    """
+    return (k & -k).bit_length() - 1
 
 
 def batch_leaf(step: int, indices: np.ndarray) -> bytes:

@@ -38,9 +38,11 @@ from accord.verify.training.hashing import (
     batch_leaf_nodes,
     chain_genesis,
     chain_step,
+    merkle_level,
     merkle_root,
     merkle_root_of_nodes,
     sha256_hex,
+    shared_height,
 )
 from accord.verify.training.loop import optimizer_spec_of
 from accord.verify.training.manifest import (
@@ -201,9 +203,9 @@ class TranscriptRecorder:
         joined = b"".join(row_bytes)
         rows = np.frombuffer(joined, dtype=np.int64).reshape(len(row_bytes), self.batch_size)
         raw = joined if sys.byteorder == "little" else rows.astype("<i8").tobytes()
-        nodes = batch_leaf_nodes(first, rows)
-        root = merkle_root_of_nodes(nodes)
-        self._nodes.extend(nodes)
+        shared = merkle_level(batch_leaf_nodes(first, rows), shared_height(self.k))
+        root = merkle_root_of_nodes(shared)
+        self._nodes.extend(shared)  # the run's tree is built on these in finish
         self._idx_sha.update(raw)
         self._idx_file.write(raw)
         self._seg_roots.append(root)
