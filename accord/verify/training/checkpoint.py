@@ -206,11 +206,6 @@ class Snapshotter:
         return Snapshot(step, layout, raw, views)
 
 
-def take_snapshot(step: int, model: Any, optimizer: Any) -> Snapshot:
-    """One snapshot with a fresh buffer (the recorder keeps a :class:`Snapshotter`)."""
-    return Snapshotter().take(step, model, optimizer)
-
-
 def weights_digest(weights: dict[str, np.ndarray]) -> str:
     return array_digest(weights)
 
