@@ -23,6 +23,7 @@ from accord.verify.training.checkpoint import (  # noqa: E402
     MODEL_PREFIX,
     Snapshotter,
     collect_state,
+    take_snapshot,
     weights_digest,
 )
 from accord.verify.training.hashing import (  # noqa: E402
@@ -75,8 +76,11 @@ def test_mixed_dtypes_and_scalars_match_safetensors() -> None:
     model = Holder()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     live = {name: t.clone() for name, t in collect_state(model, opt)}
-    snap = Snapshotter().take(7, model, opt)
+    snap = take_snapshot(7, model, opt)
     assert snap.to_bytes() == save(live, metadata={"step": "7"})
+    assert list(snap.tensors) == list(live)
+    for name, t in snap.tensors.items():
+        assert t.dtype == live[name].dtype and torch.equal(t, live[name])
     weights = {n[len(MODEL_PREFIX) :]: t.numpy() for n, t in live.items() if "model/" in n}
     assert len(weights) == 6
     assert snap.weights_sha256() == weights_digest(weights)

@@ -92,6 +92,7 @@ class Layout:
         body = json.dumps(header, separators=(",", ":"), ensure_ascii=False)[1:]
         self._header_tail = ("," + body if header else "}").encode()
         self.position = {name: i for i, (name, *_) in enumerate(self.entries)}
+        self.collected = [name for name, _, _ in signature]  # collect_state's order
         self.free: list[tuple[Any, list[Any]]] = []
         # What weights_digest() feeds SHA-256 for each weight, less the bytes themselves:
         # worked out once here rather than once per tensor per checkpoint.
@@ -142,6 +143,13 @@ class Snapshot:
     layout: Layout
     raw: Any
     views: list[Any]
+
+    @property
+    def tensors(self) -> dict[str, Any]:
+        """The snapshot's tensors by checkpoint name (views of the buffer, valid until
+        :meth:`release`)."""
+        pos = self.layout.position
+        return {name: self.views[pos[name]] for name in self.layout.collected}
 
     def header(self) -> bytes:
         return self.layout.header(self.step)
@@ -204,6 +212,11 @@ class Snapshotter:
                 for dst, src in zip(targets, sources, strict=True):
                     dst.copy_(src)
         return Snapshot(step, layout, raw, views)
+
+
+def take_snapshot(step: int, model: Any, optimizer: Any) -> Snapshot:
+    """A one-off snapshot in its own buffer (the recorder keeps a :class:`Snapshotter`)."""
+    return Snapshotter().take(step, model, optimizer)
 
 
 def weights_digest(weights: dict[str, np.ndarray]) -> str:
