@@ -103,9 +103,13 @@ def recorder_overhead(tmp: Path) -> list[dict[str, object]]:
         for k in (200, 100):
             base, cpu_r, wall_r, acc_r = [], [], [], []
             for rep in range(3):
-                bc, bw, _ = _loop(task, kwargs, batch, steps, k, None)
                 out = tmp / f"ovh_{label}_{k}_{rep}"
-                rc, rw, own = _loop(task, kwargs, batch, steps, k, out)
+                if rep % 2:  # alternate which run goes first, so drift does not bias the pair
+                    rc, rw, own = _loop(task, kwargs, batch, steps, k, out)
+                    bc, bw, _ = _loop(task, kwargs, batch, steps, k, None)
+                else:
+                    bc, bw, _ = _loop(task, kwargs, batch, steps, k, None)
+                    rc, rw, own = _loop(task, kwargs, batch, steps, k, out)
                 base.append(bc)
                 cpu_r.append(100 * (rc - bc) / bc)
                 wall_r.append(100 * (rw - bw) / bw)

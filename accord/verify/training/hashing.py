@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import struct
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -35,17 +36,44 @@ def merkle_root(leaves: Sequence[bytes]) -> str:
 
     The prefixes stop a leaf from being passed off as an inner node (second-preimage attacks).
     """
-    if not leaves:
+    return merkle_root_of_nodes([hashlib.sha256(b"\x00" + leaf).digest() for leaf in leaves])
+
+
+def merkle_root_of_nodes(level: Sequence[bytes]) -> str:
+    """The root above leaf nodes that are already ``H(0x00 || leaf)``; see :func:`merkle_root`.
+
+    Also right for the nodes of any level of the tree, since every level above the leaves is
+    built by the same pairing rule.
+    """
+    if not level:
         return sha256_hex(b"")
-    level = [hashlib.sha256(b"\x00" + leaf).digest() for leaf in leaves]
-    while len(level) > 1:
-        nxt = []
-        for i in range(0, len(level) - 1, 2):
-            nxt.append(hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest())
+    nodes = merkle_level(level, len(level).bit_length())
+    return nodes[0].hex()
+
+
+def merkle_level(nodes: Sequence[bytes], height: int) -> list[bytes]:
+    """``height`` rounds of pairing above ``nodes`` (an odd last node moves up unhashed)."""
+    level = list(nodes)
+    sha = hashlib.sha256
+    for _ in range(height):
+        if len(level) <= 1:
+            break
+        nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt
-    return level[0].hex()
+    return level
+
+
+def shared_height(k: int) -> int:
+    """How many levels of a run's batch tree each k-step segment's own tree can supply.
+
+    Segments start at multiples of k, so for 2^h dividing k no pair at levels below h
+    straddles two segments: level h of the whole tree is the concatenation of the segments'
+    level-h nodes (the last, shorter segment included, as its odd nodes move up the same
+    way). The recorder uses this to build the run's root from the segments' work.
+    """
+    return (k & -k).bit_length() - 1
 
 
 def batch_leaf(step: int, indices: np.ndarray) -> bytes:
@@ -54,8 +82,25 @@ def batch_leaf(step: int, indices: np.ndarray) -> bytes:
     return step.to_bytes(8, "big") + row.tobytes()
 
 
+def batch_leaf_nodes(first_step: int, rows: np.ndarray) -> list[bytes]:
+    """``H(0x00 || batch_leaf(step, row))`` for consecutive steps, built in one numpy pass.
+
+    The same bytes as hashing each :func:`batch_leaf` one by one, without a Python-level
+    concatenation per step (the recorder does this for every step of a run).
+    """
+    n = rows.shape[0]
+    width = rows.shape[1] if rows.ndim == 2 else 0
+    size = 9 + 8 * width
+    packed = np.zeros((n, size), dtype=np.uint8)
+    steps = np.arange(first_step, first_step + n, dtype=">u8")
+    packed[:, 1:9] = steps.view(np.uint8).reshape(n, 8)
+    packed[:, 9:] = np.ascontiguousarray(rows, dtype="<i8").view(np.uint8).reshape(n, 8 * width)
+    sha = hashlib.sha256
+    return [sha(leaf).digest() for (leaf,) in struct.iter_unpack(f"{size}s", packed.tobytes())]
+
+
 def batches_root(first_step: int, rows: np.ndarray) -> str:
-    return merkle_root([batch_leaf(first_step + i, rows[i]) for i in range(rows.shape[0])])
+    return merkle_root_of_nodes(batch_leaf_nodes(first_step, rows))
 
 
 def array_digest(arrays: Mapping[str, np.ndarray]) -> str:
