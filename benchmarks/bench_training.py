@@ -30,7 +30,7 @@ from accord.verify.training.runs import RunConfig, record_honest_run
 from accord.verify.training.selection import select_segments, top_updates
 from accord.verify.training.tasks import build_model, make_dataset
 from accord.verify.training.transcript import Transcript, load_transcript
-from accord.verify.training.verifier import scan_checkpoints, verify_training
+from accord.verify.training.verifier import replay_budget, scan_checkpoints, verify_training
 
 QUICK = "--quick" in sys.argv
 CALIBRATION = Path(__file__).resolve().parent.parent / "accord/verify/training/calibration.json"
@@ -283,7 +283,9 @@ def attacks(tmp: Path, tolerance: float) -> list[dict[str, object]]:
                     cost.append(fixed)
                     detected = True
                 else:
-                    top, anom, rand = select_segments(norms, tr.chain_head, beacon)
+                    top, anom, rand = select_segments(
+                        norms, tr.chain_head, beacon, replay_budget(0.05, fixed)
+                    )
                     chosen = set(top) | set(anom) | set(rand)
                     detected = any(not outcome[j] for j in chosen)
                     caught += detected
@@ -330,10 +332,12 @@ PROBE_CASES = (
     ("blobs", 1000, 10, 1, False),
     ("blobs", 1000, 10, 2, False),
     ("blobs", 1000, 10, 10, False),
-    ("charlm", 300, 10, 1, False),
+    ("blobs", 1000, 10, 50, False),
+    ("charlm", 1000, 10, 1, False),
     ("blobs", 1000, 10, 2, True),
     ("blobs", 1000, 10, 10, True),
-    ("charlm", 300, 10, 2, True),
+    ("blobs", 1000, 10, 100, True),
+    ("charlm", 1000, 10, 2, True),
 )
 
 
@@ -351,7 +355,11 @@ def hidden_probe(tmp: Path, tolerance: float, first_seed: int = 100) -> list[dic
         cost: list[float] = []
         for seed in range(first_seed, first_seed + n_seeds):
             att = undeclared_extra_steps(
-                tmp / "subtle", cfg, extra_per_segment=extra, seed=seed, evade_step_count=evade
+                tmp / "subtle" / task,
+                cfg,
+                extra_per_segment=extra,
+                seed=seed,
+                evade_step_count=evade,
             )
             outcome, fixed = _outcomes(att.transcript, att.declared_weights_sha256, tolerance)
             tr = load_transcript(att.transcript)
@@ -363,14 +371,18 @@ def hidden_probe(tmp: Path, tolerance: float, first_seed: int = 100) -> list[dic
                     by[outcome] = by.get(outcome, 0) + 1
                     cost.append(fixed)
                     continue
-                top, anom, rand = select_segments(norms, tr.chain_head, f"s-{seed}-{b}".encode())
+                top, anom, rand = select_segments(
+                    norms, tr.chain_head, f"s-{seed}-{b}".encode(), replay_budget(0.05, fixed)
+                )
                 chosen = set(top) | set(anom) | set(rand)
                 hit = any(not outcome[j] for j in chosen)
                 caught += hit
                 by["replay"] = by.get("replay", 0) + hit
                 cost.append(fixed + len(chosen) * k / steps)
-            caught_topq += isinstance(outcome, str) or any(
-                not outcome[j] for j in top_updates(norms, 5)
+            # PoL's rule at the same cost, on replay alone (PoL has no step count).
+            data = make_dataset(cfg.task, cfg.data_seed, cfg.n_samples)
+            caught_topq += any(
+                not replay_segment(tr, data, j).passes(tolerance) for j in top_updates(norms, 5)
             )
         label = f"{task} {extra} extra step(s) in 1 of {steps // k} segments" + (
             ", lab evades the step count" if evade else ""

@@ -119,7 +119,8 @@ def test_honest_runs_are_never_rejected(tmp_path: Path) -> None:
         head = record_honest_run(tmp_path / f"h{n}", cfg)
         f = verify_training(tmp_path / f"h{n}", b"beacon", expected_head=head, budget=1.0)
         rejected += f.verdict != Verdict.CONSISTENT
-        assert f.statistic["verifier_cost_fraction"] == 1.0
+        assert f.statistic["replay_cost_fraction"] == 1.0
+        assert 1.0 < f.statistic["verifier_cost_fraction"] < 1.05
     assert rejected == 0
 
 

@@ -41,7 +41,7 @@ def plan_counts(
         raise AccordError("budget", f"{budget} is not in (0, 1]", "use e.g. 0.05 for 5 %")
     total = max(4, math.floor(budget * n_segments))
     q = top_q if top_q is not None else max(1, total // 5)
-    a = n_anomalous if n_anomalous is not None else max(1, math.ceil(0.4 * total))
+    a = n_anomalous if n_anomalous is not None else max(1, (2 * total) // 5)
     r = n_random if n_random is not None else max(2, total - q - a)
     return Plan(min(q, n_segments), min(a, n_segments), min(r, n_segments))
 

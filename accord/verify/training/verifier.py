@@ -235,8 +235,15 @@ def verify_training(
         )
     stat["checks"]["step_count"] = "pass"
 
+    count_cost = count_flops / transcript_flops
     top, anomalous, rand = select_segments(
-        norms, tr.chain_head, beacon, budget, top_q, n_random, n_anomalous
+        norms,
+        tr.chain_head,
+        beacon,
+        replay_budget(budget, count_cost),
+        top_q,
+        n_random,
+        n_anomalous,
     )
     fixed = set(top) | set(anomalous)
     chosen = sorted(fixed | set(rand))
@@ -268,7 +275,8 @@ def verify_training(
         results.append(compare(j, first, last, s0, s1, replayed))
     report("replay", len(chosen), len(chosen))
     replayed_steps = sum(r.last_step - r.first_step for r in results)
-    stat["verifier_cost_fraction"] = replayed_steps / m.steps
+    stat["replay_cost_fraction"] = replayed_steps / m.steps
+    stat["verifier_cost_fraction"] = replayed_steps / m.steps + count_cost
     stat["replays"] = [
         {**r.__dict__, "kind": _kind(r.segment, top, anomalous), "pass": r.passes(tol)}
         for r in results
@@ -300,12 +308,25 @@ def verify_training(
         evidence=evidence,
         explanation=(
             f"Chain, data, initialisation and compute check out; {len(results)} segments "
-            f"({stat['verifier_cost_fraction']:.1%} of training) replayed within {tol:.3g}. "
+            f"({stat['replay_cost_fraction']:.1%} of training) replayed within {tol:.3g}; "
+            f"verifier cost {stat['verifier_cost_fraction']:.1%} of training in all. "
             f"The random draws catch a transcript with "
             f"{det['min_forged_fraction_caught_99pct']:.0%} "
             f"or more forged segments with probability >= 99 %."
         ),
     )
+
+
+def replay_budget(budget: float, count_cost: float) -> float:
+    """What is left of the budget for replay once the step count is paid for.
+
+    A budget of 1 means "replay everything" and is kept as such; below that, the whole
+    verification (count plus replay) is what the budget bounds, down to the smallest plan
+    (see :func:`accord.verify.training.selection.plan_counts`).
+    """
+    if budget >= 1:
+        return 1.0
+    return max(budget - count_cost, 1e-9)
 
 
 def _kind(j: int, top: list[int], anomalous: list[int]) -> str:
