@@ -431,10 +431,17 @@ def main() -> None:
         stepcount_contradicted = _int(honest["stepcount_contradicted"]) + _int(
             counting["contradicted"]
         )
-        tol = tolerance_from_noise(float(honest["noise_cross_threads"]))  # type: ignore[arg-type]
+        # Two-thread reduction order is not fixed, so the noise differs between runs: keep
+        # the largest ever measured here, per task, rather than the latest.
+        previous = json.loads(CALIBRATION.read_text()) if CALIBRATION.exists() else {}
+        by_task = dict(previous.get("noise_cross_threads_by_task", {}))
+        for task, value in honest["noise_cross_by_task"].items():  # type: ignore[attr-defined]
+            by_task[task] = max(float(value), float(by_task.get(task, 0.0)))
+        noise = max(by_task.values())
+        tol = tolerance_from_noise(noise)
         print(
-            f"  calibrated tolerance: {SAFETY_FACTOR:g} x "
-            f"{honest['noise_cross_threads']:.3g} = {tol:.3g}"
+            f"  this run's noise {honest['noise_cross_threads']:.3g}; largest measured "
+            f"{noise:.3g}; calibrated tolerance: {SAFETY_FACTOR:g} x {noise:.3g} = {tol:.3g}"
         )
         if not QUICK:
             CALIBRATION.write_text(
@@ -442,11 +449,11 @@ def main() -> None:
                     {
                         "note": "Written by python -m benchmarks.bench_training: honest runs "
                         "recorded at 1 thread and replayed at 2 threads; tolerance = safety "
-                        "factor x max noise.",
+                        "factor x the largest noise measured by any run on this machine.",
                         "honest_segments_measured": honest["segments"],
-                        "max_relative_noise_cross_threads": honest["noise_cross_threads"],
+                        "max_relative_noise_cross_threads": noise,
                         "max_relative_noise_same_threads": honest["noise_same_threads"],
-                        "noise_cross_threads_by_task": honest["noise_cross_by_task"],
+                        "noise_cross_threads_by_task": by_task,
                         "honest_stepcount_segments_measured": stepcount_segments,
                         "honest_stepcount_contradictions": stepcount_contradicted,
                         "safety_factor": SAFETY_FACTOR,
