@@ -94,3 +94,32 @@ def test_attack_demo_is_caught_by_cli(tmp_path: Path) -> None:
         ],
     )
     assert res.exit_code == 1 and "INCONSISTENT" in res.output
+
+
+def test_hidden_steps_are_counted_in_the_report(tmp_path: Path) -> None:
+    """The step count names the segment and the number of steps the lab really took."""
+    res = runner.invoke(
+        app,
+        [
+            "training",
+            "attack-demo",
+            "undeclared_extra_steps_hidden",
+            str(tmp_path),
+            "--steps",
+            "100",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    res = runner.invoke(
+        app,
+        ["training", "verify", info["transcript"], "--beacon", BEACON, "--json"],
+    )
+    assert res.exit_code == 1, res.output
+    finding = json.loads(res.output)["finding"]
+    assert finding["statistic"]["failed_check"] == "step_count"
+    assert "moved as 20 optimizer steps move them, 10 declared" in finding["explanation"]
+    assert finding["statistic"]["step_count"]["cost_fraction"] < 0.02
+    res = runner.invoke(app, ["training", "verify", info["transcript"], "--beacon", BEACON])
+    assert "step count" in res.output and "contradicted in segments" in res.output

@@ -86,6 +86,8 @@ def verify(
     if as_json:
         finding = check()
         print_json({"beacon": key.hex(), "beacon_given": given, "finding": finding})
+        if finding.verdict != "consistent":
+            raise typer.Exit(1)  # the documented exit status holds with --json too
         return
     with Progress(
         TextColumn("[bold]{task.description:<16}"),
