@@ -60,7 +60,7 @@ def _loop(
     """
     from accord.verify.training.loop import build_optimizer
     from accord.verify.training.manifest import ModelSpec
-    from accord.verify.training.tasks import ARCHS, build_model, default_model_kwargs
+    from accord.verify.training.tasks import ARCHS, default_model_kwargs
 
     cfg = RunConfig(task=task, steps=steps, k=k, n_samples=1024, batch_size=batch)
     spec = ModelSpec.model_validate(
@@ -139,9 +139,7 @@ def recorder_overhead(tmp: Path) -> list[dict[str, object]]:
 
 def _scan(tr: Transcript) -> tuple[list[float], int]:
     """Update norms and the number of segments whose step count is contradicted."""
-    m = tr.manifest
-    model = build_model(m.model.arch, dict(m.model.kwargs), m.model.init_seed)
-    scanned = scan_checkpoints(tr, [n for n, _ in model.named_parameters()], lambda *_: None)
+    scanned = scan_checkpoints(tr, lambda *_: None)
     if isinstance(scanned, IntegrityError):
         raise scanned
     norms, counts, _ = scanned

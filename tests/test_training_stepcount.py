@@ -166,3 +166,26 @@ def test_arbitrary_checkpoint_values_never_crash_the_count(
         assert c.confirming >= 0 and c.witnesses >= 0
         if c.contradicts:
             assert c.witnesses >= 3
+
+
+def test_misshapen_or_non_numeric_tensors_are_integrity_errors() -> None:
+    import torch
+
+    with pytest.raises(IntegrityError, match=r"shape \(3,\), the model \(2,\)"):
+        FlatState.of({"model/w": torch.zeros(3)}, ["w"], "c", shapes={"w": (2,)})
+    with pytest.raises(IntegrityError, match="not floating point"):
+        FlatState.of({"model/w": torch.zeros(2, dtype=torch.complex64)}, ["w"], "c")
+    odd = {"model/w": torch.zeros(2), "opt/0/step": torch.zeros(1, dtype=torch.complex64)}
+    assert FlatState.of(odd, ["w"], "c").counter() is None
+
+
+def test_a_non_finite_adam_counter_is_no_count() -> None:
+    import torch
+
+    state = FlatState.of(
+        {"model/w": torch.ones(2), "opt/0/step": torch.tensor(float("nan"))}, ["w"]
+    )
+    assert state.counter() is None
+    spec = OptimizerSpec(name="adamw", lr=1e-3, weight_decay=0.01)
+    counts, _ = count_steps(spec, [state, state], [3])
+    assert counts[0].counter_delta is None

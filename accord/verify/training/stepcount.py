@@ -81,12 +81,36 @@ class FlatState:
     steps: np.ndarray | None  # Adam's per-parameter counter, broadcast to coordinates
 
     @classmethod
-    def of(cls, tensors: dict[str, Any], names: list[str], where: str = "checkpoint") -> FlatState:
-        missing = [n for n in names if MODEL_PREFIX + n not in tensors]
-        if missing:
+    def of(
+        cls,
+        tensors: dict[str, Any],
+        names: list[str],
+        where: str = "checkpoint",
+        shapes: dict[str, tuple[int, ...]] | None = None,
+    ) -> FlatState:
+        """Flatten a checkpoint's tensors (the lab's bytes, already hash-checked, not trusted:
+        a missing, misshapen or non-numeric tensor is an :class:`IntegrityError`)."""
+        for n in names:
+            t = tensors.get(MODEL_PREFIX + n)
+            if t is None:
+                raise IntegrityError(
+                    where, f"has no tensor for parameter {n}", "the model does not match"
+                )
+            if not t.is_floating_point():
+                raise IntegrityError(where, f"tensor {n} is {t.dtype}, not floating point", None)
+            if shapes is not None and tuple(t.shape) != shapes[n]:
+                raise IntegrityError(
+                    where, f"tensor {n} has shape {tuple(t.shape)}, the model {shapes[n]}", None
+                )
+        try:
+            return cls._flatten(tensors, names)
+        except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
             raise IntegrityError(
-                where, f"has no tensor for parameter {missing[0]}", "the model does not match"
-            )
+                where, f"a tensor cannot be read as numbers ({exc})", None
+            ) from None
+
+    @classmethod
+    def _flatten(cls, tensors: dict[str, Any], names: list[str]) -> FlatState:
         sizes = [int(tensors[MODEL_PREFIX + n].numel()) for n in names]
         weights = np.concatenate(
             [tensors[MODEL_PREFIX + n].detach().double().reshape(-1).numpy() for n in names]
@@ -109,13 +133,17 @@ class FlatState:
         return cls(weights, buffers, steps)
 
     def counter(self) -> int | None:
-        """The largest Adam step counter (parameters that never had a gradient have none)."""
-        return None if self.steps is None or self.steps.size == 0 else int(self.steps.max())
+        """The largest Adam step counter (parameters that never had a gradient have none);
+        None when there is none or it is not a finite number."""
+        if self.steps is None or self.steps.size == 0:
+            return None
+        top = float(self.steps.max())
+        return int(top) if math.isfinite(top) else None
 
 
 def _opt(tensors: dict[str, Any], idx: int, key: str, size: int) -> np.ndarray | None:
     t = tensors.get(f"{OPT_PREFIX}{idx}/{key}")
-    if t is None or int(t.numel()) != size:
+    if t is None or int(t.numel()) != size or not t.is_floating_point():
         return None
     out: np.ndarray = t.detach().double().reshape(-1).numpy()
     return out
@@ -123,7 +151,9 @@ def _opt(tensors: dict[str, Any], idx: int, key: str, size: int) -> np.ndarray |
 
 def _counter(tensors: dict[str, Any], idx: int) -> float:
     t = tensors.get(f"{OPT_PREFIX}{idx}/step")
-    return 0.0 if t is None or int(t.numel()) != 1 else float(t.reshape(-1)[0])
+    if t is None or int(t.numel()) != 1:
+        return 0.0
+    return math.nan if t.is_complex() else float(t.reshape(-1)[0])
 
 
 def zero_gradient_walk(spec: OptimizerSpec, start: FlatState, idx: np.ndarray) -> Iterator[Any]:

@@ -210,8 +210,7 @@ def verify_training(
     else:
         stat["checks"]["final_model"] = "not given"
 
-    names = [name for name, _ in model.named_parameters()]
-    scanned = scan_checkpoints(tr, names, report)
+    scanned = scan_checkpoints(tr, report)
     if isinstance(scanned, IntegrityError):
         return _fail(subject, "integrity", scanned.message, stat, evidence, Severity.CRITICAL)
     norms, counts, count_flops = scanned
@@ -334,7 +333,7 @@ def _kind(j: int, top: list[int], anomalous: list[int]) -> str:
 
 
 def scan_checkpoints(
-    tr: Transcript, names: list[str], report: Progress
+    tr: Transcript, report: Progress
 ) -> tuple[list[float], list[StepCount], int] | IntegrityError:
     """One pass over every checkpoint (each read and hash-checked once): the l2 update of each
     segment, and the optimizer steps its zero-gradient coordinates count."""
@@ -343,12 +342,15 @@ def scan_checkpoints(
     m = tr.manifest
     n = m.n_segments
     norms: list[float] = []
+    model = build_model(m.model.arch, dict(m.model.kwargs), m.model.init_seed)
+    shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    names = list(shapes)
 
     def states() -> Iterator[FlatState]:
         prev: np.ndarray | None = None
         for j in range(n + 1):
             report("checkpoints", j, n + 1)
-            state = FlatState.of(tr.checkpoint_tensors(j), names, m.checkpoints[j].file)
+            state = FlatState.of(tr.checkpoint_tensors(j), names, m.checkpoints[j].file, shapes)
             cur = state.weights
             if prev is not None:
                 norms.append(float(np.linalg.norm(cur - prev)))
