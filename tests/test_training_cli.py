@@ -66,21 +66,18 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "unknown attack" in res.output
 
 
-def test_attack_demo_is_caught_by_cli(tmp_path: Path) -> None:
+def _attack(name: str, workdir: Path) -> dict[str, str]:
+    """Build an attack transcript through the CLI; what the cheating lab would declare."""
     res = runner.invoke(
-        app,
-        [
-            "training",
-            "attack-demo",
-            "short_run_claimed_long",
-            str(tmp_path),
-            "--steps",
-            "100",
-            "--json",
-        ],
+        app, ["training", "attack-demo", name, str(workdir), "--steps", "100", "--json"]
     )
     assert res.exit_code == 0, res.output
-    info = json.loads(res.output)
+    info: dict[str, str] = json.loads(res.output)
+    return info
+
+
+def test_attack_demo_is_caught_by_cli(tmp_path: Path) -> None:
+    info = _attack("short_run_claimed_long", tmp_path)
     res = runner.invoke(
         app,
         [
@@ -98,20 +95,7 @@ def test_attack_demo_is_caught_by_cli(tmp_path: Path) -> None:
 
 def test_hidden_steps_are_counted_in_the_report(tmp_path: Path) -> None:
     """The step count names the segment and the number of steps the lab really took."""
-    res = runner.invoke(
-        app,
-        [
-            "training",
-            "attack-demo",
-            "undeclared_extra_steps_hidden",
-            str(tmp_path),
-            "--steps",
-            "100",
-            "--json",
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    info = json.loads(res.output)
+    info = _attack("undeclared_extra_steps_hidden", tmp_path)
     res = runner.invoke(
         app,
         ["training", "verify", info["transcript"], "--beacon", BEACON, "--json"],
