@@ -322,6 +322,12 @@ class TranscriptRecorder:
         """
         return sum(self.cost.values())
 
+    def training_thread_seconds(self) -> float:
+        """The part of :meth:`overhead_seconds` spent on the training thread (setup, the
+        per-step calls, the checkpoint copies, finish): what lengthens the steps themselves
+        when the writer thread has a core of its own."""
+        return sum(v for key, v in self.cost.items() if key != "worker_cpu_s")
+
 
 def write_chain(root: Path, run_id: str, records: list[dict[str, Any]]) -> str:
     import json
