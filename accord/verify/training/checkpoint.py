@@ -243,15 +243,21 @@ def load_checkpoint_bytes(raw: bytes, where: str) -> dict[str, Any]:
     return tensors
 
 
-def read_checkpoint(path: Path, where: str) -> tuple[bytes, dict[str, Any]]:
+def read_bounded(path: Path, what: str, limit: int, missing_fix: str) -> bytes:
+    """Read a file the lab handed over, refusing it by its size before reading it."""
     try:
-        raw = path.read_bytes()
+        size = path.stat().st_size
+        if size > limit:
+            raise IntegrityError(what, f"is {size} bytes, over the {limit}-byte limit", None)
+        return path.read_bytes()
     except FileNotFoundError:
-        raise IntegrityError(
-            where, "is missing", "the lab must hand over every checkpoint"
-        ) from None
+        raise IntegrityError(what, "is missing", missing_fix) from None
     except OSError as exc:
-        raise IntegrityError(where, f"cannot be read ({exc.strerror})", None) from None
+        raise IntegrityError(what, f"cannot be read ({exc.strerror})", None) from None
+
+
+def read_checkpoint(path: Path, where: str) -> tuple[bytes, dict[str, Any]]:
+    raw = read_bounded(path, where, MAX_CHECKPOINT_BYTES, "the lab must hand over every checkpoint")
     return raw, load_checkpoint_bytes(raw, where)
 
 

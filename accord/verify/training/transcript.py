@@ -26,6 +26,7 @@ from accord.errors import IntegrityError, NotFoundError
 from accord.verify.training.checkpoint import (
     MODEL_PREFIX,
     file_digest,
+    read_bounded,
     read_checkpoint,
     weights_digest,
 )
@@ -147,17 +148,9 @@ class Transcript:
 
 
 def _read(path: Path, what: str, limit: int) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            raise IntegrityError(what, f"is {size} bytes, over the {limit}-byte limit", None)
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise IntegrityError(
-            what, "is missing", "a transcript needs manifest.json, chain.jsonl and indices.bin"
-        ) from None
-    except OSError as exc:
-        raise IntegrityError(what, f"cannot be read ({exc.strerror})", None) from None
+    return read_bounded(
+        path, what, limit, "a transcript needs manifest.json, chain.jsonl and indices.bin"
+    )
 
 
 def parse_chain(raw: bytes) -> list[tuple[dict[str, Any], str]]:
