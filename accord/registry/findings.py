@@ -131,52 +131,33 @@ def _transfer(leaf: int, body: TransferBody) -> list[NewFinding]:
     )
     verdict = classify(item)
     stats = {"status": verdict.status, "clauses": _clauses(verdict), "rules_on": str(body.date)}
-    subject = f"transfer:{body.transfer_id}"
-    if verdict.status == "license_required":
-        if body.license_ref:
-            return [
-                NewFinding.of(
-                    f"license:{body.transfer_id}",
-                    (leaf,),
-                    subject=subject,
-                    verifier="registry.rules.transfer",
-                    verdict=Verdict.CONSISTENT,
-                    severity=Severity.INFO,
-                    statistic=stats,
-                    error_bound=0.0,
-                    message=message(
-                        "registry.transfer.licensed",
-                        headline=verdict.headline,
-                        licence=body.license_ref,
-                    ),
-                )
-            ]
-        return [
-            NewFinding.of(
-                f"license:{body.transfer_id}",
-                (leaf,),
-                subject=subject,
-                verifier="registry.rules.transfer",
-                verdict=Verdict.INCONCLUSIVE,
-                severity=Severity.HIGH,
-                statistic=stats,
-                message=message("registry.transfer.unlicensed", headline=verdict.headline),
-            )
-        ]
-    if verdict.status == "undetermined":
-        return [
-            NewFinding.of(
-                f"license:{body.transfer_id}",
-                (leaf,),
-                subject=subject,
-                verifier="registry.rules.transfer",
-                verdict=Verdict.INCONCLUSIVE,
-                severity=Severity.LOW,
-                statistic={**stats, "unknowns": verdict.unknowns},
-                message=message("registry.transfer.undetermined", headline=verdict.headline),
-            )
-        ]
-    return []
+    if verdict.status == "license_required" and body.license_ref:
+        outcome, severity, bound = Verdict.CONSISTENT, Severity.INFO, 0.0
+        text = message(
+            "registry.transfer.licensed", headline=verdict.headline, licence=body.license_ref
+        )
+    elif verdict.status == "license_required":
+        outcome, severity, bound = Verdict.INCONCLUSIVE, Severity.HIGH, None
+        text = message("registry.transfer.unlicensed", headline=verdict.headline)
+    elif verdict.status == "undetermined":
+        outcome, severity, bound = Verdict.INCONCLUSIVE, Severity.LOW, None
+        stats["unknowns"] = verdict.unknowns
+        text = message("registry.transfer.undetermined", headline=verdict.headline)
+    else:
+        return []
+    return [
+        NewFinding.of(
+            f"license:{body.transfer_id}",
+            (leaf,),
+            subject=f"transfer:{body.transfer_id}",
+            verifier="registry.rules.transfer",
+            verdict=outcome,
+            severity=severity,
+            statistic=stats,
+            error_bound=bound,
+            message=text,
+        )
+    ]
 
 
 def _cluster(book: Book, leaf: int, body: ClusterBody) -> list[NewFinding]:
