@@ -440,9 +440,10 @@ def undeclared_extra_steps(
                 pushed = {n: torch.zeros_like(p) for n, p in named(model)}
                 for _ in range(extra):
                     train_step(model, opt, data, extra_idx[used])
-                    for n, p in named(model):
-                        if p.grad is not None:
-                            pushed[n] += p.grad.abs()
+                    if saved is not None:  # only a lab covering its tracks needs the tally
+                        for n, p in named(model):
+                            if p.grad is not None:
+                                pushed[n] += p.grad.abs()
                     used += 1
                 if saved is not None:
                     _put_back_untouched(model, opt, saved, pushed)
