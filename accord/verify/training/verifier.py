@@ -210,7 +210,7 @@ def verify_training(
     else:
         stat["checks"]["final_model"] = "not given"
 
-    scanned = scan_checkpoints(tr, report)
+    scanned = scan_checkpoints(tr, report, model)
     if isinstance(scanned, IntegrityError):
         return _fail(subject, "integrity", scanned.message, stat, evidence, Severity.CRITICAL)
     norms, counts, count_flops = scanned
@@ -333,7 +333,7 @@ def _kind(j: int, top: list[int], anomalous: list[int]) -> str:
 
 
 def scan_checkpoints(
-    tr: Transcript, report: Progress
+    tr: Transcript, report: Progress, model: Any = None
 ) -> tuple[list[float], list[StepCount], int] | IntegrityError:
     """One pass over every checkpoint (each read and hash-checked once): the l2 update of each
     segment, and the optimizer steps its zero-gradient coordinates count."""
@@ -342,7 +342,8 @@ def scan_checkpoints(
     m = tr.manifest
     n = m.n_segments
     norms: list[float] = []
-    model = build_model(m.model.arch, dict(m.model.kwargs), m.model.init_seed)
+    if model is None:  # the verifier passes the one it already built
+        model = build_model(m.model.arch, dict(m.model.kwargs), m.model.init_seed)
     shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
     names = list(shapes)
 
