@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_process import accord
 
 from accord.errors import AccordError
 from accord.verify.location.evaluate import (
@@ -21,19 +21,11 @@ from accord.verify.location.geodesy import Propagation, distance_km
 from accord.verify.location.ripe_atlas import parse_anchors, parse_ping_results
 from accord.verify.location.synthetic import synthetic_mesh
 
-ROOT = Path(__file__).resolve().parents[1]
 BRISBANE = "probe-6849"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "accord.cli.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=180,
-        check=False,
-    )
+    return accord(*args)
 
 
 @pytest.fixture(scope="module")

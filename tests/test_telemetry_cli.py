@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from cli_process import ROOT, accord
+
 DATA = ROOT / "tests" / "data" / "telemetry"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "accord.cli.main", "telemetry", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=180,
-        check=False,
-    )
+    return accord("telemetry", *args)
 
 
 def test_scan_json_reports_every_record_and_the_split_run() -> None:
