@@ -156,12 +156,17 @@ def verify(
 @handle_errors
 def demo(
     out: Path = typer.Option(..., "--out", help="Empty directory to build the demo registry in."),
+    seeded: bool = typer.Option(
+        False,
+        "--seeded",
+        help="Derive every key from a public seed (same root hash each build; insecure).",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Build the deterministic demonstration year, print what it found, and exit."""
+    """Build the demonstration year (fresh keys under OUT/keys), print what it found, exit."""
     from accord.registry.demo import build, summary
 
-    built = build(out)
+    built = build(out, seeded=seeded)
     try:
         info = summary(built.registry)
     finally:
@@ -176,7 +181,7 @@ def demo(
     console.print(f"findings by severity: {info['findings_by_severity']}")
     for f in info["high"]:
         console.print(f"[bold red]{f['subject']}[/]: {f['explanation']}", highlight=False)
-    console.print(f"browse it: accord serve --var {out.parent} --demo")
+    console.print(f"browse it: accord serve --demo --var {out}")
 
 
 @app.command("token")

@@ -44,14 +44,13 @@ def register(app: typer.Typer) -> None:
             declaration_burst=max(1, int(declaration_rate * 5)),
         )
         if demo:
-            from accord.registry.demo import build, summary
+            from accord.registry.demo import build, open_demo, summary
 
-            out = var / "demo"
-            if (out / "ledger.sqlite").exists() and db is None:
-                import shutil
-
-                shutil.rmtree(out)
-            built = build(out, db)
+            # --var may name a demo built by `accord registry demo --out DIR` itself.
+            out = var if (var / "keys").is_dir() else var / "demo"
+            # A demo built before is reopened as it was: deleting it would let the same
+            # log key sign a different tree of a size it already signed.
+            built = open_demo(out, db) or build(out, db)
             registry = built.registry
             info = summary(registry)
         else:

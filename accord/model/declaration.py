@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     TypeAdapter,
     ValidationError,
     field_validator,
@@ -36,12 +37,25 @@ NONCE_PATTERN = r"^[A-Za-z0-9_\-]{16,64}$"
 ISSUED_AT_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
 MAX_COUNT = 100_000_000
 MAX_FLOP = 1e32
+MAX_DEPTH = 16
+"""JSON nesting deeper than any declaration needs (bodies are three levels deep)."""
+MAX_INT_DIGITS = 20
+"""Longer integer literals are refused before Python converts them (that costs quadratic time)."""
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+"""Free text carries no control characters: NUL breaks PostgreSQL text columns, and the
+rest only ever serve to hide or disguise what a record says."""
 
 DECLARATION_TYPE = "accord.declaration/v1"
 FINDING_TYPE = "accord.finding/v1"
 PARTY_TYPE = "accord.party/v1"
 
 Ident = Annotated[str, Field(pattern=ID_PATTERN, description="Identifier chosen by the party.")]
+
+
+# Bounded free text without control characters; the published schema says so too.
+Text = Annotated[str, StringConstraints(max_length=200, pattern=TEXT_PATTERN)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=TEXT_PATTERN)]
+ChipName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=TEXT_PATTERN)]
 
 
 class Kind(StrEnum):
@@ -79,7 +93,7 @@ class Body(BaseModel):
 
 
 class ChipLine(Body):
-    chip: str = Field(min_length=1, max_length=64, description="Chip id, name or alias.")
+    chip: ChipName = Field(description="Chip id, name or alias.")
     count: int = Field(ge=0, le=MAX_COUNT)
 
     @field_validator("chip")
@@ -109,10 +123,10 @@ class FacilityBody(Body):
     """A site where chips are kept or used: the unit of accountancy."""
 
     facility_id: Ident
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     country: str = Field(description="ISO 3166-1 alpha-2 code of the site's country.")
     site_type: Literal["datacenter", "warehouse", "lab", "fab"] = "datacenter"
-    operator: str | None = Field(default=None, max_length=200)
+    operator: Text | None = None
 
     @field_validator("country")
     @classmethod
@@ -159,9 +173,9 @@ class TransferBody(Body):
     to_facility: Ident
     to_country: str
     chips: list[ChipLine] = Field(min_length=1, max_length=100)
-    end_user: str | None = Field(default=None, max_length=200)
+    end_user: Text | None = None
     end_user_hq: str | None = None
-    license_ref: str | None = Field(default=None, max_length=200)
+    license_ref: Text | None = None
 
     @field_validator("from_country", "to_country")
     @classmethod
@@ -193,7 +207,7 @@ class TrainingRunBody(Body):
     date: dt.date
     facility_id: Ident
     cluster_id: Ident | None = None
-    chip: str = Field(min_length=1, max_length=64)
+    chip: ChipName
     chip_count: int = Field(gt=0, le=MAX_COUNT)
     chip_hours: float | None = Field(default=None, ge=0, le=1e12)
     params: float | None = Field(default=None, gt=0, le=1e16)
@@ -202,7 +216,7 @@ class TrainingRunBody(Body):
     compute_flop: float | None = Field(
         default=None, ge=0, le=MAX_FLOP, description="Training operations used so far (FLOP)."
     )
-    model_name: str | None = Field(default=None, max_length=200)
+    model_name: Text | None = None
 
     @field_validator("chip")
     @classmethod
@@ -228,12 +242,12 @@ class TrainingRunBody(Body):
 class ModelReleaseBody(Body):
     """A trained model made available (weights published or served)."""
 
-    model_name: str = Field(min_length=1, max_length=200)
+    model_name: Name
     run_id: Ident
     date: dt.date
     open_weights: bool
     training_compute_flop: float = Field(gt=0, le=MAX_FLOP)
-    inspection_ref: str | None = Field(default=None, max_length=200)
+    inspection_ref: Text | None = None
 
 
 BODY_MODELS: dict[Kind, type[Body]] = {
@@ -294,6 +308,9 @@ class SignedDeclaration(BaseModel):
             raise AccordError("signature", "is not valid base64") from None
         if len(raw) != 64:
             raise AccordError("signature", f"is {len(raw)} bytes; Ed25519 signatures are 64")
+        if base64.b64encode(raw).decode("ascii") != self.signature:
+            # One signature, one spelling: otherwise the same declaration has two log entries.
+            raise AccordError("signature", "is not canonical base64", "encode with padding")
         return raw
 
     def leaf(self) -> bytes:
@@ -316,18 +333,41 @@ def canonical_json(value: Any, field: str) -> bytes:
         raise AccordError(field, f"cannot be canonicalised (RFC 8785): {err}") from None
 
 
+_SAFE_PART = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
+
+
+def _loc_part(part: object) -> str:
+    """A path element fit to show back: field names are the sender's text, so odd or long
+    ones are replaced (an error never echoes what was sent)."""
+    if isinstance(part, int):
+        return str(part)
+    text = str(part)
+    return text if _SAFE_PART.match(text) else "<field>"
+
+
 def error_location(exc: ValidationError, prefix: str) -> AccordError:
     """The first pydantic error as an AccordError naming the JSON path."""
-    first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
+    first = exc.errors(include_input=False, include_url=False)[0]
+    loc = ".".join(_loc_part(p) for p in first["loc"])
     where = ".".join(part for part in (prefix, loc) if part) or "body"
     msg = str(first["msg"]).removeprefix("Value error, ")
-    return AccordError(where, msg, "see the JSON Schema at /v1/schemas")
+    if first["type"] == "string_pattern_mismatch" and TEXT_PATTERN in msg:
+        msg = "holds a control character (such as NUL or a line break)"
+    return AccordError(where, msg[:300], "see the JSON Schema at /v1/schemas")
 
 
-def parse_body(kind: Kind, body: dict[str, Any]) -> Body:
+def parse_body(kind: Kind, body: dict[str, Any], strict: bool = False) -> Body:
+    """Validate a body; ``strict`` takes exactly what the published JSON Schema allows.
+
+    New submissions are strict (``true`` is not a count, ``"10"`` is not a number, a
+    date-time is not a date), so that the log holds only what an outside auditor's schema
+    validator accepts. Entries already in the log are read back leniently.
+    """
+    model = BODY_MODELS[kind]
     try:
-        return BODY_MODELS[kind].model_validate(body)
+        if strict:
+            return model.model_validate_json(json.dumps(body), strict=True)
+        return model.model_validate(body)
     except ValidationError as exc:
         raise error_location(exc, "declaration.body") from None
 
@@ -339,7 +379,11 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise AccordError(key, "appears twice in one JSON object", "send each key once")
+            # The key is the sender's text: name it only if it is short and plain.
+            where = key if _SAFE_PART.match(key) else "body"
+            raise AccordError(
+                where, "is a key that appears twice in one JSON object", "send each key once"
+            )
         out[key] = value
     return out
 
@@ -348,18 +392,60 @@ def _no_constants(name: str) -> Any:
     raise AccordError("body", f"holds {name}, which is not JSON", "send finite numbers")
 
 
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise AccordError(
+            "body", f"holds an integer longer than {MAX_INT_DIGITS} digits", "send smaller numbers"
+        )
+    return int(text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_tree(value: Any) -> None:
+    """Depth and text checks over a parsed document, without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                raise AccordError("body", "holds an unpaired UTF-16 surrogate escape")
+            continue
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise AccordError(
+                    "body", f"is nested more than {MAX_DEPTH} levels deep", "flatten it"
+                )
+            children = list(item.items()) if isinstance(item, dict) else list(enumerate(item))
+            for key, child in children:
+                stack.append((child, depth + 1))
+                if isinstance(key, str):
+                    stack.append((key, depth))
+
+
 def loads_strict(raw: bytes) -> Any:
-    """Parse untrusted JSON: UTF-8 only, no duplicate keys, no NaN or Infinity."""
+    """Parse untrusted JSON: UTF-8 only, no duplicate keys, no NaN or Infinity, bounded
+    integers and depth, no unpaired surrogates (which no canonical form can carry)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise AccordError("body", "is not UTF-8") from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constants,
+            parse_int=_bounded_int,
+        )
     except json.JSONDecodeError as err:
         raise AccordError("body", f"is not JSON ({err.msg} at {err.pos})") from None
-    except RecursionError:
-        raise AccordError("body", "is nested too deeply") from None
+    except (RecursionError, MemoryError):
+        raise AccordError("body", f"is nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError:
+        raise AccordError("body", "holds a number Python cannot read") from None
+    _check_tree(value)
+    return value
 
 
 def parse_signed(raw: bytes | dict[str, Any]) -> SignedDeclaration:

@@ -11,6 +11,7 @@ those findings carry error bound 0. Everything here is a pure function of the bo
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import itertools
 from collections import defaultdict
@@ -123,7 +124,7 @@ class FacilityBalance:
 
 
 def facility_balances(book: Book, on: dt.date | None = None) -> list[FacilityBalance]:
-    when = on or book.latest_date or dt.date.today()
+    when = on or book.today or dt.date.today()
     out = []
     for fid, facility in sorted(book.facilities.items()):
         bal = balance_at(book, fid, when)
@@ -218,18 +219,46 @@ def _all_dates(book: Book) -> list[dt.date]:
     return dates
 
 
+class _Totals:
+    """A facility's book total on any date in O(log n): inventories and movements sorted
+    once, movements summed as a prefix (what ``balance_at`` computes, without rescanning)."""
+
+    def __init__(self, book: Book, facility_id: str) -> None:
+        invs = sorted(book.inventories.get(facility_id, []), key=lambda i: i.as_of)
+        self.inv_dates = [i.as_of for i in invs]
+        self.inv_totals = [sum(i.chips.values()) for i in invs]
+        moves = sorted(book.movements.get(facility_id, []), key=lambda m: m.date)
+        self.move_dates = [m.date for m in moves]
+        self.prefix = [0, *itertools.accumulate(m.delta for m in moves)]
+
+    def _moved(self, after: dt.date | None, upto: dt.date) -> int:
+        hi = self.prefix[bisect.bisect_right(self.move_dates, upto)]
+        lo = 0 if after is None else self.prefix[bisect.bisect_right(self.move_dates, after)]
+        return hi - lo
+
+    def on(self, when: dt.date, inventory_that_day: bool = True) -> int:
+        """Total on ``when``; without ``inventory_that_day``, what the book expected just
+        before an inventory of that day reset it."""
+        find = bisect.bisect_right if inventory_that_day else bisect.bisect_left
+        i = find(self.inv_dates, when) - 1
+        if i < 0:
+            return self._moved(None, when)
+        return self.inv_totals[i] + self._moved(self.inv_dates[i], when)
+
+
 def country_series(book: Book) -> dict[str, list[tuple[dt.date, int]]]:
     """Book balance per country at each month end (step function sampled monthly)."""
     dates = _all_dates(book)
     if not dates:
         return {}
     samples = month_ends(min(dates), max(dates))
+    totals = {fid: _Totals(book, fid) for fid in book.facilities}
     out: dict[str, list[tuple[dt.date, int]]] = defaultdict(list)
     for when in samples:
-        totals: dict[str, int] = defaultdict(int)
+        by_country: dict[str, int] = defaultdict(int)
         for fid, facility in book.facilities.items():
-            totals[facility.country] += sum(balance_at(book, fid, when).values())
-        for country, total in totals.items():
+            by_country[facility.country] += totals[fid].on(when)
+        for country, total in by_country.items():
             out[country].append((when, total))
     return dict(sorted(out.items()))
 
@@ -242,11 +271,9 @@ def facility_series(
         {m.date for m in book.movements.get(facility_id, [])}
         | {i.as_of for i in book.inventories.get(facility_id, [])}
     )
-    booked = []
-    for when in events:
-        # Just before the inventory of that day resets it: what the book expected.
-        invs = [i for i in book.inventories.get(facility_id, []) if i.as_of < when]
-        booked.append((when, sum(_rolled_forward(book, facility_id, invs, when).values())))
+    totals = _Totals(book, facility_id)
+    # Just before the inventory of that day resets it: what the book expected.
+    booked = [(when, totals.on(when, inventory_that_day=False)) for when in events]
     declared = [
         (i.as_of, sum(i.chips.values()))
         for i in sorted(book.inventories.get(facility_id, []), key=lambda i: i.as_of)
@@ -311,8 +338,9 @@ def accountancy_findings(book: Book) -> list[NewFinding]:
                     ),
                 )
             )
-    horizon = book.latest_date
-    for tid, transfer in sorted(book.transfers.items()):
+    horizon = book.today or dt.date.today()
+    for (tid, src, dst), transfer in sorted(book.transfers.items()):
+        key = f"{tid}:{src}:{dst}"
         ship, recv = transfer.shipment, transfer.receipt
         if ship is not None and recv is not None:
             sent, got = ship.chips(), recv.chips()
@@ -323,7 +351,7 @@ def accountancy_findings(book: Book) -> list[NewFinding]:
                 missing = sum(diff.values())
                 out.append(
                     NewFinding.of(
-                        f"srd:{tid}",
+                        f"srd:{key}",
                         (ship.leaf, recv.leaf),
                         subject=f"transfer:{tid}",
                         verifier="registry.accountancy.transfer",
@@ -341,36 +369,39 @@ def accountancy_findings(book: Book) -> list[NewFinding]:
                     )
                 )
             continue
-        if horizon is None:
-            continue
         side = ship or recv
         assert side is not None
         if (horizon - side.body.date).days <= GRACE_DAYS:
             continue
-        if ship is not None and ship.body.to_facility in book.facilities:
-            other = book.facilities[ship.body.to_facility].party
-            out.append(
-                _unconfirmed(tid, ship.leaf, "registry.transfer.unreceived", other, ship.body)
-            )
-        elif recv is not None and recv.body.from_facility in book.facilities:
-            other = book.facilities[recv.body.from_facility].party
-            out.append(
-                _unconfirmed(tid, recv.leaf, "registry.transfer.unshipped", other, recv.body)
-            )
+        # One side's word alone: a finding about the claimant's statement, naming only the
+        # claimant, never an accusation of the party at the other end.
+        ident = (
+            "registry.transfer.unconfirmed_shipment"
+            if side.body.role == "shipment"
+            else "registry.transfer.unconfirmed_receipt"
+        )
+        out.append(_unconfirmed(key, tid, side.leaf, ident, side.party, side.body))
     out.extend(_undeclared_clusters(book))
     return out
 
 
-def _unconfirmed(tid: str, leaf: int, ident: str, other: str, body: Any) -> NewFinding:
+def _unconfirmed(key: str, tid: str, leaf: int, ident: str, claimant: str, body: Any) -> NewFinding:
     return NewFinding.of(
-        f"unconfirmed:{tid}",
+        f"unconfirmed:{key}",
         (leaf,),
         subject=f"transfer:{tid}",
         verifier="registry.accountancy.transfer",
         verdict=Verdict.INCONCLUSIVE,
         severity=Severity.MEDIUM,
-        statistic={"role": body.role, "date": str(body.date), "grace_days": GRACE_DAYS},
-        message=message(ident, transfer=tid, date=str(body.date), party=other, days=GRACE_DAYS),
+        statistic={
+            "role": body.role,
+            "date": str(body.date),
+            "grace_days": GRACE_DAYS,
+            "party": claimant,
+        },
+        message=message(
+            ident, claimant=claimant, transfer=tid, date=str(body.date), days=GRACE_DAYS
+        ),
     )
 
 

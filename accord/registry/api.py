@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accord import __version__
 from accord.errors import AccordError, NotFoundError
-from accord.model.declaration import Kind, SignedDeclaration, json_schemas
+from accord.model.declaration import TEXT_PATTERN, Kind, SignedDeclaration, json_schemas
 from accord.model.finding import Finding
 from accord.registry import db
 from accord.registry.accountancy import (
@@ -36,7 +36,7 @@ from accord.registry.accountancy import (
     country_series,
     facility_balances,
 )
-from accord.registry.receipts import check_receipt
+from accord.registry.receipts import ReceiptCheck, check_receipt
 from accord.registry.service import Registry, RegistryError
 
 
@@ -75,6 +75,40 @@ def _error(status: int, field: str, problem: str, fix: str | None = None) -> JSO
     return JSONResponse(
         {"error": {"field": field, "problem": problem, "fix": fix}}, status_code=status
     )
+
+
+class BodyTooLarge(StarletteHTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"is larger than {limit} bytes")
+
+
+class BodyLimit:
+    """Cap every request body while it streams in, chunked uploads included.
+
+    A Content-Length check alone lets ``Transfer-Encoding: chunked`` through, and framework
+    parsers read a whole body before any handler runs; counting in ``receive`` stops the
+    upload at the limit, on every endpoint, before authentication or parsing.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        total = 0
+
+        async def limited() -> Any:
+            nonlocal total
+            message = await receive()
+            if message["type"] == "http.request":
+                total += len(message.get("body", b""))
+                if total > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        await self.app(scope, limited, send)
 
 
 # -- response models (they make the OpenAPI document precise) --------------------------------
@@ -134,9 +168,14 @@ class DeclarationRecord(BaseModel):
 class PartyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     party_id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]{1,62}$")
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=TEXT_PATTERN)
     role: str = Field(pattern=r"^(state|lab|cloud|inspectorate)$")
     country: str = Field(min_length=2, max_length=2)
+    vkey: str = Field(min_length=10, max_length=200)
+
+
+class PartyKeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     vkey: str = Field(min_length=10, max_length=200)
 
 
@@ -162,7 +201,13 @@ class ProofCheckIn(BaseModel):
     leaf_index: int = Field(ge=0, lt=1 << 62)
     inclusion_proof: list[str] = Field(max_length=64)
     checkpoint: str = Field(max_length=100_000)
-    log_key: str | None = Field(default=None, max_length=300)
+    log_key: str | None = Field(
+        default=None,
+        max_length=300,
+        description="Must be this registry's log key if given; the check always uses it.",
+    )
+    tree_size: int | None = Field(default=None, ge=0, lt=1 << 62)
+    leaf_hash: str | None = Field(default=None, max_length=64)
 
 
 class ProofCheckOut(BaseModel):
@@ -224,6 +269,7 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
         responses=ERRORS,
     )
     app.state.registry = registry
+    app.add_middleware(BodyLimit, limit=max_body)
 
     @app.exception_handler(AccordError)
     async def _accord_error(_: Request, err: AccordError) -> JSONResponse:
@@ -238,11 +284,22 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, err: StarletteHTTPException) -> JSONResponse:
-        return _error(err.status_code, "request", str(err.detail))
+        field = "body" if isinstance(err, BodyTooLarge) else "request"
+        resp = _error(err.status_code, field, str(err.detail))
+        for name, value in (err.headers or {}).items():
+            resp.headers[name] = value  # e.g. Allow on 405
+        return resp
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, err: Exception) -> JSONResponse:
-        return _error(500, "server", "internal error; nothing was recorded for this request")
+        # Whether a declaration was recorded cannot be known here: never claim it was not.
+        return _error(
+            500,
+            "server",
+            "internal error",
+            "to learn whether a declaration was recorded, resend the same signed "
+            "declaration: if it was, its receipt is returned",
+        )
 
     @app.middleware("http")
     async def _guard(request: Request, call_next: Any) -> Response:
@@ -336,13 +393,15 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
     ) -> dict[str, Any]:
         return declaration_record(registry, leaf_index)
 
+    published = json_schemas()
+
     @app.get("/v1/schemas", tags=["declarations"])
     def schemas() -> dict[str, Any]:
-        return json_schemas()
+        return published
 
     @app.get("/v1/schemas/{kind}", tags=["declarations"])
-    def schema(kind: str) -> dict[str, Any]:
-        found = json_schemas().get(kind)
+    def schema(kind: Annotated[str, PathParam(max_length=64)]) -> dict[str, Any]:
+        found = published.get(kind)
         if found is None:
             raise RegistryError(404, "kind", f"no schema named {kind!r}")
         return found
@@ -351,7 +410,7 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
 
     @app.get("/v1/parties", response_model=list[PartyOut], tags=["parties"])
     def parties() -> list[dict[str, Any]]:
-        return [p.public() for p in sorted(registry.parties.values(), key=lambda p: p.party_id)]
+        return [registry.party_record(pid) for pid in sorted(registry.parties)]
 
     @app.post(
         "/v1/parties",
@@ -371,8 +430,20 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
         tags=["parties"],
         dependencies=guarded,
     )
-    def revoke(party_id: str) -> dict[str, Any]:
+    def revoke(party_id: Annotated[str, PathParam(max_length=64)]) -> dict[str, Any]:
         return registry.revoke_party(party_id)
+
+    @app.post(
+        "/v1/parties/{party_id}/key",
+        response_model=PartyOut,
+        tags=["parties"],
+        dependencies=guarded,
+        summary="Rotate a party's key (earlier declarations stay verified by the old one)",
+    )
+    def rotate(
+        party_id: Annotated[str, PathParam(max_length=64)], body: PartyKeyIn
+    ) -> dict[str, Any]:
+        return registry.rotate_party_key(party_id, body.vkey)
 
     # -- accountancy -----------------------------------------------------------------------
 
@@ -494,11 +565,13 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
 
     @app.post("/v1/log/verify", response_model=ProofCheckOut, tags=["log"])
     def verify(check: ProofCheckIn) -> dict[str, Any]:
-        """Check a leaf, inclusion proof and checkpoint (the dashboard's proof checker)."""
-        key = check.log_key or registry.log_key.vkey
-        return check_receipt(
-            check.leaf, check.leaf_index, check.inclusion_proof, check.checkpoint, key
-        ).to_dict()
+        """Check a leaf, inclusion proof and checkpoint against THIS registry's log key.
+
+        The registry vouches only for its own log: a caller-supplied key is compared with
+        the registry's and never used; the leaf must also be what the log holds at that
+        index, and any stated tree size or leaf hash must match.
+        """
+        return verify_against_log(registry, check).to_dict()
 
     @app.post(
         "/v1/log/publish", response_model=PublishedCheckpoint, tags=["log"], dependencies=guarded
@@ -512,14 +585,43 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
         return registry.add_cosignature(body.size, body.line)
 
     @app.get("/healthz", tags=["log"])
-    def health() -> dict[str, Any]:
-        return {"ok": True, "log_size": registry.reader().size}
+    def health() -> JSONResponse:
+        """``ok``, ``degraded`` (serving; some entries' index rows await a restart) or
+        ``failed`` (503: the writer is not running)."""
+        state = registry.health()
+        return JSONResponse(state, status_code=503 if state["status"] == "failed" else 200)
 
     if web:
         from accord.registry.web import add_pages
 
         add_pages(app, registry)
     return app
+
+
+def verify_against_log(registry: Registry, check: ProofCheckIn) -> ReceiptCheck:
+    import base64
+    import binascii
+
+    own = registry.log_key.vkey
+    if check.log_key is not None and check.log_key.strip() != own:
+        return ReceiptCheck(False, "log_key", "is not this registry's log key; nothing checked")
+    result = check_receipt(
+        check.leaf, check.leaf_index, check.inclusion_proof, check.checkpoint, own
+    )
+    if not result.valid:
+        return result
+    if check.tree_size is not None and check.tree_size != result.tree_size:
+        return ReceiptCheck(False, "tree_size", "differs from the checkpoint's tree size")
+    if check.leaf_hash is not None and check.leaf_hash.lower() != result.leaf_hash:
+        return ReceiptCheck(False, "leaf_hash", "is not the hash of the leaf")
+    log = registry.reader()
+    try:
+        leaf = base64.b64decode(check.leaf, validate=True)
+    except (binascii.Error, ValueError):
+        return ReceiptCheck(False, "leaf", "is not valid base64")
+    if check.leaf_index >= log.size or log.entry(check.leaf_index) != leaf:
+        return ReceiptCheck(False, "leaf", "is not the entry this log holds at that index")
+    return result
 
 
 def registry_declarations(

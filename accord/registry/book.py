@@ -72,11 +72,26 @@ class TransferSide:
         return {line.chip_id: line.count for line in self.body.chips}
 
 
+TransferKey = tuple[str, str, str]
+"""(transfer_id, from_facility, to_facility): a transfer is named by its id and both ends, so
+one party's identifiers can never occupy another party's transfer."""
+
+
 @dataclass
 class Transfer:
     transfer_id: str
+    from_facility: str = ""
+    to_facility: str = ""
     shipment: TransferSide | None = None
     receipt: TransferSide | None = None
+
+    @property
+    def key(self) -> TransferKey:
+        return (self.transfer_id, self.from_facility, self.to_facility)
+
+
+def transfer_key(body: TransferBody) -> TransferKey:
+    return (body.transfer_id, body.from_facility, body.to_facility)
 
 
 @dataclass
@@ -119,14 +134,19 @@ class Release:
 
 @dataclass
 class Book:
+    """Runs and clusters are keyed by (party, id) and transfers by id and both ends: each
+    party names its own things, and nobody can squat a name another party will need."""
+
     facilities: dict[str, Facility] = field(default_factory=dict)
-    transfers: dict[str, Transfer] = field(default_factory=dict)
+    transfers: dict[TransferKey, Transfer] = field(default_factory=dict)
     movements: dict[str, list[Movement]] = field(default_factory=lambda: defaultdict(list))
     inventories: dict[str, list[Inventory]] = field(default_factory=lambda: defaultdict(list))
-    clusters: dict[str, Cluster] = field(default_factory=dict)
-    runs: dict[str, Run] = field(default_factory=dict)
+    clusters: dict[tuple[str, str], Cluster] = field(default_factory=dict)
+    runs: dict[tuple[str, str], Run] = field(default_factory=dict)
     releases: list[Release] = field(default_factory=list)
     latest_date: dt.date | None = None
+    today: dt.date | None = None
+    """The accounting date: the registry's clock, never a date someone declared."""
 
     # -- checking ------------------------------------------------------------------------
 
@@ -172,18 +192,20 @@ class Book:
                 )
         elif isinstance(body, ClusterBody):
             self._own_facility(party, body.facility_id, f"{prefix}.facility_id")
-            known_cluster = self.clusters.get(body.cluster_id)
-            if known_cluster is not None and known_cluster.party != party:
+            known_cluster = self.clusters.get((party, body.cluster_id))
+            if known_cluster is not None and known_cluster.facility_id != body.facility_id:
                 raise Contradiction(
-                    f"{prefix}.cluster_id", f"{body.cluster_id!r} belongs to another party"
+                    f"{prefix}.facility_id",
+                    f"cluster {body.cluster_id!r} was declared at {known_cluster.facility_id!r}",
+                    "a cluster cannot move; declare a new cluster_id",
                 )
         elif isinstance(body, TransferBody):
             self._check_transfer(party, body, prefix)
         elif isinstance(body, TrainingRunBody):
             self._check_run(party, body, prefix)
         elif isinstance(body, ModelReleaseBody):
-            run = self.runs.get(body.run_id)
-            if run is None or run.party != party:
+            run = self.runs.get((party, body.run_id))
+            if run is None:
                 raise Contradiction(
                     f"{prefix}.run_id",
                     f"{body.run_id!r} is not a training run declared by {party}",
@@ -220,40 +242,33 @@ class Book:
                     f"is {getattr(body, country_field)} but facility {facility.facility_id!r} "
                     f"is declared in {facility.country}",
                 )
-        transfer = self.transfers.get(body.transfer_id)
+        transfer = self.transfers.get(transfer_key(body))
         if transfer is None:
             return
         same = transfer.shipment if body.role == "shipment" else transfer.receipt
         if same is not None:
             raise Contradiction(
                 f"{prefix}.transfer_id",
-                f"a {body.role} of {body.transfer_id!r} was already declared",
+                f"a {body.role} of {body.transfer_id!r} between these facilities was already "
+                "declared",
                 "each side declares a transfer once; use a new transfer_id",
             )
-        other = transfer.receipt if body.role == "shipment" else transfer.shipment
-        if other is not None:
-            for name in ("from_facility", "to_facility"):
-                if getattr(other.body, name) != getattr(body, name):
-                    raise Contradiction(
-                        f"{prefix}.{name}",
-                        f"differs from the other side of transfer {body.transfer_id!r}",
-                    )
 
     def _check_run(self, party: str, body: TrainingRunBody, prefix: str) -> None:
         self._own_facility(party, body.facility_id, f"{prefix}.facility_id")
         if body.cluster_id is not None:
-            cluster = self.clusters.get(body.cluster_id)
+            cluster = self.clusters.get((party, body.cluster_id))
             if cluster is None or cluster.facility_id != body.facility_id:
                 raise Contradiction(
                     f"{prefix}.cluster_id",
                     f"{body.cluster_id!r} is not a cluster declared at {body.facility_id!r}",
                 )
-        run = self.runs.get(body.run_id)
+        run = self.runs.get((party, body.run_id))
         if body.phase == "start":
             if run is not None:
                 raise Contradiction(f"{prefix}.run_id", f"run {body.run_id!r} has already started")
             return
-        if run is None or run.party != party:
+        if run is None:
             raise Contradiction(
                 f"{prefix}.phase",
                 f"{body.phase} of run {body.run_id!r}, which has no start",
@@ -294,11 +309,14 @@ class Book:
             )
         elif isinstance(body, ClusterBody):
             chips = {line.chip_id: line.count for line in body.chips}
-            self.clusters[body.cluster_id] = Cluster(
+            self.clusters[(party, body.cluster_id)] = Cluster(
                 body.cluster_id, party, body.facility_id, chips, body.as_of, leaf
             )
         elif isinstance(body, TransferBody):
-            transfer = self.transfers.setdefault(body.transfer_id, Transfer(body.transfer_id))
+            transfer = self.transfers.setdefault(
+                transfer_key(body),
+                Transfer(body.transfer_id, body.from_facility, body.to_facility),
+            )
             side = TransferSide(party, body, leaf)
             if body.role == "shipment":
                 transfer.shipment = side
@@ -313,7 +331,7 @@ class Book:
                     )
                 )
         elif isinstance(body, TrainingRunBody):
-            run = self.runs.get(body.run_id)
+            run = self.runs.get((party, body.run_id))
             if run is None:
                 run = Run(
                     body.run_id,
@@ -323,7 +341,7 @@ class Book:
                     body.chip_count,
                     body.date,
                 )
-                self.runs[body.run_id] = run
+                self.runs[(party, body.run_id)] = run
             run.chip_count = max(run.chip_count, body.chip_count)
             run.reports.append(
                 (body.date, body.phase, body.chip_hours or 0.0, body.compute_flop, leaf)

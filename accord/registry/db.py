@@ -7,6 +7,7 @@ the log if the process stopped between a durable append and the row insert.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from sqlalchemy import (
@@ -47,7 +48,7 @@ declarations = Table(
     Column("kind", String(32), nullable=False),
     Column("nonce", String(64), nullable=False),
     Column("issued_at", String(32), nullable=False),
-    Column("subject", String(128), nullable=False),
+    Column("subject", String(255), nullable=False),
     Column("event_date", String(10), nullable=False),
     Column("digest", String(64), nullable=False),
     Column("doc", Text, nullable=False),
@@ -62,7 +63,7 @@ findings = Table(
     metadata,
     Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
     Column("key", String(200), nullable=False, unique=True),
-    Column("subject", String(200), nullable=False),
+    Column("subject", String(255), nullable=False),
     Column("verifier", String(64), nullable=False),
     Column("verdict", String(16), nullable=False),
     Column("severity", String(16), nullable=False),
@@ -70,6 +71,31 @@ findings = Table(
     Column("created_at", String(32), nullable=False),
     Index("ix_reg_findings_severity", "severity"),
 )
+
+quarantine = Table(
+    "reg_quarantine",
+    metadata,
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("error", Text, nullable=False),
+    Column("at", String(32), nullable=False),
+)
+"""Log entries whose index rows could not be written: they are in the log (and in the book),
+the registry keeps serving, /healthz says it is degraded, and each start-up retries them."""
+
+KEY_LENGTH = 200
+
+
+def finding_key(key: str) -> str:
+    """The finding key as stored: itself when short, else a prefix and its SHA-256.
+
+    The column holds 200 characters; cutting a longer key would make two distinct findings
+    collide. A stored key contains ``#`` exactly when it was hashed (keys containing ``#``
+    are always hashed), so the mapping is one-to-one.
+    """
+    if len(key) <= KEY_LENGTH - 10 and "#" not in key:
+        return key
+    return key[:120] + "#" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
 
 tokens = Table(
     "reg_tokens",

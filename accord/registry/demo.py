@@ -8,8 +8,12 @@ finding), and its autumn inventory declares 800 fewer chips than its own book ba
 (chips unaccounted for: an inconsistency). Everything else balances, so the diversion
 stands out on the balances and findings pages.
 
-Keys, nonces and clocks are derived from fixed seeds, so every run builds the same log
-with the same root hash. The keys are for demonstration only.
+Every build makes fresh keys (the log's, the witnesses' and each party's), kept with mode
+0600 under the demo directory, so nobody else can file as a demo party or sign a demo
+checkpoint. Serving the same directory again reopens that registry as it was: a log key
+never signs two different trees of one size. ``seeded=True`` derives every key from a
+public seed instead, so two builds give the same root hash (for tests and documentation;
+such keys protect nothing).
 """
 
 from __future__ import annotations
@@ -29,9 +33,29 @@ from accord.registry.signing import make_declaration, sign
 DEMO_ORIGIN = "demo.accord.example/registry"
 
 
+DEMO_CLOSES = dt.date(2026, 12, 31)
+"""The demonstration year's accounts are shown as of this date (or today, if later)."""
+
+
 def demo_signer(name: str, alg: int = ALG_ED25519) -> Signer:
+    """A key from a PUBLIC seed: reproducible, and therefore no protection at all."""
     seed = hashlib.sha256(f"accord-demo-key:{name}".encode()).digest()
     return Signer(name, alg, seed)
+
+
+def _key(out: Path, name: str, alg: int, seeded: bool) -> Signer:
+    """The key ``name`` kept under ``out/keys`` (created on first use, mode 0600)."""
+    if seeded:
+        return demo_signer(name, alg)
+    path = out / "keys" / (name.replace("/", "_") + ".key")
+    if path.exists():
+        return Signer.parse(path.read_text(encoding="ascii"))
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    signer = Signer.generate(name, alg)
+    with path.open("x", encoding="ascii") as fh:
+        path.chmod(0o600)
+        fh.write(signer.skey + "\n")
+    return signer
 
 
 class DemoClock:
@@ -417,15 +441,17 @@ class Demo:
     receipts: list[dict[str, Any]] = field(default_factory=list)
 
 
-def demo_settings(out: Path, clock: DemoClock, db_url: str | None = None) -> Settings:
+def demo_settings(
+    out: Path, clock: DemoClock, db_url: str | None = None, seeded: bool = False
+) -> Settings:
     witnesses_keys = [
         Signer(s.name, s.alg, s.seed, clock=clock.timestamp)
         for s in (
-            demo_signer("witness.us-observer", ALG_COSIGNATURE_V1),
-            demo_signer("witness.cn-observer", ALG_COSIGNATURE_V1),
+            _key(out, "witness.us-observer", ALG_COSIGNATURE_V1, seeded),
+            _key(out, "witness.cn-observer", ALG_COSIGNATURE_V1, seeded),
         )
     ]
-    log_key = demo_signer(DEMO_ORIGIN)
+    log_key = _key(out, DEMO_ORIGIN, ALG_ED25519, seeded)
     witnesses = [
         Witness(w, [log_key.verifier], out / f"{w.name}.state.json") for w in witnesses_keys
     ]
@@ -436,23 +462,43 @@ def demo_settings(out: Path, clock: DemoClock, db_url: str | None = None) -> Set
         clock=clock,
         witnesses=witnesses,
         witness_keys=[w.verifier for w in witnesses_keys],
+        accounting_date=lambda: max(DEMO_CLOSES, clock().date()),
     )
 
 
-def build(out: Path, db_url: str | None = None) -> Demo:
+def open_demo(out: Path, db_url: str | None = None) -> Demo | None:
+    """Reopen a demo built earlier under ``out`` as it was, or None if there is none."""
+    if not (out / "keys").is_dir():
+        return None
+    if db_url is None and not (out / "ledger.sqlite").exists():
+        return None
+    clock = DemoClock()
+    registry = Registry(demo_settings(out, clock, db_url))
+    if not registry.reader().size:
+        registry.close()
+        return None
+    demo = Demo(registry, clock)
+    for pid, *_ in PARTIES:
+        demo.keys[pid] = _key(out, pid, ALG_ED25519, False)
+    return demo
+
+
+def build(out: Path, db_url: str | None = None, seeded: bool = False) -> Demo:
     """Load the scenario into a fresh registry under ``out`` (refuses a non-empty log)."""
     from accord.errors import AccordError
 
     out.mkdir(parents=True, exist_ok=True)
+    if (out / "ledger.sqlite").exists() or (out / "keys").exists():
+        raise AccordError("out", f"{out} already holds a registry", "give an empty directory")
     clock = DemoClock()
-    registry = Registry(demo_settings(out, clock, db_url))
+    registry = Registry(demo_settings(out, clock, db_url, seeded))
     if registry.reader().size:
         registry.close()
         raise AccordError("out", f"{out} already holds a registry", "give an empty directory")
     demo = Demo(registry, clock)
     clock.fixed = dt.datetime(2026, 1, 2, 9, 0, tzinfo=dt.UTC)
     for pid, name, role, country in PARTIES:
-        key = demo_signer(pid)
+        key = _key(out, pid, ALG_ED25519, seeded)
         demo.keys[pid] = key
         registry.register_party(pid, name, role, country, key.verifier.vkey)
     for number, (day, party, kind, body) in enumerate(scenario()):

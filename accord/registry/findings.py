@@ -98,7 +98,7 @@ def declaration_findings(book: Book, leaf: int, party: str, body: Body) -> list[
         if isinstance(body, TransferBody) and body.role == "shipment":
             return _transfer(leaf, body)
         if isinstance(body, ClusterBody):
-            return _cluster(book, leaf, body)
+            return _cluster(book, leaf, party, body)
         if isinstance(body, TrainingRunBody) and body.compute_flop is not None:
             return _training(book, leaf, party, body)
         if isinstance(body, ModelReleaseBody):
@@ -147,7 +147,7 @@ def _transfer(leaf: int, body: TransferBody) -> list[NewFinding]:
         return []
     return [
         NewFinding.of(
-            f"license:{body.transfer_id}",
+            f"license:{body.transfer_id}:{body.from_facility}:{body.to_facility}",
             (leaf,),
             subject=f"transfer:{body.transfer_id}",
             verifier="registry.rules.transfer",
@@ -160,7 +160,7 @@ def _transfer(leaf: int, body: TransferBody) -> list[NewFinding]:
     ]
 
 
-def _cluster(book: Book, leaf: int, body: ClusterBody) -> list[NewFinding]:
+def _cluster(book: Book, leaf: int, party: str, body: ClusterBody) -> list[NewFinding]:
     facility = book.facilities[body.facility_id]
     item = ClusterItem(
         name=body.cluster_id,
@@ -170,7 +170,7 @@ def _cluster(book: Book, leaf: int, body: ClusterBody) -> list[NewFinding]:
     verdict = classify(item, rules_at=body.as_of, extra_rules=[get_rule_set(AGREEMENT)])
     return [
         NewFinding.of(
-            f"cluster:{body.cluster_id}:{body.as_of}",
+            f"cluster:{party}:{body.cluster_id}:{body.as_of}",
             (leaf,),
             subject=f"cluster:{body.cluster_id}",
             verifier="registry.rules.cluster",
@@ -191,7 +191,7 @@ def _cluster(book: Book, leaf: int, body: ClusterBody) -> list[NewFinding]:
 def _training(book: Book, leaf: int, party: str, body: TrainingRunBody) -> list[NewFinding]:
     compute = body.compute_flop
     assert compute is not None
-    run = book.runs[body.run_id]
+    run = book.runs[(party, body.run_id)]
     out: list[NewFinding] = []
     subject = f"run:{body.run_id}"
     if body.chip_hours:
@@ -207,7 +207,7 @@ def _training(book: Book, leaf: int, party: str, body: TrainingRunBody) -> list[
         if compute > ceiling:
             out.append(
                 NewFinding.of(
-                    f"compute-ceiling:{body.run_id}:{leaf}",
+                    f"compute-ceiling:{party}:{body.run_id}:{leaf}",
                     (run.reports[0][4], leaf),
                     subject=subject,
                     verifier="registry.compute",
@@ -221,7 +221,7 @@ def _training(book: Book, leaf: int, party: str, body: TrainingRunBody) -> list[
         elif body.phase == "completion" and compute < hw.flop.lo:
             out.append(
                 NewFinding.of(
-                    f"compute-low:{body.run_id}",
+                    f"compute-low:{party}:{body.run_id}",
                     (leaf,),
                     subject=subject,
                     verifier="registry.compute",
@@ -236,7 +236,7 @@ def _training(book: Book, leaf: int, party: str, body: TrainingRunBody) -> list[
         if not arch.flop.widen(1.5).contains(compute):
             out.append(
                 NewFinding.of(
-                    f"compute-arch:{body.run_id}",
+                    f"compute-arch:{party}:{body.run_id}",
                     (leaf,),
                     subject=subject,
                     verifier="registry.compute",
@@ -258,7 +258,7 @@ def _training(book: Book, leaf: int, party: str, body: TrainingRunBody) -> list[
         prohibited = clause in PROHIBITING_CLAUSES
         out.append(
             NewFinding.of(
-                f"cap:{body.run_id}:{clause}",
+                f"cap:{party}:{body.run_id}:{clause}",
                 (leaf,),
                 subject=subject,
                 verifier="registry.rules.agreement",

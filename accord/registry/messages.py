@@ -112,6 +112,16 @@ MESSAGES: dict[str, MessageSpec] = {
         "Transfer {transfer} of {date}: {party} never declared shipping it within {days} days.",
         {"transfer": "text", "date": "date", "party": "text", "days": "count"},
     ),
+    "registry.transfer.unconfirmed_shipment": MessageSpec(
+        "{claimant} declared shipping transfer {transfer} on {date}; no receipt of it has been "
+        "declared within {days} days.",
+        {"claimant": "text", "transfer": "text", "date": "date", "days": "count"},
+    ),
+    "registry.transfer.unconfirmed_receipt": MessageSpec(
+        "{claimant} declared receiving transfer {transfer} on {date}; no shipment of it has "
+        "been declared within {days} days.",
+        {"claimant": "text", "transfer": "text", "date": "date", "days": "count"},
+    ),
     "registry.cluster.undeclared": MessageSpec(
         "{facility} holds {h100e} H100-equivalents but no cluster is declared there (A-1 "
         "applies if they are operated as one).",

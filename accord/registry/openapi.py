@@ -14,7 +14,7 @@ def document() -> dict[str, Any]:
     from accord.registry.service import Registry
 
     with tempfile.TemporaryDirectory() as tmp:
-        registry = Registry(demo_settings(Path(tmp), DemoClock()))
+        registry = Registry(demo_settings(Path(tmp), DemoClock(), seeded=True))
         try:
             return create_app(registry).openapi()
         finally:

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 import queue
+import re
 import secrets
 import threading
 from collections import Counter
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 
 from accord.errors import AccordError, IntegrityError, NotFoundError
 from accord.ledger import Log, Signer, Verifier, Witness, leaf_hash, open_store
@@ -37,7 +40,9 @@ from accord.ledger.witness import add_cosignatures
 from accord.model.declaration import (
     DECLARATION_TYPE,
     FINDING_TYPE,
+    PARTY_PATTERN,
     PARTY_TYPE,
+    TEXT_PATTERN,
     Body,
     Kind,
     SignedDeclaration,
@@ -46,15 +51,21 @@ from accord.model.declaration import (
     parse_leaf,
     parse_signed,
 )
-from accord.model.finding import Finding
+from accord.model.finding import Finding, Severity, Verdict
 from accord.registry import db
 from accord.registry.accountancy import accountancy_findings
 from accord.registry.book import Book, event_date, subject_of
 from accord.registry.findings import NewFinding, declaration_findings
+from accord.registry.messages import message
 from accord.registry.signing import utc_text, verify
+from accord.registry.views import Views
 
 MAX_BATCH = 512
+PARTY_RE = re.compile(PARTY_PATTERN)
+TEXT_RE = re.compile(TEXT_PATTERN)
+MAX_REJECTION_KEYS = 256
 T = TypeVar("T")
+log = logging.getLogger("accord.registry")
 
 
 class RegistryError(AccordError):
@@ -74,6 +85,10 @@ class Settings:
     max_age: dt.timedelta = dt.timedelta(minutes=10)
     max_skew: dt.timedelta = dt.timedelta(minutes=2)
     max_body_bytes: int = 32_768
+    max_backdate: dt.timedelta = dt.timedelta(days=730)
+    max_postdate: dt.timedelta = dt.timedelta(days=1)
+    accounting_date: Callable[[], dt.date] | None = None
+    """The accountancy's "today"; the clock's date unless a closed period is being shown."""
     witnesses: list[Witness] = field(default_factory=list)
     witness_keys: list[Verifier] = field(default_factory=list)
 
@@ -130,6 +145,15 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def _unavailable() -> RegistryError:
+    return RegistryError(
+        503,
+        "server",
+        "the registry's writer is not running; nothing was recorded",
+        "see /healthz; retry after the registry restarts",
+    )
+
+
 class Registry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -139,18 +163,30 @@ class Registry:
         self._readers: list[Log] = []
         self._readers_lock = threading.Lock()
         self.book = Book()
+        self.views = Views(self.today)
         self.parties: dict[str, Party] = {}
-        self.nonces: set[tuple[str, str]] = set()
+        self.party_leaf: dict[str, int] = {}
+        self.nonces: dict[tuple[str, str], int] = {}
         self.finding_keys: set[str] = set()
+        self.quarantined: dict[int, str] = {}
         self.rejections: Counter[str] = Counter()
-        self._cache: dict[str, tuple[int, Any]] = {}
+        self._rejections_lock = threading.Lock()
+        self._checkpoint: tuple[int, bytes] | None = None
+        self._last_appended: list[NewFinding] = []
+        self.failure: str | None = None
         self._queue: queue.Queue[_Submission | _Task | None] = queue.Queue()
         ready: Future[None] = Future()
         self._writer = threading.Thread(
             target=self._run, args=(ready,), name="registry-writer", daemon=True
         )
         self._writer.start()
-        ready.result(600)
+        ready.result(3600)
+
+    def today(self) -> dt.date:
+        """The accounting date: the registry's clock, never a date someone declared."""
+        if self.settings.accounting_date is not None:
+            return self.settings.accounting_date()
+        return self.settings.clock().date()
 
     def _open(self) -> None:
         """On the writer thread: open the log (SQLite handles are per thread) and replay."""
@@ -160,69 +196,158 @@ class Registry:
         else:
             self.log = Log(store, self.settings.log_key)
         self.log_key = self.log.verifier
-        self._reconcile()
+        issued = self.log.checkpoints()
+        self._checkpoint = issued[-1] if issued else None
+        self._load_quarantine()
         self._replay()
+        self._reconcile()
 
     # -- start-up --------------------------------------------------------------------------
 
-    def _reconcile(self) -> None:
-        """Index every log entry past the last indexed one (after a crash mid-batch).
+    def _load_quarantine(self) -> None:
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(db.quarantine.c.leaf_index, db.quarantine.c.error)):
+                self.quarantined[int(row.leaf_index)] = str(row.error)
 
-        Party entries are upserts, so re-reading a trailing one is harmless.
+    def _replay(self) -> None:
+        """Rebuild parties, nonces, finding keys and the book from the log itself.
+
+        The log, not the database, is the record: an entry whose index rows could not be
+        written still counts. An entry that cannot even be read is quarantined and skipped,
+        so one bad entry can never stop the registry from starting.
         """
-        with self.engine.begin() as conn:
+        size = self.log.size
+        chunk = 4096
+        for start in range(0, size, chunk):
+            for offset, leaf in enumerate(self.log.entries(start, min(size, start + chunk))):
+                index = start + offset
+                try:
+                    self._absorb(index, leaf)
+                except Exception as err:  # quarantined, never fatal
+                    self._quarantine(index, f"cannot be read back: {err}")
+
+    def _absorb(self, index: int, leaf: bytes) -> None:
+        data = parse_leaf(leaf)
+        kind = data.get("type")
+        if kind == PARTY_TYPE:
+            row = data["party"]
+            self.parties[row["party_id"]] = Party(
+                row["party_id"],
+                row["name"],
+                row["role"],
+                row["country"],
+                Verifier.parse(row["vkey"]),
+                row["registered_at"],
+                row.get("revoked_at"),
+            )
+            self.party_leaf[row["party_id"]] = index
+        elif kind == DECLARATION_TYPE:
+            signed = parse_signed({k: data[k] for k in ("declaration", "signature")})
+            decl = signed.declaration
+            body = decl.parsed_body()
+            self.nonces[(decl.party, decl.nonce)] = index
+            self.book.apply(index, decl.party, decl.kind, body)
+            self.views.push((index, decl.party, decl.kind, body))
+        elif kind == FINDING_TYPE:
+            self.finding_keys.add(db.finding_key(str(data["key"])))
+
+    def _reconcile(self) -> None:
+        """Index every log entry past the last indexed one, and retry quarantined ones."""
+        with self.engine.connect() as conn:
             last = max(
                 conn.execute(select(func.max(db.declarations.c.leaf_index))).scalar() or -1,
                 conn.execute(select(func.max(db.findings.c.leaf_index))).scalar() or -1,
             )
-            for index in range(last + 1, self.log.size):
-                self._index_leaf(conn, index, self.log.entry(index))
+        todo = sorted(set(range(last + 1, self.log.size)) | set(self.quarantined))
+        for start in range(0, len(todo), 512):
+            part = todo[start : start + 512]
+            self._index([(i, self.log.entry(i)) for i in part])
 
-    def _index_leaf(self, conn: Any, index: int, leaf: bytes) -> None:
+    # -- indexing ------------------------------------------------------------------------
+
+    def _rows(self, index: int, leaf: bytes, now: str) -> tuple[str, dict[str, Any]]:
+        """(table, row) for one log entry."""
         data = parse_leaf(leaf)
         kind = data.get("type")
-        now = utc_text(self.settings.clock())
         if kind == PARTY_TYPE:
-            row = dict(data["party"])
-            pid = row["party_id"]
-            exists = conn.execute(
-                select(db.parties.c.party_id).where(db.parties.c.party_id == pid)
-            ).first()
-            if exists:
-                conn.execute(update(db.parties).where(db.parties.c.party_id == pid).values(**row))
-            else:
-                conn.execute(insert(db.parties).values(**row))
-        elif kind == DECLARATION_TYPE:
+            return "party", dict(data["party"])
+        if kind == DECLARATION_TYPE:
             signed = parse_signed({k: data[k] for k in ("declaration", "signature")})
-            conn.execute(insert(db.declarations).values(**self._decl_row(index, leaf, signed, now)))
-        elif kind == FINDING_TYPE:
-            nf = NewFinding(
-                data["key"], Finding.model_validate(data["finding"]), tuple(data["refs"])
-            )
-            conn.execute(insert(db.findings).values(**self._finding_row(index, nf, now)))
+            return "declaration", self._decl_row(index, leaf, signed, now)
+        nf = NewFinding(data["key"], Finding.model_validate(data["finding"]), tuple(data["refs"]))
+        return "finding", self._finding_row(index, nf, now)
 
-    def _replay(self) -> None:
-        with self.engine.connect() as conn:
-            for row in conn.execute(select(db.parties)):
-                self.parties[row.party_id] = Party(
-                    row.party_id,
-                    row.name,
-                    row.role,
-                    row.country,
-                    Verifier.parse(row.vkey),
-                    row.registered_at,
-                    row.revoked_at,
+    def _index(self, entries: list[tuple[int, bytes]]) -> None:
+        """Write the index rows of appended entries; never raises.
+
+        One transaction for the batch; if it fails, one per entry, and an entry that still
+        fails is quarantined: it stays in the log and the book, the registry keeps serving,
+        and /healthz reports it until a restart indexes it.
+        """
+        if not entries:
+            return
+        now = utc_text(self.settings.clock())
+        try:
+            rows = [(i, *self._rows(i, leaf, now)) for i, leaf in entries]
+            with self.engine.begin() as conn:
+                decls = [r for _, t, r in rows if t == "declaration"]
+                finds = [r for _, t, r in rows if t == "finding"]
+                if decls:
+                    conn.execute(insert(db.declarations), decls)
+                if finds:
+                    conn.execute(insert(db.findings), finds)
+                for _, table, row in rows:
+                    if table == "party":
+                        self._upsert_party(conn, row)
+                retried = [i for i, _ in entries if i in self.quarantined]
+                if retried:
+                    conn.execute(
+                        delete(db.quarantine).where(db.quarantine.c.leaf_index.in_(retried))
+                    )
+            for i in retried:
+                self.quarantined.pop(i, None)
+            return
+        except Exception:  # fall back to one entry at a time
+            pass
+        for index, leaf in entries:
+            try:
+                with self.engine.begin() as conn:
+                    table, row = self._rows(index, leaf, now)
+                    if table == "party":
+                        self._upsert_party(conn, row)
+                    else:
+                        target = db.declarations if table == "declaration" else db.findings
+                        there = conn.execute(
+                            select(target.c.leaf_index).where(target.c.leaf_index == index)
+                        ).first()
+                        if there is None:
+                            conn.execute(insert(target).values(**row))
+                    conn.execute(delete(db.quarantine).where(db.quarantine.c.leaf_index == index))
+                self.quarantined.pop(index, None)
+            except Exception as err:  # quarantined, never fatal
+                self._quarantine(index, f"index row not written: {type(err).__name__}")
+
+    def _quarantine(self, index: int, error: str) -> None:
+        self.quarantined[index] = error
+        log.error("log entry %d quarantined: %s", index, error)
+        with contextlib.suppress(Exception), self.engine.begin() as conn:
+            conn.execute(delete(db.quarantine).where(db.quarantine.c.leaf_index == index))
+            conn.execute(
+                insert(db.quarantine).values(
+                    leaf_index=index, error=error, at=utc_text(self.settings.clock())
                 )
-            for row in conn.execute(
-                select(db.declarations.c.leaf_index, db.declarations.c.doc).order_by(
-                    db.declarations.c.leaf_index
-                )
-            ):
-                signed = SignedDeclaration.model_validate_json(row.doc)
-                decl = signed.declaration
-                self.nonces.add((decl.party, decl.nonce))
-                self.book.apply(row.leaf_index, decl.party, decl.kind, decl.parsed_body())
-            self.finding_keys = {r[0] for r in conn.execute(select(db.findings.c.key))}
+            )
+
+    @staticmethod
+    def _upsert_party(conn: Any, row: dict[str, Any]) -> None:
+        pid = row["party_id"]
+        exists = conn.execute(
+            select(db.parties.c.party_id).where(db.parties.c.party_id == pid)
+        ).first()
+        if exists:
+            conn.execute(update(db.parties).where(db.parties.c.party_id == pid).values(**row))
+        else:
+            conn.execute(insert(db.parties).values(**row))
 
     # -- rows ------------------------------------------------------------------------------
 
@@ -237,7 +362,7 @@ class Registry:
             "kind": decl.kind.value,
             "nonce": decl.nonce,
             "issued_at": decl.issued_at,
-            "subject": subject_of(body)[:128],
+            "subject": subject_of(body),
             "event_date": str(event_date(body, issued.date())),
             "digest": hashlib.sha256(leaf).hexdigest(),
             "doc": signed.model_dump_json(),
@@ -250,9 +375,9 @@ class Registry:
         doc = {"key": nf.key, "refs": list(nf.refs), "finding": f.model_dump(mode="json")}
         return {
             "leaf_index": index,
-            "key": nf.key[:200],
-            "subject": f.subject[:200],
-            "verifier": f.verifier[:64],
+            "key": db.finding_key(nf.key),
+            "subject": f.subject,
+            "verifier": f.verifier,
             "verdict": f.verdict.value,
             "severity": f.severity.value,
             "doc": json.dumps(doc, sort_keys=True),
@@ -270,8 +395,21 @@ class Registry:
         ready.set_result(None)
         try:
             self._loop()
+        except BaseException as err:  # only a bug in the loop itself gets here
+            self.failure = f"the writer stopped: {type(err).__name__}"
+            log.exception("registry writer stopped")
+            self._fail_pending()
         finally:
             self.log.close()
+
+    def _fail_pending(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None and not item.future.done():
+                item.future.set_exception(_unavailable())
 
     def _loop(self) -> None:
         while True:
@@ -282,21 +420,25 @@ class Registry:
                 self._do_task(item)
                 continue
             batch = [item]
+            stop = False
+            task: _Task | None = None
             while len(batch) < MAX_BATCH:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if nxt is None or isinstance(nxt, _Task):
-                    self._commit(batch)
-                    batch = []
-                    if nxt is None:
-                        return
-                    self._do_task(nxt)
+                if nxt is None:
+                    stop = True
+                    break
+                if isinstance(nxt, _Task):
+                    task = nxt
                     break
                 batch.append(nxt)
-            if batch:
-                self._commit(batch)
+            self._commit_safely(batch)
+            if task is not None:
+                self._do_task(task)
+            if stop:
+                return
 
     @staticmethod
     def _do_task(task: _Task) -> None:
@@ -309,77 +451,179 @@ class Registry:
         """Run ``fn`` on the writer thread (it alone touches the book and the log's tail)."""
         if threading.current_thread() is self._writer:
             return fn()
+        if not self._writer.is_alive():
+            raise _unavailable()
         fut: Future[T] = Future()
         self._queue.put(_Task(fn, fut))
         return fut.result(timeout)
 
-    def _commit(self, batch: list[_Submission]) -> None:
-        entries: list[bytes] = []
-        accepted: list[tuple[_Submission, int, list[NewFinding]]] = []
-        new_findings: list[tuple[int, NewFinding]] = []
-        start = self.log.size
-        batch_nonces: set[tuple[str, str]] = set()
+    def _commit_safely(self, batch: list[_Submission]) -> None:
         try:
-            for sub in batch:
-                decl = sub.signed.declaration
-                key = (decl.party, decl.nonce)
-                try:
-                    if key in self.nonces or key in batch_nonces:
-                        raise RegistryError(
-                            409,
-                            "declaration.nonce",
-                            "was already used by this party (replay)",
-                            "sign a fresh declaration with a new nonce",
-                        )
-                    self.book.check(decl.party, decl.kind, sub.body)
-                except AccordError as err:
-                    self.rejections[err.field] += 1
-                    sub.future.set_exception(err)
-                    continue
-                batch_nonces.add(key)
-                index = start + len(entries)
-                entries.append(sub.signed.leaf())
-                self.book.apply(index, decl.party, decl.kind, sub.body)
-                found = []
-                for nf in declaration_findings(self.book, index, decl.party, sub.body):
-                    if nf.key in self.finding_keys:
-                        continue
-                    nf = self._with_evidence(
-                        nf, lambda i: entries[i - start] if i >= start else self.log.entry(i)
-                    )
-                    self.finding_keys.add(nf.key)
-                    new_findings.append((start + len(entries), nf))
-                    entries.append(nf.leaf())
-                    found.append(nf)
-                accepted.append((sub, index, found))
-            if not entries:
-                return
-            self.log.append_many(entries)
-            now = utc_text(self.settings.clock())
-            with self.engine.begin() as conn:
-                rows = [
-                    self._decl_row(i, entries[i - start], s.signed, now) for s, i, _ in accepted
-                ]
-                conn.execute(insert(db.declarations), rows)
-                if new_findings:
-                    conn.execute(
-                        insert(db.findings),
-                        [self._finding_row(i, nf, now) for i, nf in new_findings],
-                    )
-            self.nonces |= batch_nonces
-            note = self.log.checkpoint()
-            size = start + len(entries)
-            for sub, index, found in accepted:
-                sub.future.set_result(self._receipt(self.log, index, size, note, found))
-        except BaseException as err:
-            # Nothing was acknowledged: rebuild the book from what is durable and fail all.
-            self.book = Book()
-            self.nonces = set()
-            self._reconcile()
-            self._replay()
+            self._commit(batch)
+        except Exception as err:  # a bug must cost one batch, not the writer
+            log.exception("registry commit failed")
+            recorded = self._recorded_since(batch)
             for sub in batch:
                 if not sub.future.done():
-                    sub.future.set_exception(err)
+                    sub.future.set_exception(
+                        RegistryError(
+                            500,
+                            "server",
+                            f"internal error ({type(err).__name__}) "
+                            + (
+                                "after the log recorded this batch"
+                                if recorded
+                                else "before the log recorded anything"
+                            ),
+                            "resend the same signed declaration: if it was recorded, its "
+                            "receipt is returned",
+                        )
+                    )
+
+    def _recorded_since(self, batch: list[_Submission]) -> bool:
+        try:
+            return any(
+                (s.signed.declaration.party, s.signed.declaration.nonce) in self.nonces
+                for s in batch
+            )
+        except Exception:
+            return False
+
+    def _rebuild(self) -> None:
+        """After a failed append: the book holds what the log refused; read it back."""
+        self.book = Book()
+        self.views = Views(self.views._today, self.views.max_staleness)
+        self.nonces = {}
+        self.finding_keys = set()
+        self.parties = {}
+        self._replay()
+
+    def _commit(self, batch: list[_Submission]) -> None:
+        entries: list[bytes] = []
+        accepted: list[tuple[_Submission, int, list[tuple[int, NewFinding]]]] = []
+        repeats: list[tuple[_Submission, int]] = []
+        pushed: list[tuple[int, str, Kind, Body]] = []
+        start = self.log.size
+        batch_nonces: dict[tuple[str, str], int] = {}
+        batch_keys: set[str] = set()
+        for sub in batch:
+            decl = sub.signed.declaration
+            key = (decl.party, decl.nonce)
+            leaf = sub.signed.leaf()
+            try:
+                earlier = self.nonces.get(key, batch_nonces.get(key))
+                if earlier is not None:
+                    same = entries[earlier - start] if earlier >= start else self.log.entry(earlier)
+                    if same == leaf:  # a retry after a lost answer: the receipt again
+                        repeats.append((sub, earlier))
+                        continue
+                    raise RegistryError(
+                        409,
+                        "declaration.nonce",
+                        "was already used by this party for another declaration (replay)",
+                        "sign a fresh declaration with a new nonce",
+                    )
+                self.book.check(decl.party, decl.kind, sub.body)
+            except AccordError as err:
+                self.reject(err.field)
+                sub.future.set_exception(err)
+                continue
+            index = start + len(entries)
+            batch_nonces[key] = index
+            entries.append(leaf)
+            self.book.apply(index, decl.party, decl.kind, sub.body)
+            pushed.append((index, decl.party, decl.kind, sub.body))
+            found = []
+            for nf in self._findings_for(index, decl.party, sub.body):
+                stored = db.finding_key(nf.key)
+                if stored in self.finding_keys or stored in batch_keys:
+                    continue
+                nf = self._with_evidence(
+                    nf, lambda i: entries[i - start] if i >= start else self.log.entry(i)
+                )
+                batch_keys.add(stored)
+                found.append((start + len(entries), nf))
+                entries.append(nf.leaf())
+            accepted.append((sub, index, found))
+        if entries:
+            try:
+                self.log.append_many(entries)
+            except Exception as err:  # the log is the record: ask it
+                if self.log.size == start:
+                    log.exception("log append failed; nothing recorded")
+                    self._rebuild()
+                    for sub, _, _ in accepted:
+                        sub.future.set_exception(
+                            RegistryError(
+                                503,
+                                "log",
+                                f"the log could not record it ({type(err).__name__}); "
+                                "nothing was recorded",
+                                "retry shortly",
+                            )
+                        )
+                    accepted = []
+                    entries = []
+                elif self.log.size != start + len(entries):
+                    self._rebuild()
+                    raise
+                # else: the commit landed before the error surfaced; it is recorded.
+        if entries:
+            self.nonces.update(batch_nonces)
+            self.finding_keys |= batch_keys
+            for item in pushed:
+                self.views.push(item)
+            self._index([(start + i, e) for i, e in enumerate(entries)])
+        if not entries and not repeats:
+            return
+        try:
+            note = self._sign_checkpoint()
+        except Exception as err:  # recorded, but no signed head to prove it
+            log.exception("checkpoint signing failed")
+            for sub, index, _ in accepted:
+                sub.future.set_exception(
+                    RegistryError(
+                        503,
+                        "checkpoint",
+                        f"recorded as log entry {index}, but no checkpoint could be signed "
+                        f"({type(err).__name__})",
+                        f"fetch the receipt later from /v1/declarations/{index}",
+                    )
+                )
+            for sub, _ in repeats:
+                sub.future.set_exception(_unavailable())
+            return
+        size = start + len(entries)
+        for sub, index, found in accepted:
+            sub.future.set_result(self._receipt(self.log, index, size, note, found))
+        for sub, index in repeats:
+            sub.future.set_result(self._receipt(self.log, index, size, note, []))
+
+    def _findings_for(self, index: int, party: str, body: Body) -> list[NewFinding]:
+        try:
+            return declaration_findings(self.book, index, party, body)
+        except Exception as err:  # the declaration stands; say rules failed
+            log.exception("rules evaluation failed for entry %d", index)
+            return [
+                NewFinding.of(
+                    f"rules-error:{index}",
+                    (index,),
+                    subject=f"leaf:{index}",
+                    verifier="registry.rules",
+                    verdict=Verdict.INCONCLUSIVE,
+                    severity=Severity.LOW,
+                    message=message(
+                        "registry.rules.unclassified",
+                        item=type(body).__name__,
+                        problem=f"internal error ({type(err).__name__})",
+                    ),
+                )
+            ]
+
+    def _sign_checkpoint(self) -> bytes:
+        note = self.log.checkpoint()
+        self._checkpoint = (self.log.size, note)
+        return note
 
     @staticmethod
     def _with_evidence(nf: NewFinding, entry: Callable[[int], bytes]) -> NewFinding:
@@ -388,30 +632,50 @@ class Registry:
         return NewFinding(nf.key, nf.finding.model_copy(update={"evidence": evidence}), nf.refs)
 
     def _append_findings(self, found: list[NewFinding]) -> list[int]:
-        fresh = [
-            self._with_evidence(nf, self.log.entry)
-            for nf in found
-            if nf.key not in self.finding_keys
-        ]
+        fresh: list[NewFinding] = []
+        keys: set[str] = set()
+        for nf in found:
+            stored = db.finding_key(nf.key)
+            if stored in self.finding_keys or stored in keys:
+                continue
+            keys.add(stored)
+            fresh.append(self._with_evidence(nf, self.log.entry))
+        self._last_appended = fresh
         if not fresh:
             return []
-        indexes = self.log.append_many([nf.leaf() for nf in fresh])
-        now = utc_text(self.settings.clock())
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(db.findings),
-                [self._finding_row(i, nf, now) for i, nf in zip(indexes, fresh, strict=True)],
-            )
-        self.finding_keys |= {nf.key for nf in fresh}
-        self.log.checkpoint()
+        leaves = [nf.leaf() for nf in fresh]
+        indexes = self.log.append_many(leaves)
+        self._last_appended = fresh
+        self.finding_keys |= keys
+        self._index(list(zip(indexes, leaves, strict=True)))
+        self._sign_checkpoint()
         return indexes
 
     # -- receipts and proofs -------------------------------------------------------------
 
     def _receipt(
-        self, log: Log, index: int, size: int, note: bytes, found: list[NewFinding]
+        self,
+        log: Log,
+        index: int,
+        size: int,
+        note: bytes,
+        found: list[tuple[int, NewFinding]],
     ) -> dict[str, Any]:
         leaf = log.entry(index)
+        findings = []
+        for at, nf in found:
+            entry = nf.leaf()
+            findings.append(
+                {
+                    "key": nf.key,
+                    "leaf_index": at,
+                    "leaf": _b64(entry),
+                    "leaf_hash": leaf_hash(entry).hex(),
+                    "inclusion_proof": [_b64(h) for h in log.inclusion_proof(at, size)],
+                    "refs": list(nf.refs),
+                    **nf.finding.model_dump(mode="json"),
+                }
+            )
         return {
             "leaf_index": index,
             "tree_size": size,
@@ -420,7 +684,7 @@ class Registry:
             "inclusion_proof": [_b64(h) for h in log.inclusion_proof(index, size)],
             "checkpoint": note.decode(),
             "log_key": self.log_key.vkey,
-            "findings": [{"key": nf.key, **nf.finding.model_dump(mode="json")} for nf in found],
+            "findings": findings,
         }
 
     def reader(self) -> Log:
@@ -434,10 +698,11 @@ class Registry:
         return log
 
     def latest_checkpoint(self) -> tuple[int, bytes]:
-        issued = self.reader().checkpoints()
-        if not issued:
+        """The newest checkpoint this registry signed (kept in memory: no store scan)."""
+        latest = self._checkpoint
+        if latest is None:
             raise NotFoundError("checkpoint", "the log has not signed one yet")
-        return issued[-1]
+        return latest
 
     def receipt(self, index: int) -> dict[str, Any]:
         """A fresh receipt for entry ``index`` against the latest checkpoint."""
@@ -447,7 +712,26 @@ class Registry:
             raise RegistryError(404, "leaf_index", f"{index} is not in the checkpointed log")
         return self._receipt(log, index, size, note, [])
 
+    def health(self) -> dict[str, Any]:
+        alive = self._writer.is_alive() and self.failure is None
+        status = "failed" if not alive else ("degraded" if self.quarantined else "ok")
+        return {
+            "ok": status == "ok",
+            "status": status,
+            "writer": "running" if alive else (self.failure or "stopped"),
+            "log_size": self.reader().size,
+            "quarantined": sorted(self.quarantined)[:100],
+            "quarantined_total": len(self.quarantined),
+        }
+
     # -- submissions -----------------------------------------------------------------------
+
+    def reject(self, field_name: str) -> None:
+        """Count a refusal by field; the map is bounded whatever names senders invent."""
+        with self._rejections_lock:
+            if field_name not in self.rejections and len(self.rejections) >= MAX_REJECTION_KEYS:
+                field_name = "other"
+            self.rejections[field_name] += 1
 
     def validate(self, raw: bytes | dict[str, Any]) -> tuple[SignedDeclaration, Body]:
         """Shape, party, signature, freshness and body schema: everything but the book."""
@@ -473,7 +757,7 @@ class Registry:
         try:
             good = verify(signed, party.key)
         except AccordError as err:
-            raise RegistryError(401, err.field, err.problem) from None
+            raise RegistryError(401, err.field, err.problem, err.fix) from None
         if not good:
             raise RegistryError(
                 401,
@@ -495,24 +779,45 @@ class Registry:
                 "sign the declaration just before sending it",
             )
         try:
-            body = parse_body(decl.kind, decl.body)
+            body = parse_body(decl.kind, decl.body, strict=True)
             leaf = signed.leaf()
         except AccordError as err:
             raise RegistryError(422, err.field, err.problem, err.fix) from None
+        self._check_dates(body, issued.date())
         if len(leaf) > self.settings.max_body_bytes:
             raise RegistryError(413, "declaration", "is too large once canonicalised")
         return signed, body
+
+    def _check_dates(self, body: Body, issued: dt.date) -> None:
+        """Event dates lie in a plausible window around ``issued_at``: a future inventory or
+        a shipment dated 1900 would otherwise steer the accountancy and the rules."""
+        earliest = issued - self.settings.max_backdate
+        latest = issued + self.settings.max_postdate
+        for name in ("date", "as_of"):
+            value = getattr(body, name, None)
+            if isinstance(value, dt.date) and not earliest <= value <= latest:
+                raise RegistryError(
+                    422,
+                    f"declaration.body.{name}",
+                    f"{value} is outside {earliest} .. {latest} "
+                    f"({self.settings.max_backdate.days} days before to "
+                    f"{self.settings.max_postdate.days} day after issued_at)",
+                    "declare events when they happen, dated when they happened",
+                )
 
     def checked(self, raw: bytes | dict[str, Any]) -> tuple[SignedDeclaration, Body]:
         """:meth:`validate`, counting refusals per field (never their content)."""
         try:
             return self.validate(raw)
         except AccordError as err:
-            self.rejections[err.field] += 1
+            self.reject(err.field)
             raise
 
     def enqueue(self, signed: SignedDeclaration, body: Body) -> Future[dict[str, Any]]:
         fut: Future[dict[str, Any]] = Future()
+        if not self._writer.is_alive():
+            fut.set_exception(_unavailable())
+            return fut
         self._queue.put(_Submission(signed, body, fut))
         return fut
 
@@ -529,52 +834,87 @@ class Registry:
     ) -> dict[str, Any]:
         from accord.model.declaration import _country
 
-        key = Verifier.parse(vkey)
-        if key.name != party_id or key.alg != ALG_ED25519:
+        if not PARTY_RE.match(party_id):
+            raise RegistryError(422, "party_id", "must be 2-63 of a-z, 0-9, '.', '-'")
+        if not 1 <= len(name) <= 200 or not TEXT_RE.match(name):
             raise RegistryError(
-                422, "vkey", f"must be an Ed25519 key named {party_id!r}", "accord registry keygen"
+                422, "name", "must be 1-200 characters with no control characters (such as NUL)"
             )
+        key = self._party_key(party_id, vkey)
         if role not in ("state", "lab", "cloud", "inspectorate"):
             raise RegistryError(422, "role", "must be state, lab, cloud or inspectorate")
         try:
             country = _country(country)
         except ValueError as err:
             raise RegistryError(422, "country", str(err)) from None
-        now = utc_text(self.settings.clock())
-        party = Party(party_id, name, role, country, key, now)
 
         def write() -> dict[str, Any]:
             if party_id in self.parties:
                 raise RegistryError(409, "party_id", f"{party_id!r} is already registered")
-            row = {**party.public()}
-            leaf = canonical_json({"type": PARTY_TYPE, "party": row}, "party")
-            index = self.log.append(leaf)
-            with self.engine.begin() as conn:
-                conn.execute(insert(db.parties).values(**row))
-            self.log.checkpoint()
-            self.parties[party_id] = party
-            return {**row, "leaf_index": index}
+            party = Party(party_id, name, role, country, key, utc_text(self.settings.clock()))
+            return self._write_party(party)
 
         return self.in_writer(write)
+
+    @staticmethod
+    def _party_key(party_id: str, vkey: str) -> Verifier:
+        try:
+            key = Verifier.parse(vkey)
+        except AccordError as err:
+            raise RegistryError(422, "vkey", err.problem, "accord registry keygen") from None
+        if key.name != party_id or key.alg != ALG_ED25519:
+            raise RegistryError(
+                422, "vkey", f"must be an Ed25519 key named {party_id!r}", "accord registry keygen"
+            )
+        return key
+
+    def _write_party(self, party: Party) -> dict[str, Any]:
+        """On the writer: log the party's current state, index it, sign a checkpoint."""
+        row = party.public()
+        leaf = canonical_json({"type": PARTY_TYPE, "party": row}, "party")
+        index = self.log.append(leaf)
+        self.parties[party.party_id] = party
+        self.party_leaf[party.party_id] = index
+        self._index([(index, leaf)])
+        self._sign_checkpoint()
+        return {**row, "leaf_index": index}
 
     def revoke_party(self, party_id: str) -> dict[str, Any]:
         def write() -> dict[str, Any]:
             party = self.parties.get(party_id)
             if party is None:
                 raise RegistryError(404, "party_id", f"{party_id!r} is not registered")
-            party.revoked_at = utc_text(self.settings.clock())
-            row = party.public()
-            index = self.log.append(canonical_json({"type": PARTY_TYPE, "party": row}, "party"))
-            with self.engine.begin() as conn:
-                conn.execute(
-                    update(db.parties)
-                    .where(db.parties.c.party_id == party_id)
-                    .values(revoked_at=party.revoked_at)
+            if party.revoked_at is not None:
+                raise RegistryError(
+                    409, "party_id", f"{party_id!r} was already revoked at {party.revoked_at}"
                 )
-            self.log.checkpoint()
-            return {**row, "leaf_index": index}
+            revoked = dataclasses.replace(party, revoked_at=utc_text(self.settings.clock()))
+            return self._write_party(revoked)
 
         return self.in_writer(write)
+
+    def rotate_party_key(self, party_id: str, vkey: str) -> dict[str, Any]:
+        """Replace a party's key; declarations it signed before stay verified by the old key,
+        which the log keeps in the party's earlier entry."""
+        key = self._party_key(party_id, vkey)
+
+        def write() -> dict[str, Any]:
+            party = self.parties.get(party_id)
+            if party is None:
+                raise RegistryError(404, "party_id", f"{party_id!r} is not registered")
+            if party.revoked_at is not None:
+                raise RegistryError(409, "party_id", f"{party_id!r} is revoked")
+            if party.key.vkey == key.vkey:
+                raise RegistryError(409, "vkey", "is already this party's key")
+            return self._write_party(dataclasses.replace(party, key=key))
+
+        return self.in_writer(write)
+
+    def party_record(self, party_id: str) -> dict[str, Any]:
+        party = self.parties.get(party_id)
+        if party is None:
+            raise RegistryError(404, "party_id", f"{party_id!r} is not registered")
+        return {**party.public(), "leaf_index": self.party_leaf.get(party_id)}
 
     def create_token(self, label: str, scope: str = "inspector") -> str:
         """A new bearer token; only its SHA-256 is stored, the secret is returned once."""
@@ -613,8 +953,8 @@ class Registry:
 
         def write() -> dict[str, Any]:
             size = self.log.size
-            issued = self.log.checkpoints()
-            note = issued[-1][1] if issued and issued[-1][0] == size else self.log.checkpoint()
+            latest = self._checkpoint
+            note = latest[1] if latest and latest[0] == size else self._sign_checkpoint()
             lines = []
             for witness in self.settings.witnesses:
                 last = witness.latest(self.log.origin)
@@ -685,27 +1025,20 @@ class Registry:
         """Append every new balance finding to the log; returns the new ones."""
 
         def write() -> list[dict[str, Any]]:
-            found = [
-                nf for nf in accountancy_findings(self.book) if nf.key not in self.finding_keys
+            self.book.today = self.today()
+            found = accountancy_findings(self.book)
+            appended = self._append_findings(found)
+            by_index = {i: nf for i, nf in zip(appended, self._last_appended, strict=True)}
+            return [
+                {"leaf_index": i, "key": nf.key, "refs": list(nf.refs), **nf.finding.model_dump()}
+                for i, nf in by_index.items()
             ]
-            indexes = self._append_findings(found)
-            return [{"leaf_index": i, **self.finding_doc(i)} for i in indexes]
 
         return self.in_writer(write)
 
     def cached(self, name: str, fn: Callable[[Book], T]) -> T:
-        """``fn(book)`` on the writer thread, memoised until the log grows."""
-
-        def run() -> T:
-            size = self.log.size
-            hit = self._cache.get(name)
-            if hit is not None and hit[0] == size:
-                return hit[1]  # type: ignore[no-any-return]
-            value = fn(self.book)
-            self._cache[name] = (size, value)
-            return value
-
-        return self.in_writer(run)
+        """``fn(book)`` over the read views' own book: never on the writer thread."""
+        return self.views.get(name, fn)
 
     # -- reading -------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -108,7 +109,9 @@ def add_pages(app: FastAPI, registry: Registry) -> None:
         )
 
     @app.get("/declarations/{leaf_index}", response_class=HTMLResponse, include_in_schema=False)
-    def declaration(request: Request, leaf_index: int) -> Response:
+    def declaration(
+        request: Request, leaf_index: Annotated[int, PathParam(ge=0, lt=1 << 62)]
+    ) -> Response:
         from accord.registry.api import declaration_record
 
         record = declaration_record(registry, leaf_index)

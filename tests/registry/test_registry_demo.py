@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_demo_is_deterministic_and_finds_the_diversion(tmp_path: Path) -> None:
     roots = []
     for name in ("one", "two"):
-        built = build(tmp_path / name)
+        built = build(tmp_path / name, seeded=True)
         try:
             info = summary(built.registry)
         finally:

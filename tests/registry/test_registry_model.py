@@ -142,21 +142,6 @@ def test_book_refuses_contradictions() -> None:
             "transfer_id",
         ),
         (
-            "b",
-            Kind.TRANSFER,
-            {
-                "transfer_id": "t1",
-                "role": "receipt",
-                "date": "2026-02-05",
-                "from_facility": "zz",
-                "from_country": "US",
-                "to_facility": "fb",
-                "to_country": "MY",
-                "chips": [{"chip": "H100", "count": 40}],
-            },
-            "from_facility",
-        ),
-        (
             "a",
             Kind.TRAINING_RUN,
             {
@@ -223,7 +208,7 @@ def test_material_balance_finds_missing_chips_and_short_receipts() -> None:
         book.check(party, kind, parsed)
         book.apply(i, party, kind, parsed)
     found = {f.key: f for f in accountancy_findings(book)}
-    assert found["srd:t1"].finding.statistic["difference"] == {"H100-SXM": 5}
+    assert found["srd:t1:fa:fb"].finding.statistic["difference"] == {"H100-SXM": 5}
     assert found["cuf:fb:2026-04-01"].finding.statistic["unaccounted_total"] == 5
     assert "cuf:fa:2026-04-01" not in found  # 100 - 40 = 60: balances
     assert all(f.finding.error_bound == 0.0 for f in found.values())
