@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import os
 import subprocess
@@ -380,6 +381,41 @@ def test_fuzz_any_flipped_bit_fails(local: LocalLog, position: int, bit: int, wh
         holder["leaf"] = b64(bytes(raw))
     report = _answer(receipt, local.log_signer.verifier)
     assert report is not None and not report.valid
+
+
+def _record(local: LocalLog) -> dict[str, Any]:
+    """The shape of ``GET /v1/declarations/{i}``, built from the local log."""
+    receipt = local.receipt()
+    return {
+        "leaf_index": local.decl,
+        "signed": local.signed.model_dump(mode="json"),
+        "digest": hashlib.sha256(local.signed.leaf()).hexdigest(),
+        "received_at": "2026-01-01T00:00:00Z",
+        "receipt": receipt,
+    }
+
+
+def test_local_record_wrapper_holds(local: LocalLog) -> None:
+    report = check_receipt_document(_record(local), local.log_signer.verifier)
+    assert report.valid, report.failures
+    assert {"signed", "digest", "leaf_index"} <= {
+        s.field for s in report.steps if s.status == "pass"
+    }
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.sampled_from(["leaf_index", "signed", "digest"]), value=JSON)
+def test_fuzz_mutated_record_wrapper(local: LocalLog, name: str, value: Any) -> None:
+    record = _record(local)
+    same = json.dumps(record[name], sort_keys=True) == json.dumps(value, sort_keys=True)
+    record[name] = value
+    report = _answer(record, local.log_signer.verifier)
+    assert report is not None  # the receipt inside is whole: only the wrapper's word differs
+    assert report.valid == same
+    if not same:
+        assert failed_fields(report) == {name}
 
 
 # -- against a real registry process ------------------------------------------------------------
