@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from accord.cli.output import JSON_OPTION, console, handle_errors, print_json
+from accord.cli.output import JSON_OPTION, console, err_console, handle_errors, print_json
 from accord.errors import AccordError
+
+if TYPE_CHECKING:
+    from accord.ledger import Verifier
+    from accord.registry.receipts import ReceiptReport
 
 NAME = "registry"
 app = typer.Typer(help="Safeguards registry: keys, declarations, receipts, the demo year.")
@@ -74,82 +79,172 @@ def sign_cmd(
         print_json(json.loads(text))
 
 
+MAX_RECEIPT_BYTES = 64 << 20
+
+
+def _read_file(path: Path, what: str, fix: str, limit: int = MAX_RECEIPT_BYTES) -> bytes:
+    """A user-named file's bytes, or one line saying what is wrong and how to fix it."""
+    try:
+        if path.stat().st_size > limit:
+            raise AccordError(what, f"{path} is larger than {limit} bytes", fix)
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise AccordError(what, f"{path} does not exist", fix) from None
+    except IsADirectoryError:
+        raise AccordError(what, f"{path} is a directory", fix) from None
+    except OSError as err:
+        raise AccordError(what, f"cannot read {path}: {err.strerror}", fix) from None
+
+
+def _json_file(path: Path, what: str, fix: str) -> object:
+    from accord.model.declaration import loads_strict
+
+    raw = _read_file(path, what, fix)
+    try:
+        return loads_strict(raw)
+    except AccordError as err:
+        raise AccordError(what, f"{path} {err.problem}", fix) from None
+
+
+def _pinned_key(value: str, option: str) -> Verifier:
+    """A verifier key given as its text or as a file holding it (never from a receipt)."""
+    from accord.registry.receipts import parse_key
+
+    fix = "pass the key text (name+hex8+base64) or a file holding it"
+    path = Path(value)
+    try:
+        is_file = path.is_file()
+    except (OSError, ValueError):
+        is_file = False
+    if is_file:
+        try:
+            text = _read_file(path, option, fix, 64 << 10).decode("ascii")
+        except UnicodeDecodeError:
+            raise AccordError(option, f"{path} is not a key file (not ASCII)", fix) from None
+    elif "+" in value:
+        text = value
+    else:
+        raise AccordError(option, f"{value!r} is neither a file nor a key", fix)
+    try:
+        return parse_key(text, option)
+    except AccordError as err:
+        raise AccordError(option, err.problem, err.fix or fix) from None
+
+
+def _report(report: ReceiptReport, as_json: bool, party_hint: bool = True) -> None:
+    """Print every check; exit 1 when one failed (a receipt that does not hold)."""
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        marks = {"pass": "[green]  ok[/]", "fail": "[bold red]FAIL[/]", "not checked": "  --"}
+        for step in report.steps:
+            line = f"{marks[step.status]} {step.field}: {step.detail}"
+            console.print(line, highlight=False, soft_wrap=True)
+        if report.valid:
+            console.print(f"holds: {report.reason}", highlight=False)
+            if (
+                party_hint
+                and report.party
+                and any(s.field.endswith("leaf.signature") for s in report.unchecked)
+            ):
+                console.print(
+                    f"to check {report.party}'s signature too, pass --party-key", highlight=False
+                )
+    if not report.valid:
+        first = report.failures[0]
+        err_console.print(
+            f"[bold red]does not hold[/] {first.field}: {first.detail}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+
+
+LOG_KEY_HELP = (
+    "The log's public key (text or file), from the inspectorate; never taken from a receipt."
+)
+
+
 @app.command("submit")
 @handle_errors
 def submit(
     signed: Path = typer.Argument(..., help="Signed declaration (from `accord registry sign`)."),
+    log_key: str = typer.Option(..., "--log-key", help=LOG_KEY_HELP),
     url: str = typer.Option("http://127.0.0.1:8000", help="Registry base URL."),
     receipt: Path = typer.Option(None, "--receipt", help="Save the receipt here."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """File a signed declaration; verifies the receipt before reporting success."""
+    """File a signed declaration; reports success only if the whole receipt checks out."""
     import httpx
 
-    from accord.registry.receipts import check_receipt
+    from accord.model.declaration import parse_signed
+    from accord.registry.receipts import check_receipt_document
 
-    resp = httpx.post(
-        url.rstrip("/") + "/v1/declarations",
-        content=signed.read_bytes(),
-        headers={"content-type": "application/json"},
-        timeout=60,
-    )
-    data = resp.json()
+    pinned = _pinned_key(log_key, "--log-key")
+    raw = _read_file(signed, "SIGNED", "sign one with `accord registry sign`", 1 << 20)
+    mine = parse_signed(raw)
+    try:
+        resp = httpx.post(
+            url.rstrip("/") + "/v1/declarations",
+            content=raw,
+            headers={"content-type": "application/json"},
+            timeout=60,
+        )
+    except httpx.HTTPError as err:
+        raise AccordError("--url", f"cannot reach {url}: {err}", "check the address") from None
+    try:
+        data = resp.json()
+    except ValueError:
+        raise AccordError("response", f"HTTP {resp.status_code}, not JSON") from None
     if resp.status_code != 201:
-        err = data.get("error", {})
-        raise AccordError(err.get("field", "response"), err.get("problem", resp.text[:200]))
-    check = check_receipt(
-        data["leaf"],
-        data["leaf_index"],
-        data["inclusion_proof"],
-        data["checkpoint"],
-        data["log_key"],
-    )
-    if not check.valid:
-        raise AccordError("receipt", f"does not verify: {check.reason}")
-    if receipt:
+        said = data.get("error", {}) if isinstance(data, dict) else {}
+        said = said if isinstance(said, dict) else {}
+        fix = said.get("fix")
+        raise AccordError(
+            str(said.get("field", "response")),
+            str(said.get("problem", f"HTTP {resp.status_code}")),
+            fix if isinstance(fix, str) else None,
+        )
+    report = check_receipt_document(data, pinned, submitted=mine)
+    if report.valid and receipt:
         receipt.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    if as_json:
-        print_json(data)
+    if not report.valid or as_json:
+        _report(report, as_json, party_hint=False)
     else:
-        console.print(f"accepted as log entry {data['leaf_index']} (proof verified)")
+        console.print(
+            f"accepted as log entry {report.leaf_index}; receipt checked against the pinned "
+            f"log key ({len(report.steps)} checks, {report.findings} finding(s))",
+            highlight=False,
+        )
 
 
 @app.command("verify")
 @handle_errors
 def verify(
-    receipt: Path = typer.Argument(..., help="Receipt JSON (leaf, leaf_index, proof, checkpoint)."),
-    log_key: str = typer.Option(..., "--log-key", help="The log's verifier key."),
+    receipt: Path = typer.Argument(
+        ..., help="Receipt JSON: the answer to a filing, or GET /v1/declarations/{i}."
+    ),
+    log_key: str = typer.Option(..., "--log-key", help=LOG_KEY_HELP),
+    party_key: str = typer.Option(
+        None, "--party-key", help="The declaring party's public key (text or file)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Check a receipt offline: checkpoint signature, inclusion proof, party signature."""
-    import base64
+    """Check a receipt offline: every field, the proofs, the findings, the party's signature.
 
-    from accord.model.declaration import loads_strict
-    from accord.registry.receipts import check_receipt
+    Exit status 0: the receipt holds; 1: a check failed (named); 2: bad input.
+    """
+    from accord.registry.receipts import check_receipt_document
 
-    data = loads_strict(receipt.read_bytes())
-    if not isinstance(data, dict):
-        raise AccordError("receipt", "must be a JSON object")
-    try:
-        result = check_receipt(
-            data["leaf"],
-            int(data["leaf_index"]),
-            list(data["inclusion_proof"]),
-            data["checkpoint"],
-            log_key,
-        )
-    except (KeyError, TypeError, ValueError):
-        raise AccordError(
-            "receipt", "needs leaf, leaf_index, inclusion_proof, checkpoint"
-        ) from None
-    if not result.valid:
-        raise AccordError(result.field or "receipt", result.reason)
-    entry = json.loads(base64.b64decode(data["leaf"]))
-    out = {**result.to_dict(), "type": entry.get("type")}
-    if as_json:
-        print_json(out)
-    else:
-        console.print(f"valid: {result.reason}")
+    pinned = _pinned_key(log_key, "--log-key")
+    party = _pinned_key(party_key, "--party-key") if party_key is not None else None
+    doc = _json_file(
+        receipt,
+        "RECEIPT",
+        "save the registry's answer to POST /v1/declarations (or GET /v1/declarations/{i}) "
+        "to a file and pass its path",
+    )
+    _report(check_receipt_document(doc, pinned, party), as_json)
 
 
 @app.command("demo")
