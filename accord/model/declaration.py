@@ -39,8 +39,9 @@ MAX_COUNT = 100_000_000
 MAX_FLOP = 1e32
 MAX_DEPTH = 16
 """JSON nesting deeper than any declaration needs (bodies are three levels deep)."""
-MAX_INT_DIGITS = 20
-"""Longer integer literals are refused before Python converts them (that costs quadratic time)."""
+MAX_INT_DIGITS = 32
+"""Longer integer literals are refused before Python converts them (that costs quadratic
+time). RFC 8785 writes floats up to 1e21 as plain digits (21 of them), which must parse."""
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
 """Free text carries no control characters: NUL breaks PostgreSQL text columns, and the
 rest only ever serve to hide or disguise what a record says."""
