@@ -101,7 +101,9 @@ def test_nul_in_text_is_refused_on_every_database(server: Server) -> None:
             "country": "US",
             "vkey": Signer.generate("evil-corp", ALG_ED25519).verifier.vkey,
         }
-        resp = c.post("/v1/parties", json=party, headers={"authorization": f"Bearer {server.token}"})
+        resp = c.post(
+            "/v1/parties", json=party, headers={"authorization": f"Bearer {server.token}"}
+        )
         assert resp.status_code == 422 and resp.json()["error"]["field"].endswith("name")
         assert c.get("/healthz").json()["log_size"] == size
         listed = {p["party_id"]: p for p in c.get("/v1/parties").json()}

@@ -301,7 +301,13 @@ def _op() -> st.SearchStrategy[tuple[Any, ...]]:
         st.tuples(st.just("facility"), party, fac),
         st.tuples(st.just("inventory"), party, fac, when, st.integers(0, 50)),
         st.tuples(
-            st.just("transfer"), party, name, fac, fac, when, st.sampled_from(["shipment", "receipt"])
+            st.just("transfer"),
+            party,
+            name,
+            fac,
+            fac,
+            when,
+            st.sampled_from(["shipment", "receipt"]),
         ),
         st.tuples(st.just("run"), party, name, fac, when, st.sampled_from(["start", "completion"])),
         st.tuples(st.just("release"), party, name, name, when),
