@@ -17,7 +17,6 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-import rfc8785
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -30,6 +29,7 @@ from pydantic import (
 )
 
 from accord.errors import AccordError
+from accord.model import jcs
 
 PARTY_PATTERN = r"^[a-z0-9][a-z0-9.\-]{1,62}$"
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
@@ -277,8 +277,8 @@ class Declaration(BaseModel):
     )
 
     def issued(self) -> dt.datetime:
-        try:
-            return dt.datetime.strptime(self.issued_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+        try:  # the pattern has fixed the shape; this checks it is a real date and time
+            return dt.datetime.fromisoformat(self.issued_at)
         except ValueError:
             raise AccordError("declaration.issued_at", "is not a real date and time") from None
 
@@ -314,23 +314,30 @@ class SignedDeclaration(BaseModel):
             raise AccordError("signature", "is not canonical base64", "encode with padding")
         return raw
 
-    def leaf(self) -> bytes:
-        """The log entry: JCS of ``{declaration, signature, type}``."""
-        return canonical_json(
-            {
-                "type": DECLARATION_TYPE,
-                "declaration": self.declaration.model_dump(mode="json"),
-                "signature": self.signature,
-            },
-            "declaration",
+    def leaf(self, canonical: bytes | None = None) -> bytes:
+        """The log entry: JCS of ``{declaration, signature, type}``.
+
+        JCS writes a nested object exactly as it writes that object alone, and the three
+        keys sort as written here, so the entry is assembled around the declaration's
+        canonical bytes (``canonical``, when the caller has them already) instead of
+        canonicalising them a second time.
+        """
+        return b"".join(
+            (
+                b'{"declaration":',
+                self.declaration.canonical() if canonical is None else canonical,
+                b',"signature":',
+                canonical_json(self.signature, "signature"),
+                b',"type":"' + DECLARATION_TYPE.encode() + b'"}',
+            )
         )
 
 
 def canonical_json(value: Any, field: str) -> bytes:
     """RFC 8785 bytes, or an AccordError naming ``field`` for values JCS cannot carry."""
     try:
-        return rfc8785.dumps(value)
-    except rfc8785.CanonicalizationError as err:
+        return jcs.dumps(value)
+    except jcs.CanonicalError as err:
         raise AccordError(field, f"cannot be canonicalised (RFC 8785): {err}") from None
 
 
@@ -404,13 +411,21 @@ def _bounded_int(text: str) -> int:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _check_tree(value: Any) -> None:
-    """Depth and text checks over a parsed document, without recursion."""
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]")
+
+
+def _check_tree(value: Any, text: str) -> None:
+    """Depth and text checks over a parsed document, without recursion.
+
+    Raw UTF-8 cannot encode a surrogate, so strings need looking at only when the text
+    holds a ``\\uD8xx``-style escape (a valid pair is combined by the parser and passes).
+    """
+    strings = _SURROGATE_ESCAPE.search(text) is not None
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, str):
-            if not item.isascii() and _SURROGATE.search(item):
+            if _SURROGATE.search(item):
                 raise AccordError("body", "holds an unpaired UTF-16 surrogate escape")
             continue
         if isinstance(item, dict | list):
@@ -418,10 +433,11 @@ def _check_tree(value: Any) -> None:
                 raise AccordError(
                     "body", f"is nested more than {MAX_DEPTH} levels deep", "flatten it"
                 )
-            children = list(item.items()) if isinstance(item, dict) else list(enumerate(item))
+            children = item.items() if isinstance(item, dict) else enumerate(item)
             for key, child in children:
-                stack.append((child, depth + 1))
-                if isinstance(key, str):
+                if strings or isinstance(child, dict | list):
+                    stack.append((child, depth + 1))
+                if strings and isinstance(key, str):
                     stack.append((key, depth))
 
 
@@ -445,7 +461,7 @@ def loads_strict(raw: bytes) -> Any:
         raise AccordError("body", f"is nested more than {MAX_DEPTH} levels deep") from None
     except ValueError:
         raise AccordError("body", "holds a number Python cannot read") from None
-    _check_tree(value)
+    _check_tree(value, text)
     return value
 
 

@@ -369,11 +369,11 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
     )
     async def post_declaration(request: Request) -> dict[str, Any]:
         raw = await read_body(request)
-        signed, body = await asyncio.to_thread(registry.checked, raw)
+        signed, body, leaf = await asyncio.to_thread(registry.checked, raw)
         # Limited after the signature check so nobody can spend another party's budget.
         if per_party.take(signed.declaration.party):
             raise RegistryError(429, "rate", "too many declarations from this party")
-        return await asyncio.wrap_future(registry.enqueue(signed, body))
+        return await asyncio.wrap_future(registry.enqueue(signed, body, leaf))
 
     @app.get("/v1/declarations", response_model=DeclarationPage, tags=["declarations"])
     def list_declarations(

@@ -120,6 +120,7 @@ class _Submission:
     signed: SignedDeclaration
     body: Body
     future: Future[dict[str, Any]]
+    leaf: bytes
 
 
 @dataclass
@@ -509,7 +510,7 @@ class Registry:
         for sub in batch:
             decl = sub.signed.declaration
             key = (decl.party, decl.nonce)
-            leaf = sub.signed.leaf()
+            leaf = sub.leaf
             try:
                 earlier = self.nonces.get(key, batch_nonces.get(key))
                 if earlier is not None:
@@ -735,6 +736,11 @@ class Registry:
 
     def validate(self, raw: bytes | dict[str, Any]) -> tuple[SignedDeclaration, Body]:
         """Shape, party, signature, freshness and body schema: everything but the book."""
+        signed, body, _ = self.validate_entry(raw)
+        return signed, body
+
+    def validate_entry(self, raw: bytes | dict[str, Any]) -> tuple[SignedDeclaration, Body, bytes]:
+        """:meth:`validate`, also returning the log entry (canonicalised once)."""
         if isinstance(raw, bytes) and len(raw) > self.settings.max_body_bytes:
             raise RegistryError(413, "body", f"is larger than {self.settings.max_body_bytes} bytes")
         try:
@@ -755,7 +761,8 @@ class Registry:
         if party.revoked_at is not None:
             raise RegistryError(403, "declaration.party", "this party's key has been revoked")
         try:
-            good = verify(signed, party.key)
+            canonical = decl.canonical()
+            good = verify(signed, party.key, canonical)
         except AccordError as err:
             raise RegistryError(401, err.field, err.problem, err.fix) from None
         if not good:
@@ -780,13 +787,13 @@ class Registry:
             )
         try:
             body = parse_body(decl.kind, decl.body, strict=True)
-            leaf = signed.leaf()
+            leaf = signed.leaf(canonical)
         except AccordError as err:
             raise RegistryError(422, err.field, err.problem, err.fix) from None
         self._check_dates(body, issued.date())
         if len(leaf) > self.settings.max_body_bytes:
             raise RegistryError(413, "declaration", "is too large once canonicalised")
-        return signed, body
+        return signed, body, leaf
 
     def _check_dates(self, body: Body, issued: dt.date) -> None:
         """Event dates lie in a plausible window around ``issued_at``: a future inventory or
@@ -805,20 +812,22 @@ class Registry:
                     "declare events when they happen, dated when they happened",
                 )
 
-    def checked(self, raw: bytes | dict[str, Any]) -> tuple[SignedDeclaration, Body]:
-        """:meth:`validate`, counting refusals per field (never their content)."""
+    def checked(self, raw: bytes | dict[str, Any]) -> tuple[SignedDeclaration, Body, bytes]:
+        """:meth:`validate_entry`, counting refusals per field (never their content)."""
         try:
-            return self.validate(raw)
+            return self.validate_entry(raw)
         except AccordError as err:
             self.reject(err.field)
             raise
 
-    def enqueue(self, signed: SignedDeclaration, body: Body) -> Future[dict[str, Any]]:
+    def enqueue(
+        self, signed: SignedDeclaration, body: Body, leaf: bytes | None = None
+    ) -> Future[dict[str, Any]]:
         fut: Future[dict[str, Any]] = Future()
         if not self._writer.is_alive():
             fut.set_exception(_unavailable())
             return fut
-        self._queue.put(_Submission(signed, body, fut))
+        self._queue.put(_Submission(signed, body, fut, signed.leaf() if leaf is None else leaf))
         return fut
 
     def submit_future(self, raw: bytes | dict[str, Any]) -> Future[dict[str, Any]]:

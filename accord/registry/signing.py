@@ -59,8 +59,10 @@ def sign(declaration: Declaration, signer: Signer) -> SignedDeclaration:
     )
 
 
-def verify(signed: SignedDeclaration, key: Verifier) -> bool:
-    """True iff the party's key signed the canonical bytes of the declaration."""
+def verify(signed: SignedDeclaration, key: Verifier, canonical: bytes | None = None) -> bool:
+    """True iff the party's key signed the canonical bytes of the declaration
+    (``canonical``: those bytes, if the caller computed them already)."""
     if key.alg != ALG_ED25519 or key.name != signed.declaration.party:
         return False
-    return key.verify(signed.declaration.canonical(), signed.signature_bytes())
+    data = signed.declaration.canonical() if canonical is None else canonical
+    return key.verify(data, signed.signature_bytes())

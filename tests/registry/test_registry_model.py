@@ -214,3 +214,41 @@ def test_material_balance_finds_missing_chips_and_short_receipts() -> None:
     assert all(f.finding.error_bound == 0.0 for f in found.values())
     by = {c.country: c for c in country_balances(book)}
     assert (by["US"].shipped_out, by["MY"].received_in, by["MY"].declared_total) == (40, 35, 30)
+
+
+_JSON_DOC = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(), c, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_JSON_DOC)
+def test_fast_canonical_json_matches_the_rfc8785_reference(doc: object) -> None:
+    import rfc8785
+
+    from accord.model import jcs
+
+    try:
+        expected = rfc8785.dumps(doc)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(jcs.CanonicalError):
+            jcs.dumps(doc)
+        return
+    assert jcs.dumps(doc) == expected
+
+
+@pytest.mark.parametrize(
+    "value", [1e20, 1e21, 1e-7, 1e-6, -0.0, 5.0, 1.5e300, 2.5e-300, 1 / 3, 123456789012345680000.0]
+)
+def test_numbers_are_written_as_ecmascript_does(value: float) -> None:
+    import rfc8785
+
+    from accord.model import jcs
+
+    assert jcs.dumps(value) == rfc8785.dumps(value)
