@@ -84,7 +84,10 @@ def estimate(
         central = f"{e.flop.central:.3g}" if e.flop.central is not None else "—"
         table.add_row(e.method, f"{e.flop.lo:.3g}", central, f"{e.flop.hi:.3g}", e.derivation)
     console.print(table)
-    style = "green" if finding.verdict == "consistent" else "bold red"
+    for e in estimates:
+        for warning in e.warnings:
+            console.print(f"[bold yellow]warning ({e.method}):[/] {warning}")
+    style = {"consistent": "green", "inconclusive": "yellow"}.get(finding.verdict, "bold red")
     console.print(f"[{style}]cross-check: {finding.verdict}[/] — {finding.explanation}")
     _render.verdict(verdict)
 
