@@ -10,6 +10,8 @@ classification.
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict
 
 from accord.hardware.catalog import Catalog, ChipSpec, default_catalog
@@ -88,6 +90,42 @@ def h100_equivalents(chip: ChipSpec, catalog: Catalog | None = None) -> Metric:
         value=value,
         unit="",
         derivation=f"TPP {ours.value:,.0f} / H100-SXM TPP {ref.value:,.0f} = {value:.3f}",
+    )
+
+
+_NODE_PATTERNS = (
+    re.compile(r"(\d+(?:\.\d+)?)\s*nm", re.IGNORECASE),  # "7nm", "SMIC N+1 (7nm-class)"
+    re.compile(r"\bN(\d+)"),  # TSMC "N7", "N5", "N3P"
+    re.compile(r"\b(\d+)NP?\b"),  # NVIDIA's TSMC "4N", "4NP" (5 nm family, named 4)
+)
+
+
+def process_node(chip: ChipSpec) -> Metric:
+    """The smallest logic node named for the chip's dies, in nm (the foundry rule's test).
+
+    An explicit ``process_node_nm`` wins; otherwise the catalogue's ``process`` text is read
+    ("TSMC N5 (8 XCD) + N6 (4 IOD)" gives 5). Unknown when neither names a node.
+    """
+    if chip.process_node_nm is not None:
+        return Metric(
+            name="node",
+            value=chip.process_node_nm,
+            unit="nm",
+            derivation=f"catalogue: {chip.process_node_nm:g} nm",
+        )
+    found = [float(m.group(1)) for p in _NODE_PATTERNS for m in p.finditer(chip.process or "")]
+    if not found:
+        return Metric(
+            name="node",
+            value=None,
+            unit="nm",
+            derivation=f"unknown: no process node published for {chip.id}",
+        )
+    return Metric(
+        name="node",
+        value=min(found),
+        unit="nm",
+        derivation=f"read from process {chip.process!r}: {min(found):g} nm",
     )
 
 

@@ -22,6 +22,7 @@ from accord.rules.library import RuleSelector, all_rule_sets, select
 from accord.rules.logic import Classes, MetricValue, Test, Tri, evaluate
 from accord.rules.metrics import (
     Derivation,
+    PartyFacts,
     aggregate_metrics,
     chip_metrics,
     model_metrics,
@@ -75,6 +76,11 @@ def classify(
         for rs in skipped
     ]
     if isinstance(parsed, ChipItem):
+        ctx.party = PartyFacts(
+            party=parsed.party,
+            designer_attests=parsed.designer_attests,
+            packager_attests=parsed.packager_attests,
+        )
         return ctx.chip(cat.get(parsed.chip))
     if isinstance(parsed, ServerItem | ClusterItem):
         return ctx.aggregate(parsed)
@@ -126,6 +132,7 @@ class _Context:
         self.catalog = catalog
         self._chip_cache: dict[str, Verdict] = {}
         self.preamble: list[str] = []
+        self.party = PartyFacts()
 
     # -- clause walking -------------------------------------------------------------------
 
@@ -199,7 +206,11 @@ class _Context:
     def chip(self, spec: ChipSpec) -> Verdict:
         if spec.id in self._chip_cache:
             return self._chip_cache[spec.id]
-        metrics, numbers = chip_metrics(spec, self.catalog)
+        if spec.variants:
+            verdict = self._family(spec)
+            self._chip_cache[spec.id] = verdict
+            return verdict
+        metrics, numbers = chip_metrics(spec, self.catalog, self.party)
         clauses = self.run("chip", metrics, {"classification", "note"})
         classes, possible = _classes(clauses)
         if classes:
@@ -222,6 +233,62 @@ class _Context:
         )
         self._chip_cache[spec.id] = verdict
         return verdict
+
+    def _family(self, spec: ChipSpec) -> Verdict:
+        """A name that covers several binned variants: classified as whichever it may be.
+
+        A class holds only if it holds for every variant; one that holds for some, or may
+        hold for any, is possible. The numbers show each variant's TPP, so the range is seen.
+        """
+        parts = [self.chip(self.catalog.get(v)) for v in spec.variants]
+        definite = set(parts[0].classes).intersection(*(p.classes for p in parts[1:]))
+        possible = {c for p in parts for c in (*p.classes, *p.possible_classes)} - definite
+        classes, maybe = sorted(definite), sorted(possible)
+        tpps = {
+            p.subject: n.value
+            for p in parts
+            for n in p.numbers
+            if n.metric == "tpp" and isinstance(n.value, float)
+        }
+        known = sorted(tpps.values())
+        span = (
+            f"TPP {known[0]:,.0f} to {known[-1]:,.0f} over {len(tpps)} of {len(parts)} variants"
+            if known
+            else "TPP unknown for every variant"
+        )
+        numbers = [
+            Derivation(
+                metric="tpp",
+                value=f"{known[0]:,.0f}-{known[-1]:,.0f}" if known else None,
+                derivation=f"variant not given: {span} ("
+                + "; ".join(f"{k} {v:,.0f}" for k, v in tpps.items())
+                + ")",
+            )
+        ]
+        which = "; the variant decides" if maybe else ""
+        if classes and not maybe:
+            status, head = "controlled", f"{spec.id}: {', '.join(classes)} (every variant)"
+        elif classes or maybe:
+            status = "undetermined"
+            head = (
+                f"{spec.id}: "
+                + (f"{', '.join(classes)} and " if classes else "")
+                + f"possibly {', '.join(maybe)} (variant not given: {span}{which})"
+            )
+        else:
+            status, head = "not_controlled", f"{spec.id}: no variant is in a controlled class"
+        clauses = [c for p in parts for c in p.clauses if c.kind == "note"]
+        return self.verdict(
+            list({c.clause: c for c in clauses}.values()),
+            numbers,
+            item_kind="chip",
+            subject=spec.id,
+            status=status,
+            headline=f"{head} — {_rs_names(self.rule_sets)}",
+            classes=classes,
+            possible_classes=maybe,
+            parts=parts,
+        )
 
     def _contents(
         self, lines: list[tuple[ChipSpec, int]], prefix: str

@@ -10,10 +10,24 @@ from pydantic import BaseModel, ConfigDict
 
 from accord.errors import AccordError
 from accord.hardware.catalog import Catalog, ChipSpec
-from accord.hardware.metrics import h100_equivalents, performance_density, tpp
+from accord.hardware.metrics import h100_equivalents, performance_density, process_node, tpp
 from accord.rules.countries import groups_of, normalise_country
 from accord.rules.items import ChipCount, ModelItem, ShipmentItem
 from accord.rules.logic import MetricValue
+
+
+class PartyFacts(BaseModel):
+    """Who is asking about a chip, and what attestations they hold (the foundry rule).
+
+    No attestation is a fact (False), not an unknown: the front-end fabricator's
+    presumption holds until an attestation overcomes it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    party: str = "exporter"
+    designer_attests: bool = False
+    packager_attests: bool = False
 
 
 class Derivation(BaseModel):
@@ -26,17 +40,32 @@ class Derivation(BaseModel):
     derivation: str
 
 
+def _has_hbm(chip: ChipSpec) -> bool | None:
+    if chip.memory_type is None:
+        return None
+    return chip.memory_type.upper().startswith("HBM")
+
+
 def chip_metrics(
-    chip: ChipSpec, catalog: Catalog
+    chip: ChipSpec, catalog: Catalog, party: PartyFacts | None = None
 ) -> tuple[dict[str, MetricValue], list[Derivation]]:
-    t, pd, eq = (
+    t, pd, eq, node = (
         tpp(chip, catalog),
         performance_density(chip, catalog),
         h100_equivalents(chip, catalog),
+        process_node(chip),
     )
+    facts = party or PartyFacts()
     metrics: dict[str, MetricValue] = {
         "chip": chip.id,
-        "chips": frozenset({chip.id}),
+        # A binned variant answers to its family's name too (guidance naming "910B" covers 910B3).
+        "chips": frozenset({chip.id, *([chip.variant_of] if chip.variant_of else [])}),
+        "process_node_nm": node.value,
+        "transistors_billion": chip.transistors_billion,
+        "hbm": _has_hbm(chip),
+        "party": facts.party,
+        "designer_attests_not_3a090a": facts.designer_attests,
+        "packager_attests_transistors": facts.packager_attests,
         "vendor": chip.vendor,
         "tpp": t.value,
         "performance_density": pd.value,
@@ -50,6 +79,10 @@ def chip_metrics(
         Derivation(metric="performance_density", value=pd.value, derivation=pd.derivation),
         Derivation(metric="h100_equivalents", value=eq.value, derivation=eq.derivation),
     ]
+    if facts.party != "exporter":
+        derivations.append(
+            Derivation(metric="process_node_nm", value=node.value, derivation=node.derivation)
+        )
     if chip.interconnect_bandwidth_gbs is None:
         derivations.append(
             Derivation(

@@ -89,7 +89,15 @@ class RuleSet(BaseModel):
     )
     illustrative: bool = False
     summary: str = ""
-    notes: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(
+        default_factory=list,
+        description="Caveats a verdict's reader needs (copied into every verdict using this set).",
+    )
+    changelog: list[str] = Field(
+        default_factory=list,
+        description="Corrections to this data file, dated; shown by `accord rules show`, "
+        "never in verdicts (they are about the file, not the law).",
+    )
     clauses: list[Clause] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -16,6 +16,13 @@ CHIP = {
     "interconnect_bandwidth_gbs",
     "memory_bandwidth_gbs",
     "datacenter",
+    # The foundry due-diligence rule (90 FR 5298): who asks, and what the IC is made of.
+    "process_node_nm",
+    "transistors_billion",
+    "hbm",
+    "party",
+    "designer_attests_not_3a090a",
+    "packager_attests_transistors",
 }
 _AGGREGATE_SUFFIXES = ("tpp", "h100_equivalents", "peak_ops_per_s", "chip_count")
 AGGREGATE = {
