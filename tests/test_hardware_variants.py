@@ -115,3 +115,20 @@ def test_data_file_changelog_stays_out_of_verdicts() -> None:
     verdict = classify(ChipItem(chip="H100"), rules_at=date(2024, 1, 1))
     for note in verdict.notes:
         assert "Correction of" not in note and "this file" not in note, note
+
+
+def test_hardware_estimate_for_a_family_spans_its_variants() -> None:
+    from accord.compute import from_chip_hours
+
+    est = from_chip_hours("ASCEND-910B", 1.8e7)
+    seconds = 1.8e7 * 3600
+    assert est.flop.lo == pytest.approx(seconds * 280e12 * 0.3)
+    assert est.flop.hi == pytest.approx(seconds * 414e12 * 0.5)
+    assert "by variant" in est.derivation
+
+
+def test_cluster_of_a_family_has_an_interval_total_not_an_unknown() -> None:
+    verdict = classify(ClusterItem(chips=[ChipCount(chip="910B", count=8000)]), rules_at=ON)
+    assert "TPP 35,840,000 to 52,992,000" in verdict.headline
+    h100e = next(n for n in verdict.numbers if n.metric == "cluster_h100_equivalents")
+    assert h100e.value is not None

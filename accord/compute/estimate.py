@@ -130,6 +130,10 @@ def training_peak(chip: ChipSpec, precision: str | None = None) -> tuple[str, fl
     )
 
 
+def _peak_text(lo: float, hi: float) -> str:
+    return f"{hi / 1e12:g}" if lo == hi else f"{lo / 1e12:g} to {hi / 1e12:g} (by variant)"
+
+
 def max_float_peak(chip: ChipSpec) -> float:
     """The fastest dense floating-point rate the chip publishes, in FLOP/s (0 if none).
 
@@ -157,10 +161,15 @@ def from_hardware(
     lo_u, hi_u = utilisation
     if not (0 < lo_u <= hi_u <= 1):
         raise AccordError("utilisation", f"need 0 < low <= high <= 1, got {utilisation}")
-    used, peak = training_peak(spec, precision)
+    cat = catalog or default_catalog()
+    # A name sold in variants (a bare "910B"): the band spans the slowest to the fastest.
+    members = [cat.get(v) for v in spec.variants] if spec.variants else [spec]
+    peaks = [training_peak(m, precision) for m in members]
+    used = peaks[0][0]
+    peak_lo, peak = min(p for _, p in peaks), max(p for _, p in peaks)
     chip_seconds = count * h * 3600.0
-    flop = Interval(lo=chip_seconds * peak * lo_u, hi=chip_seconds * peak * hi_u)
-    fastest = max_float_peak(spec)
+    flop = Interval(lo=chip_seconds * peak_lo * lo_u, hi=chip_seconds * peak * hi_u)
+    fastest = max(max_float_peak(m) for m in members)
     ceiling = chip_seconds * max(peak, fastest)
     return Estimate(
         method="hardware",
@@ -174,8 +183,8 @@ def from_hardware(
             "utilisation_high": hi_u,
         },
         derivation=(
-            f"{count:,} x {spec.id} x {peak / 1e12:g} TFLOP/s ({used}) x {h:g} h x 3600 s "
-            f"x utilisation {lo_u:g}-{hi_u:g} = {flop}"
+            f"{count:,} x {spec.id} x {_peak_text(peak_lo, peak)} TFLOP/s ({used}) x {h:g} h "
+            f"x 3600 s x utilisation {lo_u:g}-{hi_u:g} = {flop}"
         ),
         assumptions=[
             f"utilisation (MFU) between {lo_u:.0%} and {hi_u:.0%} of dense {used} peak",

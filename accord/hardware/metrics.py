@@ -11,6 +11,7 @@ classification.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -28,14 +29,49 @@ class Metric(BaseModel):
     value: float | None
     unit: str
     derivation: str
+    lo: float | None = None
+    hi: float | None = None
+    """Bounds when the value is not one number (a chip sold in variants), else None."""
 
     @property
     def known(self) -> bool:
         return self.value is not None
 
 
+def variant_range(
+    chip: ChipSpec, catalog: Catalog | None, metric: Callable[[ChipSpec, Catalog], Metric]
+) -> Metric | None:
+    """For a name sold in variants: the metric's range over them (None when not a family)."""
+    if not chip.variants or chip.dense_tops:
+        return None
+    cat = catalog or default_catalog()
+    parts = [(v, metric(cat.get(v), cat)) for v in chip.variants]
+    values = [m.value for _, m in parts]
+    first = parts[0][1]
+    listed = "; ".join(f"{v} {m.value:,.4g}" if m.value is not None else f"{v} ?" for v, m in parts)
+    if any(v is None for v in values):
+        return Metric(
+            name=first.name,
+            value=None,
+            unit=first.unit,
+            derivation=f"unknown: depends on the variant, and one is unknown ({listed})",
+        )
+    known = [v for v in values if v is not None]
+    return Metric(
+        name=first.name,
+        value=None,
+        unit=first.unit,
+        lo=min(known),
+        hi=max(known),
+        derivation=f"depends on the variant: {min(known):,.4g} to {max(known):,.4g} ({listed})",
+    )
+
+
 def tpp(chip: ChipSpec, catalog: Catalog | None = None) -> Metric:
     """TPP = max over precisions of dense TOPS x bit length."""
+    family = variant_range(chip, catalog, tpp)
+    if family is not None:
+        return family
     bits = (catalog or default_catalog()).bit_lengths
     best: tuple[float, str] | None = None
     # On a tie (TF32 at half the 16-bit rate ties it exactly) report the common format.
@@ -82,6 +118,17 @@ def h100_equivalents(chip: ChipSpec, catalog: Catalog | None = None) -> Metric:
     cat = catalog or default_catalog()
     ours = tpp(chip, cat)
     ref = tpp(cat.get(REFERENCE_CHIP), cat)
+    if ours.value is None and ours.lo is not None and ours.hi is not None and ref.value:
+        lo, hi = ours.lo / ref.value, ours.hi / ref.value
+        return Metric(
+            name="H100e",
+            value=None,
+            unit="",
+            lo=lo,
+            hi=hi,
+            derivation=f"TPP {ours.lo:,.0f} to {ours.hi:,.0f} / H100-SXM TPP {ref.value:,.0f} "
+            f"= {lo:.3f} to {hi:.3f}",
+        )
     if ours.value is None or ref.value is None:
         return Metric(name="H100e", value=None, unit="", derivation=ours.derivation)
     value = ours.value / ref.value

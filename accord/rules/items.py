@@ -93,6 +93,11 @@ class ModelItem(BaseModel):
     kind: Literal["model"] = "model"
     name: str = "model"
     training_compute: Interval = Field(description="Training operations (FLOP), as an interval.")
+    base_compute: Interval | None = Field(
+        default=None,
+        description="For a modification (fine-tune) of another model: the original model's "
+        "training compute; training_compute is then the modification's own compute.",
+    )
     compute_cost_usd: float | None = Field(default=None, ge=0)
     open_weights: bool | None = None
 

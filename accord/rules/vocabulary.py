@@ -23,6 +23,7 @@ CHIP = {
     "party",
     "designer_attests_not_3a090a",
     "packager_attests_transistors",
+    "released",
 }
 _AGGREGATE_SUFFIXES = ("tpp", "h100_equivalents", "peak_ops_per_s", "chip_count")
 AGGREGATE = {
@@ -31,6 +32,7 @@ AGGREGATE = {
     "datacenter",
     "max_chip_tpp",
     "max_memory_bandwidth_gbs",
+    "released",
     *(f"{p}_{s}" for p in ("server", "cluster", "shipment") for s in _AGGREGATE_SUFFIXES),
 }
 SHIPMENT = {
@@ -40,6 +42,6 @@ SHIPMENT = {
     "end_user_hq_groups",
     "validated_end_user",
 }
-MODEL = {"training_compute", "compute_cost_usd", "open_weights"}
+MODEL = {"training_compute", "compute_cost_usd", "open_weights", "modification_share"}
 
 METRICS: frozenset[str] = frozenset(CHIP | AGGREGATE | SHIPMENT | MODEL)
