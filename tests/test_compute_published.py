@@ -28,7 +28,7 @@ RUNS = _runs()
 
 
 def test_table_rows_carry_their_sources_and_arithmetic() -> None:
-    assert len(RUNS) >= 9
+    assert len(RUNS) >= 10
     for run in RUNS:
         assert run["source"] and run["url"].startswith("https://") and run["checked"]
         ratio = run["flop"] / (run["params"] * run["tokens"])
@@ -52,7 +52,7 @@ def test_agreement_rate_with_the_model_flop_band() -> None:
     # Exactly the labs that report recomputation-counted totals (~8·N·D) fall above the
     # 6·N·D band; every one of them is still inside the reportable range (test above).
     assert outside == ["BloombergGPT 50B", "OPT-175B", "Yuan 1.0 245B"]
-    assert len(inside) / len(RUNS) >= 0.6
+    assert len(inside) / len(RUNS) >= 0.65
 
 
 @pytest.mark.parametrize("run", RUNS, ids=[r["name"] for r in RUNS])
