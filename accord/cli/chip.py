@@ -22,13 +22,16 @@ def list_chips(as_json: bool = JSON_OPTION) -> None:
     """List every chip in the catalog with its TPP and performance density."""
     rows = []
     for chip in default_catalog():
+        t = tpp(chip)
         rows.append(
             {
                 "id": chip.id,
                 "name": chip.name,
                 "vendor": chip.vendor,
                 "released": chip.released,
-                "tpp": tpp(chip).value,
+                "tpp": t.value,
+                # A name sold in variants has a range instead of one TPP.
+                "tpp_range": [t.lo, t.hi] if t.lo is not None else None,
                 "performance_density": performance_density(chip).value,
             }
         )
@@ -39,13 +42,20 @@ def list_chips(as_json: bool = JSON_OPTION) -> None:
     for col in ("id", "name", "vendor", "released", "TPP", "density"):
         table.add_column(col, justify="right" if col in ("TPP", "density") else "left")
     for r in rows:
-        t, d = r["tpp"], r["performance_density"]
+        v, d, span = r["tpp"], r["performance_density"], r["tpp_range"]
+        shown = (
+            f"{v:,.0f}"
+            if isinstance(v, float)
+            else f"{span[0]:,.0f}-{span[1]:,.0f}"
+            if isinstance(span, list)
+            else "unknown"
+        )
         table.add_row(
             str(r["id"]),
             str(r["name"]),
             str(r["vendor"]),
             str(r["released"] or "?"),
-            f"{t:,.0f}" if isinstance(t, float) else "unknown",
+            shown,
             f"{d:.2f}" if isinstance(d, float) else "unknown",
         )
     console.print(table)

@@ -94,6 +94,9 @@ def tpp(chip: ChipSpec, catalog: Catalog | None = None) -> Metric:
 
 def performance_density(chip: ChipSpec, catalog: Catalog | None = None) -> Metric:
     """PD = TPP / applicable die area (mm^2)."""
+    family = variant_range(chip, catalog, performance_density)
+    if family is not None:
+        return family
     total = tpp(chip, catalog)
     if total.value is None:
         return Metric(name="PD", value=None, unit="TPP/mm²", derivation=total.derivation)
