@@ -33,7 +33,8 @@ def test_deepseek_v3_two_routes_agree() -> None:
     assert arch.flop.central == pytest.approx(3.29e24, rel=0.01)
     finding = cross_check("DeepSeek-V3", [arch, hw])
     assert finding.verdict is Verdict.CONSISTENT
-    # Using total instead of active parameters is 18x too much: the routes then disagree.
+    # Using total instead of active parameters is 18x too much: even at every chip's FP8 peak
+    # the H800-hours cannot do it, so the routes contradict each other.
     wrong = from_architecture(671e9, 14.8e12)
     assert cross_check("wrong", [wrong, hw]).verdict is Verdict.INCONSISTENT
 

@@ -8,6 +8,7 @@ from rich.table import Table
 from accord.cli import _render
 from accord.cli._parse import iso_date, today
 from accord.cli.output import JSON_OPTION, console, handle_errors, print_json
+from accord.errors import AccordError
 from accord.hardware import default_catalog, get_chip, h100_equivalents, performance_density, tpp
 from accord.rules import ChipItem, classify
 
@@ -21,13 +22,16 @@ def list_chips(as_json: bool = JSON_OPTION) -> None:
     """List every chip in the catalog with its TPP and performance density."""
     rows = []
     for chip in default_catalog():
+        t = tpp(chip)
         rows.append(
             {
                 "id": chip.id,
                 "name": chip.name,
                 "vendor": chip.vendor,
                 "released": chip.released,
-                "tpp": tpp(chip).value,
+                "tpp": t.value,
+                # A name sold in variants has a range instead of one TPP.
+                "tpp_range": [t.lo, t.hi] if t.lo is not None else None,
                 "performance_density": performance_density(chip).value,
             }
         )
@@ -38,13 +42,20 @@ def list_chips(as_json: bool = JSON_OPTION) -> None:
     for col in ("id", "name", "vendor", "released", "TPP", "density"):
         table.add_column(col, justify="right" if col in ("TPP", "density") else "left")
     for r in rows:
-        t, d = r["tpp"], r["performance_density"]
+        v, d, span = r["tpp"], r["performance_density"], r["tpp_range"]
+        shown = (
+            f"{v:,.0f}"
+            if isinstance(v, float)
+            else f"{span[0]:,.0f}-{span[1]:,.0f}"
+            if isinstance(span, list)
+            else "unknown"
+        )
         table.add_row(
             str(r["id"]),
             str(r["name"]),
             str(r["vendor"]),
             str(r["released"] or "?"),
-            f"{t:,.0f}" if isinstance(t, float) else "unknown",
+            shown,
             f"{d:.2f}" if isinstance(d, float) else "unknown",
         )
     console.print(table)
@@ -103,12 +114,39 @@ def classify_chip(
     date: str | None = typer.Option(None, "--date", help="Rules in force on YYYY-MM-DD."),
     rules: str | None = typer.Option(None, "--rules", help="A rule-set id instead of a date."),
     show_all: bool = typer.Option(False, "--all", help="Also list clauses that do not apply."),
+    as_party: str = typer.Option(
+        "exporter",
+        "--as",
+        help="Who classifies: exporter, front_end_fabricator (foundry) or osat (packager).",
+    ),
+    designer_attests: bool = typer.Option(
+        False,
+        "--designer-attests",
+        help="An approved or authorized IC designer attests the IC is not 3A090.a.",
+    ),
+    packager_attests: bool = typer.Option(
+        False,
+        "--packager-attests",
+        help="The packager attests the packaged IC's transistor count is below the threshold.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Classify a chip (e.g. 3A090.a) under the rules of a date or a named rule set."""
     chip = get_chip(name)
+    parties = ("exporter", "front_end_fabricator", "osat")
+    party = as_party.strip().lower().replace("-", "_")
+    if party == "foundry":
+        party = "front_end_fabricator"
+    if party not in parties:
+        raise AccordError("--as", f"unknown party {as_party!r}", f"use one of {', '.join(parties)}")
     selector = rules if rules else iso_date(date) or today()
-    verdict = classify(ChipItem(chip=chip.id), rules_at=selector)
+    item = ChipItem(
+        chip=chip.id,
+        party=party,  # type: ignore[arg-type]
+        designer_attests=designer_attests,
+        packager_attests=packager_attests,
+    )
+    verdict = classify(item, rules_at=selector)
     if as_json:
         print_json(verdict)
         return

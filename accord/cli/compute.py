@@ -35,6 +35,12 @@ def estimate(
     precision: str | None = typer.Option(None, "--precision", help="Peak precision (bf16...)."),
     declared: str | None = typer.Option(None, "--declared", help="Declared FLOP to cross-check."),
     date: str | None = typer.Option(None, "--date", help="Thresholds in force on this date."),
+    base_compute: str | None = typer.Option(
+        None,
+        "--base-compute",
+        help="For a fine-tune: the original model's training FLOP (the estimate is then the "
+        "fine-tune's own compute).",
+    ),
     open_weights: bool | None = typer.Option(
         None, "--open-weights/--closed-weights", help="Whether weights are published."
     ),
@@ -70,8 +76,14 @@ def estimate(
     declared_flop = number(declared, "--declared") if declared else None
     finding = cross_check("training run", estimates, declared_flop)
     best = _combined(estimates, declared_flop, trusted=finding.verdict == "consistent")
+    base = Interval.point(number(base_compute, "--base-compute")) if base_compute else None
     verdict = classify(
-        ModelItem(name="training run", training_compute=best, open_weights=open_weights),
+        ModelItem(
+            name="fine-tune" if base else "training run",
+            training_compute=best,
+            base_compute=base,
+            open_weights=open_weights,
+        ),
         rules_at=iso_date(date) or today(),
     )
     if as_json:
@@ -84,7 +96,10 @@ def estimate(
         central = f"{e.flop.central:.3g}" if e.flop.central is not None else "—"
         table.add_row(e.method, f"{e.flop.lo:.3g}", central, f"{e.flop.hi:.3g}", e.derivation)
     console.print(table)
-    style = "green" if finding.verdict == "consistent" else "bold red"
+    for e in estimates:
+        for warning in e.warnings:
+            console.print(f"[bold yellow]warning ({e.method}):[/] {warning}")
+    style = {"consistent": "green", "inconclusive": "yellow"}.get(finding.verdict, "bold red")
     console.print(f"[{style}]cross-check: {finding.verdict}[/] — {finding.explanation}")
     _render.verdict(verdict)
 

@@ -58,3 +58,5 @@ def show(
     console.print(table)
     for n in rs.notes:
         console.print(f"[dim]note[/] {n}")
+    for n in rs.changelog:
+        console.print(f"[dim]data-file change[/] {n}")

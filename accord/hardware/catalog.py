@@ -56,6 +56,19 @@ class ChipSpec(BaseModel):
     die_area_mm2: float | None = None
     die_count: int | None = None
     process: str | None = None
+    process_node_nm: float | None = Field(
+        default=None,
+        description="Smallest logic node of the chip's dies in nm, when ``process`` names none.",
+    )
+    transistors_billion: float | None = Field(
+        default=None, description="Approximate transistor count of the packaged IC, billions."
+    )
+    variants: list[str] = Field(
+        default_factory=list,
+        description="Ids of the binned variants this name covers; a chip sold under the bare "
+        "name may be any of them, so it is classified over all of them.",
+    )
+    variant_of: str | None = None
     memory_gb: float | None = None
     memory_type: str | None = None
     memory_bandwidth_gbs: float | None = None
@@ -74,6 +87,7 @@ class ChipSpec(BaseModel):
             self.interconnect_bandwidth_gbs,
             self.tdp_w,
             self.tpp_published,
+            self.transistors_billion,
             *self.dense_tops.values(),
         ]
         if any(f is not None for f in figures) and not self.sources:
@@ -178,6 +192,21 @@ def _parse(text: str, where: str) -> Catalog:
     dupes = {i for i in ids if ids.count(i) > 1}
     if dupes:
         raise AccordError(where, f"duplicate chip ids {sorted(dupes)}", "make ids unique")
+    by_id = {c.id: c for c in catalog.chips}
+    for chip in catalog.chips:
+        for v in chip.variants:
+            if v not in by_id or by_id[v].variant_of != chip.id:
+                raise AccordError(
+                    f"{where}:{chip.id}.variants",
+                    f"{v!r} is not a chip whose variant_of is {chip.id}",
+                    "list only catalogue ids that name this chip in variant_of",
+                )
+        if chip.variant_of is not None and chip.id not in by_id.get(chip.variant_of, chip).variants:
+            raise AccordError(
+                f"{where}:{chip.id}.variant_of",
+                f"{chip.variant_of!r} does not list {chip.id} among its variants",
+                "add it to that chip's variants",
+            )
     return catalog
 
 

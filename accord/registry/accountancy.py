@@ -35,7 +35,10 @@ CLUSTER_DECLARATION_H100E = 10_000
 def h100e(chip: str) -> float:
     from accord.hardware import get_chip, h100_equivalents
 
-    value = h100_equivalents(get_chip(chip)).value
+    metric = h100_equivalents(get_chip(chip))
+    # A chip sold in variants (a bare "ASCEND-910B") has a range: count its lower end, so a
+    # balance never overstates what a party holds.
+    value = metric.value if metric.value is not None else metric.lo
     return float(value) if isinstance(value, int | float) else 0.0
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from accord.compute.interval import Interval
 from accord.errors import AccordError
 from accord.hardware.catalog import Catalog, ChipSpec, default_catalog
 from accord.rules.items import ChipItem, ClusterItem, Item, ModelItem, ServerItem, ShipmentItem
@@ -22,6 +23,7 @@ from accord.rules.library import RuleSelector, all_rule_sets, select
 from accord.rules.logic import Classes, MetricValue, Test, Tri, evaluate
 from accord.rules.metrics import (
     Derivation,
+    PartyFacts,
     aggregate_metrics,
     chip_metrics,
     model_metrics,
@@ -75,6 +77,11 @@ def classify(
         for rs in skipped
     ]
     if isinstance(parsed, ChipItem):
+        ctx.party = PartyFacts(
+            party=parsed.party,
+            designer_attests=parsed.designer_attests,
+            packager_attests=parsed.packager_attests,
+        )
         return ctx.chip(cat.get(parsed.chip))
     if isinstance(parsed, ServerItem | ClusterItem):
         return ctx.aggregate(parsed)
@@ -126,6 +133,7 @@ class _Context:
         self.catalog = catalog
         self._chip_cache: dict[str, Verdict] = {}
         self.preamble: list[str] = []
+        self.party = PartyFacts()
 
     # -- clause walking -------------------------------------------------------------------
 
@@ -154,6 +162,13 @@ class _Context:
                 detail = why
                 if clause.quota is not None and outcome is not Tri.FALSE:
                     detail = _quota_detail(clause.quota.metric, clause.quota.limit, metrics, why)
+                if clause.share_cap is not None and outcome is not Tri.FALSE:
+                    cap = clause.share_cap
+                    detail = (
+                        f"volume cap: {cap.capped} at most {cap.share:.0%} of {cap.relative_to}; "
+                        "one shipment cannot show the totals (a registry of declared transfers "
+                        f"can). {detail}"
+                    ).strip()
                 out.append(
                     ClauseOutcome(
                         rule_set=rs.id,
@@ -199,7 +214,11 @@ class _Context:
     def chip(self, spec: ChipSpec) -> Verdict:
         if spec.id in self._chip_cache:
             return self._chip_cache[spec.id]
-        metrics, numbers = chip_metrics(spec, self.catalog)
+        if spec.variants:
+            verdict = self._family(spec)
+            self._chip_cache[spec.id] = verdict
+            return verdict
+        metrics, numbers = chip_metrics(spec, self.catalog, self.party)
         clauses = self.run("chip", metrics, {"classification", "note"})
         classes, possible = _classes(clauses)
         if classes:
@@ -222,6 +241,62 @@ class _Context:
         )
         self._chip_cache[spec.id] = verdict
         return verdict
+
+    def _family(self, spec: ChipSpec) -> Verdict:
+        """A name that covers several binned variants: classified as whichever it may be.
+
+        A class holds only if it holds for every variant; one that holds for some, or may
+        hold for any, is possible. The numbers show each variant's TPP, so the range is seen.
+        """
+        parts = [self.chip(self.catalog.get(v)) for v in spec.variants]
+        definite = set(parts[0].classes).intersection(*(p.classes for p in parts[1:]))
+        possible = {c for p in parts for c in (*p.classes, *p.possible_classes)} - definite
+        classes, maybe = sorted(definite), sorted(possible)
+        tpps = {
+            p.subject: n.value
+            for p in parts
+            for n in p.numbers
+            if n.metric == "tpp" and isinstance(n.value, float)
+        }
+        known = sorted(tpps.values())
+        span = (
+            f"TPP {known[0]:,.0f} to {known[-1]:,.0f} over {len(tpps)} of {len(parts)} variants"
+            if known
+            else "TPP unknown for every variant"
+        )
+        numbers = [
+            Derivation(
+                metric="tpp",
+                value=f"{known[0]:,.0f}-{known[-1]:,.0f}" if known else None,
+                derivation=f"variant not given: {span} ("
+                + "; ".join(f"{k} {v:,.0f}" for k, v in tpps.items())
+                + ")",
+            )
+        ]
+        which = "; the variant decides" if maybe else ""
+        if classes and not maybe:
+            status, head = "controlled", f"{spec.id}: {', '.join(classes)} (every variant)"
+        elif classes or maybe:
+            status = "undetermined"
+            head = (
+                f"{spec.id}: "
+                + (f"{', '.join(classes)} and " if classes else "")
+                + f"possibly {', '.join(maybe)} (variant not given: {span}{which})"
+            )
+        else:
+            status, head = "not_controlled", f"{spec.id}: no variant is in a controlled class"
+        clauses = [c for p in parts for c in p.clauses if c.kind == "note"]
+        return self.verdict(
+            list({c.clause: c for c in clauses}.values()),
+            numbers,
+            item_kind="chip",
+            subject=spec.id,
+            status=status,
+            headline=f"{head} — {_rs_names(self.rule_sets)}",
+            classes=classes,
+            possible_classes=maybe,
+            parts=parts,
+        )
 
     def _contents(
         self, lines: list[tuple[ChipSpec, int]], prefix: str
@@ -248,11 +323,15 @@ class _Context:
         crossed, maybe, pending = _thresholds(clauses)
         total = metrics[f"{kind}_tpp"]
         h100e = metrics[f"{kind}_h100_equivalents"]
-        size = (
-            f"TPP {total:,.0f} ({h100e:,.0f} H100-equivalents)"
-            if isinstance(total, float) and isinstance(h100e, float)
-            else "aggregate TPP unknown"
-        )
+        if isinstance(total, float) and isinstance(h100e, float):
+            size = f"TPP {total:,.0f} ({h100e:,.0f} H100-equivalents)"
+        elif isinstance(total, Interval) and isinstance(h100e, Interval):
+            size = (
+                f"TPP {total.lo:,.0f} to {total.hi:,.0f} ({h100e.lo:,.0f} to {h100e.hi:,.0f} "
+                "H100-equivalents; a chip's variant is not given)"
+            )
+        else:
+            size = "aggregate TPP unknown"
         bits = [f"{item.name}: {metrics[f'{kind}_chip_count']:,} chips, {size}"]
         if classes:
             bits.append(f"classes {', '.join(classes)}")
@@ -316,9 +395,28 @@ class _Context:
 
     def model(self, item: ModelItem) -> Verdict:
         metrics = model_metrics(item)
-        clauses = self.run("model", metrics, {"threshold", "note"})
+        all_clauses = self.run("model", metrics, {"threshold", "note"})
+        guidance_sets = {rs.id for rs in self.rule_sets if rs.guidance}
+        # A guidance line that needs a fact this item does not have (the modifier line
+        # without an original model) does not apply; it is not an unknown to chase.
+        all_clauses = [
+            c
+            for c in all_clauses
+            if not (
+                c.rule_set in guidance_sets
+                and c.outcome is Tri.UNKNOWN
+                and all(t.value is None for t in c.tests)
+            )
+        ]
+        clauses = [c for c in all_clauses if c.rule_set not in guidance_sets]
         crossed, maybe, pending = _thresholds(clauses)
         compute = f"{item.name}: training compute {item.training_compute} FLOP"
+        if item.base_compute is not None:
+            compute = (
+                f"{item.name}: cumulative training compute {metrics['training_compute']} FLOP "
+                f"(original model {item.base_compute} + this modification "
+                f"{item.training_compute})"
+            )
         if crossed:
             status = "thresholds_crossed"
             headline = f"{compute}; crosses {', '.join(c.clause for c in crossed)}"
@@ -331,15 +429,34 @@ class _Context:
             status, headline = "below_thresholds", f"{compute}; below every threshold applied"
         if pending:
             headline += f"; {_pending_text(pending)}"
-        return self.verdict(
-            clauses,
-            [
+        guide = _guidance_text([c for c in all_clauses if c.rule_set in guidance_sets])
+        if guide:
+            headline += f"; {guide}"
+        numbers = [
+            Derivation(
+                metric="training_compute",
+                value=item.training_compute.mid,
+                derivation=f"declared or estimated: {item.training_compute} FLOP"
+                + (
+                    f"; with the original model, cumulative {metrics['training_compute']} FLOP"
+                    if item.base_compute is not None
+                    else ""
+                ),
+            )
+        ]
+        share = metrics.get("modification_share")
+        if isinstance(share, Interval) and item.base_compute is not None:
+            numbers.append(
                 Derivation(
-                    metric="training_compute",
-                    value=item.training_compute.mid,
-                    derivation=f"declared or estimated: {item.training_compute} FLOP",
+                    metric="modification_share",
+                    value=share.mid,
+                    derivation=f"{item.training_compute} / original {item.base_compute} = "
+                    f"[{share.lo:.3g}, {share.hi:.3g}] of the original model's compute",
                 )
-            ],
+            )
+        return self.verdict(
+            all_clauses,
+            numbers,
             item_kind="model",
             subject=item.name,
             status=status,
@@ -347,11 +464,24 @@ class _Context:
         )
 
 
+def _guidance_text(clauses: list[ClauseOutcome]) -> str:
+    """Where a run falls against non-binding guidance lines, never as a crossed obligation."""
+    sides = []
+    for c in clauses:
+        if c.kind != "threshold":
+            continue
+        side = {Tri.TRUE: "above", Tri.FALSE: "below", Tri.UNKNOWN: "on either side of"}[c.outcome]
+        if c.outcome is Tri.UNKNOWN and not any(t.value is not None for t in c.tests):
+            continue  # e.g. no original model given: the modifier line does not apply
+        sides.append(f"{side} '{c.clause}'")
+    return f"indicative, non-binding guidance: {', '.join(sides)}" if sides else ""
+
+
 def _classes(clauses: list[ClauseOutcome]) -> tuple[list[str], list[str]]:
-    chosen = [c.clause for c in clauses if c.kind == "classification" and c.outcome is Tri.TRUE]
-    possible = [
-        c.clause for c in clauses if c.kind == "classification" and c.outcome is Tri.UNKNOWN
-    ]
+    """Definite and possible classes; a class not yet binding is only noted (see _notes)."""
+    binding = [c for c in clauses if c.kind == "classification" and c.binding]
+    chosen = [c.clause for c in binding if c.outcome is Tri.TRUE]
+    possible = [c.clause for c in binding if c.outcome is Tri.UNKNOWN]
     return chosen, [p for p in possible if p not in chosen]
 
 
@@ -435,7 +565,9 @@ def _unknowns(clauses: list[ClauseOutcome], numbers: list[Derivation]) -> list[s
     for n in numbers:
         if n.value is None:
             found[n.metric] = n.derivation
-    for c in clauses:
+    # Only a clause left undecided depends on its missing facts; one that a known fact
+    # settled (e.g. "no attestation" makes a transistor test moot) does not.
+    for c in (c for c in clauses if c.outcome is Tri.UNKNOWN):
         for t in c.tests:
             # "end_user_hq_groups" is unknown exactly when "end_user_hq" is: report one.
             name = t.metric.removesuffix("_groups")
@@ -457,6 +589,8 @@ def _notes(rule_sets: list[RuleSet], clauses: list[ClauseOutcome]) -> list[str]:
         notes.extend(rs.notes)
         if rs.illustrative:
             notes.append(f"{rs.id} is illustrative, not a law or treaty in force.")
+        if rs.guidance:
+            notes.append(f"{rs.id} is non-binding guidance: its lines are indicative only.")
     notes.extend(
         f"{c.clause} ({c.rule_set}): {c.detail}"
         for c in clauses

@@ -21,10 +21,29 @@ class ChipCount(BaseModel):
     count: int = Field(gt=0, le=100_000_000)
 
 
+Party = Literal["exporter", "front_end_fabricator", "osat"]
+
+
 class ChipItem(BaseModel):
+    """A chip model, as seen by an exporter or by the foundry or packager that makes it."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["chip"] = "chip"
     chip: str
+    party: Party = Field(
+        default="exporter",
+        description="Who is classifying: an exporter, or a front-end fabricator or OSAT that "
+        "must presume advanced logic ICs are 3A090.a (90 FR 5298).",
+    )
+    designer_attests: bool = Field(
+        default=False,
+        description="An approved or authorized IC designer attests the IC is not 3A090.a.",
+    )
+    packager_attests: bool = Field(
+        default=False,
+        description="The packager (a front-end fabricator outside Macau/D:5 or an approved "
+        "OSAT) attests the packaged IC's transistor count is below the threshold.",
+    )
 
 
 class ServerItem(BaseModel):
@@ -74,6 +93,11 @@ class ModelItem(BaseModel):
     kind: Literal["model"] = "model"
     name: str = "model"
     training_compute: Interval = Field(description="Training operations (FLOP), as an interval.")
+    base_compute: Interval | None = Field(
+        default=None,
+        description="For a modification (fine-tune) of another model: the original model's "
+        "training compute; training_compute is then the modification's own compute.",
+    )
     compute_cost_usd: float | None = Field(default=None, ge=0)
     open_weights: bool | None = None
 

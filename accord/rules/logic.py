@@ -12,11 +12,15 @@ Condition grammar (YAML/JSON)::
     {metric: NAME, ge: 4800, lt: 9600}        # numeric comparisons, bounds combine with AND
     {metric: NAME, in: [A, B]}                # membership; a set-valued metric intersects
     {metric: NAME, eq: VALUE}                 # equality (booleans, strings)
+    {metric: released, le: 2026-01-15}        # a date metric ("2024-11") against a date
 """
 
 from __future__ import annotations
 
+import calendar
+import re
 from collections.abc import Mapping
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -96,6 +100,35 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+
+def date_bounds(text: str) -> tuple[date, date] | None:
+    """The first and last day a partial date ("2024", "2024-11", "2024-11-13") can mean."""
+    m = _PARTIAL_DATE.match(text.strip())
+    if not m:
+        return None
+    year = int(m.group(1))
+    if m.group(3):
+        day = date(year, int(m.group(2)), int(m.group(3)))
+        return day, day
+    if m.group(2):
+        month = int(m.group(2))
+        return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+    return date(year, 1, 1), date(year, 12, 31)
+
+
+def _compare_date(value: MetricValue, op: str, threshold: date) -> Tri:
+    """A partial date is an interval of days: "2024-11" is before 2024-12-01 for certain."""
+    if value is None:
+        return Tri.UNKNOWN
+    bounds = date_bounds(str(value))
+    if bounds is None:
+        return Tri.UNKNOWN  # "2023-Q3" and other free text: not comparable, so not known
+    lo, hi = (float(d.toordinal()) for d in bounds)
+    return _compare(Interval(lo=lo, hi=hi), op, float(threshold.toordinal()))
+
+
 def _compare(value: MetricValue, op: str, threshold: float) -> Tri:
     if value is None:
         return Tri.UNKNOWN
@@ -147,7 +180,9 @@ def evaluate(
         if op not in condition:
             continue
         threshold = condition[op]
-        if op in NUMERIC_OPS:
+        if op in NUMERIC_OPS and isinstance(threshold, date):
+            outcome = _compare_date(value, op, threshold)
+        elif op in NUMERIC_OPS:
             outcome = _compare(value, op, float(threshold))
         elif op == "in":
             outcome = _membership(value, list(threshold))
@@ -199,7 +234,9 @@ def validate_condition(condition: Any, where: str) -> None:
     if not ops or ops - allowed:
         raise AccordError(where, f"operators {sorted(ops)} not in {sorted(allowed)}")
     for op in ops & set(NUMERIC_OPS):
+        if isinstance(condition[op], date):
+            continue
         if isinstance(condition[op], bool) or not isinstance(condition[op], int | float):
-            raise AccordError(f"{where}.{op}", "threshold must be a number")
+            raise AccordError(f"{where}.{op}", "threshold must be a number or a date")
     if "in" in ops and not isinstance(condition["in"], list):
         raise AccordError(f"{where}.in", "must be a list")

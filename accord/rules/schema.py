@@ -29,6 +29,23 @@ class Quota(BaseModel):
     scope: str
 
 
+class ShareCap(BaseModel):
+    """A cap on one flow as a share of another (H200: China + Macau <= 50 % of US shipments).
+
+    One shipment says nothing about the totals, so the evaluator only reports the cap; a
+    registry that holds declared transfers can check it (docs/rules.md).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    share: float = Field(gt=0, le=1)
+    capped: str = Field(description="What is capped, in words.")
+    capped_destinations: list[str] = Field(min_length=1)
+    relative_to: str = Field(description="What the share is of, in words.")
+    relative_to_destinations: list[str] = Field(min_length=1)
+    same_product: bool = Field(description="Counted per product (chip model), not in total.")
+
+
 class Clause(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -47,6 +64,7 @@ class Clause(BaseModel):
     lifts: list[str] = Field(default_factory=list)
     conditions: str | None = None
     quota: Quota | None = None
+    share_cap: ShareCap | None = None
     binding_from: date | None = None
     url: str | None = None
 
@@ -88,8 +106,21 @@ class RuleSet(BaseModel):
         default=True, description="Included when rules are chosen by date (agreements: opt-in)."
     )
     illustrative: bool = False
+    guidance: bool = Field(
+        default=False,
+        description="Non-binding guidance (e.g. Commission guidelines): its lines are reported "
+        "as indicative and never counted as obligations crossed.",
+    )
     summary: str = ""
-    notes: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(
+        default_factory=list,
+        description="Caveats a verdict's reader needs (copied into every verdict using this set).",
+    )
+    changelog: list[str] = Field(
+        default_factory=list,
+        description="Corrections to this data file, dated; shown by `accord rules show`, "
+        "never in verdicts (they are about the file, not the law).",
+    )
     clauses: list[Clause] = Field(default_factory=list)
 
     @model_validator(mode="after")
