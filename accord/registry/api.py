@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi_offline import FastAPIOffline
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -250,6 +251,8 @@ class LogEntry(BaseModel):
     entry: dict[str, Any]
 
 
+REFERENCE_ASSETS = "/static-offline-docs"
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 429)
 }
@@ -261,7 +264,9 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
     per_party = _Buckets(limits.declarations_per_second, limits.declaration_burst)
     max_body = registry.settings.max_body_bytes
 
-    app = FastAPI(
+    # The API reference (/docs, /redoc) is served from assets the fastapi-offline package
+    # ships: no CDN, nothing fetched at run time.
+    app = FastAPIOffline(
         title="Accord safeguards registry",
         version=__version__,
         description="Signed declarations, chip and compute accountancy, findings and a "
@@ -319,10 +324,20 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'none'; frame-ancestors 'none'"
-        )
+        path = request.url.path
+        if path in ("/docs", "/redoc") or path.startswith(REFERENCE_ASSETS):
+            # The API reference is a script page (our own copy of Swagger UI and ReDoc,
+            # with one inline bootstrap); it shows no record data.
+            response.headers["Content-Security-Policy"] = (
+                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; "
+                "frame-ancestors 'none'"
+            )
+        else:
+            response.headers["Content-Security-Policy"] = (
+                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                "script-src 'none'; frame-ancestors 'none'"
+            )
         return response
 
     async def read_body(request: Request) -> bytes:

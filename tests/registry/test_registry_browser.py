@@ -55,3 +55,41 @@ def test_dashboard_shows_filed_declaration_with_proof_in_two_languages(tmp_path:
             browser.close()
     finally:
         stop_server(server)
+
+
+def test_api_reference_renders_from_local_assets(tmp_path: Path) -> None:
+    """/docs and /redoc draw the API reference in a browser with the site's own policy,
+    and fetch nothing from outside the registry."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: run .ci/chromium.sh")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    server = start_server(tmp_path / "var")
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page()
+            outside: list[str] = []
+            errors: list[str] = []
+            page.on(  # the policy blocks what would leave the registry; nothing finishes
+                "requestfinished",
+                lambda r: (
+                    outside.append(r.url)
+                    if not r.url.startswith((server.url, "data:", "blob:"))
+                    else None
+                ),
+            )
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(server.url + "/docs")
+            page.wait_for_selector(".opblock-tag", timeout=30_000)
+            assert page.get_by_text("/v1/declarations", exact=True).count() >= 1
+            page.goto(server.url + "/redoc")
+            page.wait_for_selector("h2:has-text('File a signed declaration')", timeout=30_000)
+            browser.close()
+        assert outside == [], outside
+        blocked = [e for e in errors if "Content Security Policy" in e]
+        assert all("cdn.redoc.ly" in e for e in blocked), blocked  # ReDoc's own footer logo
+    finally:
+        stop_server(server)
