@@ -100,6 +100,10 @@ def balance_at(book: Book, facility_id: str, when: dt.date) -> dict[str, int]:
 
 @dataclass
 class FacilityBalance:
+    """``book`` is the balance on the accounting date; ``declared`` the last inventory;
+    ``unaccounted`` the chips missing at inventories so far (book just before each one
+    minus what it declared), summed per chip — the figures of the facility's findings."""
+
     facility: Facility
     book: dict[str, int]
     declared: dict[str, int] | None
@@ -122,6 +126,7 @@ class FacilityBalance:
             "declared_as_of": None if self.declared_as_of is None else str(self.declared_as_of),
             "unaccounted": self.unaccounted,
             "unaccounted_total": sum(self.unaccounted.values()),
+            "chips": sorted(set(self.book) | set(self.declared or {}) | set(self.unaccounted)),
             "h100e": round(self.h100e, 1),
         }
 
@@ -266,22 +271,34 @@ def country_series(book: Book) -> dict[str, list[tuple[dt.date, int]]]:
     return dict(sorted(out.items()))
 
 
-def facility_series(
-    book: Book, facility_id: str
-) -> tuple[list[tuple[dt.date, int]], list[tuple[dt.date, int]]]:
-    """(book balance at every event date, declared on-hand totals at inventory dates)."""
+@dataclass(frozen=True)
+class Timeline:
+    """A facility's balance through time, from the same sums as its table and findings.
+
+    ``book`` is the balance on each event date after that day's inventory (if any) reset
+    it; ``declared`` the chips declared on hand at each inventory; ``expected`` what the
+    book held just before each inventory after the first. Where ``expected`` and
+    ``declared`` differ on a date, the difference is that inventory's unaccounted chips,
+    exactly as its finding states.
+    """
+
+    book: list[tuple[dt.date, int]]
+    declared: list[tuple[dt.date, int]]
+    expected: list[tuple[dt.date, int]]
+
+
+def facility_series(book: Book, facility_id: str) -> Timeline:
     events = sorted(
         {m.date for m in book.movements.get(facility_id, [])}
         | {i.as_of for i in book.inventories.get(facility_id, [])}
     )
     totals = _Totals(book, facility_id)
-    # Just before the inventory of that day resets it: what the book expected.
-    booked = [(when, totals.on(when, inventory_that_day=False)) for when in events]
-    declared = [
-        (i.as_of, sum(i.chips.values()))
-        for i in sorted(book.inventories.get(facility_id, []), key=lambda i: i.as_of)
-    ]
-    return booked, declared
+    invs = sorted(book.inventories.get(facility_id, []), key=lambda i: i.as_of)
+    return Timeline(
+        book=[(when, totals.on(when)) for when in events],
+        declared=[(i.as_of, sum(i.chips.values())) for i in invs],
+        expected=[(i.as_of, totals.on(i.as_of, inventory_that_day=False)) for i in invs[1:]],
+    )
 
 
 # -- findings ------------------------------------------------------------------------------

@@ -697,11 +697,17 @@ def registry_findings(
     subject: str | None,
     limit: int,
     offset: int,
+    attention: bool = False,
 ) -> dict[str, Any]:
+    """A page of findings; ``attention`` keeps the inconsistent, high and critical ones."""
     import json
+
+    from sqlalchemy import or_
 
     t = db.findings
     where = []
+    if attention:
+        where.append(or_(t.c.verdict == "inconsistent", t.c.severity.in_(("high", "critical"))))
     if severity:
         where.append(t.c.severity == severity)
     if verdict:

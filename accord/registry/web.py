@@ -75,7 +75,9 @@ def add_pages(app: FastAPI, registry: Registry) -> None:
     def home(request: Request) -> Response:
         from accord.registry.api import registry_declarations, registry_findings
 
-        serious = registry_findings(registry, None, "inconsistent", None, 10, 0)
+        # Both kinds of story: books that do not balance, and high-severity rule findings
+        # (an unlicensed export is inconclusive: a licence may exist outside the registry).
+        serious = registry_findings(registry, None, None, None, 10, 0, attention=True)
         recent = registry_declarations(registry, None, None, None, 10, 0)
         size, _note = _latest(registry)
         return render(
@@ -160,7 +162,9 @@ def add_pages(app: FastAPI, registry: Registry) -> None:
         )
 
     @app.get("/balances/{facility_id}", response_class=HTMLResponse, include_in_schema=False)
-    def facility(request: Request, facility_id: str) -> Response:
+    def facility(
+        request: Request, facility_id: Annotated[str, PathParam(max_length=64)]
+    ) -> Response:
         lang = _lang(request)
         tr = i18n.translations(lang)
         facilities = registry.cached(
@@ -169,14 +173,19 @@ def add_pages(app: FastAPI, registry: Registry) -> None:
         found = next((f for f in facilities if f["facility_id"] == facility_id), None)
         if found is None:
             raise RegistryError(404, "facility_id", f"no facility {facility_id!r}")
-        booked, declared = registry.cached(
+        timeline = registry.cached(
             f"facility-series:{facility_id}", lambda b: facility_series(b, facility_id)
         )
         chart = line_chart(
-            {tr.gettext("book balance"): [(d, float(n)) for d, n in booked]},
+            {tr.gettext("book balance"): [(d, float(n)) for d, n in timeline.book]},
             facility_id,
             tr.gettext("chips"),
-            markers={tr.gettext("declared on hand"): [(d, float(n)) for d, n in declared]},
+            markers={
+                tr.gettext("declared on hand"): [(d, float(n)) for d, n in timeline.declared],
+                tr.gettext("book before the inventory"): [
+                    (d, float(n)) for d, n in timeline.expected
+                ],
+            },
         )
         from accord.registry.api import registry_declarations, registry_findings
 

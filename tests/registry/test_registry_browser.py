@@ -93,3 +93,36 @@ def test_api_reference_renders_from_local_assets(tmp_path: Path) -> None:
         assert all("cdn.redoc.ly" in e for e in blocked), blocked  # ReDoc's own footer logo
     finally:
         stop_server(server)
+
+
+def test_demo_overview_and_balances_in_both_languages(tmp_path: Path) -> None:
+    """Both demo stories on the first page; a facility's table and chart in each language."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: run .ci/chromium.sh")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    server = start_server(tmp_path / "var", None, "--demo")
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page()
+            for lang, heading in (("en", "Needs attention"), ("zh", "需要关注")):
+                page.goto(server.url + f"/?lang={lang}")
+                assert heading in page.content()
+                text = page.locator("main").inner_text()
+                assert "facility:sc-jb-1" in text  # the books that do not balance
+                assert "transfer:T-2026-004" in text  # the unlicensed re-export
+                page.goto(server.url + "/balances/sc-jb-1")
+                rows = page.locator("table tr").all_inner_texts()
+                b200 = next(r for r in rows if r.startswith("B200"))
+                assert "800" in b200  # unaccounted at the September inventory
+                svg = page.locator(".chart svg").inner_html()
+                legend = ("book balance", "declared on hand", "book before the inventory")
+                if lang == "zh":
+                    legend = ("账面余额", "申报现存量", "盘存前的账面余额")
+                assert all(word in svg for word in legend), svg[:200]
+            browser.close()
+    finally:
+        stop_server(server)
