@@ -7,7 +7,7 @@ from rich.table import Table
 
 from accord.cli import _render
 from accord.cli._parse import iso_date, number, today, whole
-from accord.cli.output import JSON_OPTION, console, handle_errors, print_json
+from accord.cli.output import JSON_OPTION, console, exit_for, handle_errors, print_json
 from accord.compute import Estimate, cross_check, from_architecture, from_hardware
 from accord.compute.interval import Interval
 from accord.errors import AccordError
@@ -40,7 +40,10 @@ def estimate(
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Estimate training compute and list the regulatory thresholds it crosses."""
+    """Estimate training compute and list the regulatory thresholds it crosses.
+
+    Exits 1 when the cross-check does not hold (a declared figure or two routes disagree).
+    """
     estimates: list[Estimate] = []
     if params is not None or tokens is not None:
         if params is None or tokens is None:
@@ -76,6 +79,7 @@ def estimate(
     )
     if as_json:
         print_json({"estimates": estimates, "cross_check": finding, "thresholds": verdict})
+        exit_for([finding.verdict])
         return
     table = Table(title="Training compute estimates (FLOP)")
     for col in ("method", "low", "central", "high", "how"):
@@ -87,6 +91,7 @@ def estimate(
     style = "green" if finding.verdict == "consistent" else "bold red"
     console.print(f"[{style}]cross-check: {finding.verdict}[/] — {finding.explanation}")
     _render.verdict(verdict)
+    exit_for([finding.verdict])
 
 
 def _util(text: str) -> tuple[float, float]:

@@ -12,7 +12,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from accord.cli._parse import number, whole
-from accord.cli.output import JSON_OPTION, console, err_console, handle_errors, print_json
+from accord.cli.output import (
+    JSON_OPTION,
+    console,
+    err_console,
+    exit_for,
+    handle_errors,
+    print_json,
+)
 from accord.errors import AccordError
 
 NAME = "telemetry"
@@ -128,7 +135,10 @@ def scan_cmd(
     country: str | None = typer.Option(None, "--country", help="Country of these records."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Scan job records for entities whose compute crosses a threshold without a declaration."""
+    """Scan job records for entities whose compute crosses a threshold without a declaration.
+
+    Exits 0 when every entity at or above the threshold is declared, 1 otherwise.
+    """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from accord.verify.telemetry.registry import open_source
@@ -186,8 +196,10 @@ def scan_cmd(
                 "timings_s": result.timings_s,
             }
         )
-        return
-    _print_report(result)
+    else:
+        _print_report(result)
+    # The registry's declarations are the claim: any entity not shown to be covered fails it.
+    exit_for([f.verdict for f in result.findings])
 
 
 def _print_report(result: Any) -> None:
