@@ -8,7 +8,7 @@ import typer
 import yaml
 
 from accord.cli import _render
-from accord.cli._parse import iso_date, today
+from accord.cli._parse import iso_date, today, yaml_error
 from accord.cli.output import JSON_OPTION, console, handle_errors, print_json
 from accord.errors import AccordError
 from accord.rules import ClusterItem, classify, load_rule_set_file
@@ -25,7 +25,7 @@ def load_cluster(path: Path) -> ClusterItem:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise AccordError(str(path), f"not valid YAML ({exc})".splitlines()[0]) from None
+        raise yaml_error(str(path), exc) from None
     if not isinstance(raw, dict):
         raise AccordError(str(path), "must be a mapping with 'chips'", "see examples/cluster.yaml")
     raw.setdefault("kind", "cluster")
