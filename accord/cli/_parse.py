@@ -53,7 +53,8 @@ def yaml_error(where: str, exc: Exception) -> AccordError:
         problem = exc.problem or "is not valid YAML"
         if exc.context and exc.context_mark is not None:
             ctx = exc.context_mark
-            problem += f" ({exc.context} that starts at line {ctx.line + 1}, column {ctx.column + 1})"
+            start = f"line {ctx.line + 1}, column {ctx.column + 1}"
+            problem += f" ({exc.context} that starts at {start})"
         elif exc.context:
             problem += f" ({exc.context})"
         return AccordError(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from accord.cli import _render
 from accord.cli._parse import iso_date, number, today, whole
 from accord.cli.output import JSON_OPTION, console, exit_for, handle_errors, print_json
+from accord.cli.output import table as new_table
 from accord.compute import Estimate, cross_check, from_architecture, from_hardware
 from accord.compute.interval import Interval
 from accord.errors import AccordError
@@ -81,9 +81,10 @@ def estimate(
         print_json({"estimates": estimates, "cross_check": finding, "thresholds": verdict})
         exit_for([finding.verdict])
         return
-    table = Table(title="Training compute estimates (FLOP)")
-    for col in ("method", "low", "central", "high", "how"):
-        table.add_column(col)
+    table = new_table(
+        "method", "low", "central", "high", "how",
+        title="Training compute estimates (FLOP)", ids=("method", "low", "central", "high"),
+    )  # fmt: skip
     for e in estimates:
         central = f"{e.flop.central:.3g}" if e.flop.central is not None else "—"
         table.add_row(e.method, f"{e.flop.lo:.3g}", central, f"{e.flop.hi:.3g}", e.derivation)

@@ -17,6 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.table import Table
 
 from accord.errors import AccordError, IntegrityError
 
@@ -60,9 +61,7 @@ def does_not_hold(err: IntegrityError, as_json: bool = False) -> typer.Exit:
     if as_json:
         body = {"valid": False, "error": err.to_dict()}
         sys.stdout.write(json.dumps(body, ensure_ascii=False) + "\n")
-    err_console.print(
-        f"[bold red]does not hold[/] {err.message}", highlight=False, soft_wrap=True
-    )
+    err_console.print(f"[bold red]does not hold[/] {err.message}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_DOES_NOT_HOLD)
 
 
@@ -104,3 +103,29 @@ def exit_for(verdicts: list[str]) -> None:
     """Exit 1 unless every verdict is ``consistent`` (inconclusive is not shown to hold)."""
     if any(str(v) != "consistent" for v in verdicts):
         raise typer.Exit(EXIT_DOES_NOT_HOLD)
+
+
+def table(
+    *columns: str,
+    title: str | None = None,
+    ids: tuple[str, ...] = (),
+    right: tuple[str, ...] = (),
+    min_widths: dict[str, int] | None = None,
+    **options: Any,
+) -> Table:
+    """A table that never cuts text: identifiers people type next (rule-set ids, chip ids,
+    clause ids, file paths) keep their whole width and never wrap; every other column
+    wraps, and a word too long for its column folds onto the next line instead of ending
+    in an ellipsis. Rich's default would print ``us-bis-20…`` at 80-100 columns.
+    ``min_widths`` keeps a column at least that wide (an id on the first line of a cell
+    whose later lines may wrap)."""
+    out = Table(title=title, **options)
+    for col in columns:
+        out.add_column(
+            col,
+            justify="right" if col in right else "left",
+            no_wrap=col in ids,
+            overflow="fold",
+            min_width=(min_widths or {}).get(col),
+        )
+    return out

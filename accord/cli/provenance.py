@@ -150,11 +150,9 @@ def zoo_cmd(
     if as_json:
         print_json({"zoo": str(out_dir), "models": rows})
         return
-    from rich.table import Table
+    from accord.cli.output import table as new_table
 
-    table = Table(title=f"zoo in {out_dir}")
-    for col in ("model", "kind", "parent", "file"):
-        table.add_column(col)
+    table = new_table("model", "kind", "parent", "file", title=f"zoo in {out_dir}", ids=("file",))
     for r in rows:
         table.add_row(r["name"], r["kind"], r["parent"] or "", r["file"])
     console.print(table)

@@ -20,6 +20,7 @@ from accord.cli.output import (
     handle_errors,
     print_json,
 )
+from accord.cli.output import table as new_table
 from accord.errors import AccordError
 
 NAME = "telemetry"
@@ -210,9 +211,11 @@ def _print_report(result: Any) -> None:
         f"rejected {rep.rejected_total:,} ({result.engine}; registry: {result.registry})"
     )
     if rep.rejected or rep.warnings:
-        table = Table(title="Records refused or odd (nothing is dropped silently)")
-        for col in ("reason", "count", "chip-hours", "meaning", "example"):
-            table.add_column(col, justify="right" if col in ("count", "chip-hours") else "left")
+        table = new_table(
+            "reason", "count", "chip-hours", "meaning", "example",
+            title="Records refused or odd (nothing is dropped silently)",
+            ids=("reason", "count", "chip-hours"), right=("count", "chip-hours"),
+        )  # fmt: skip
         for r in rep.rejected:
             hours = f"{r.chip_hours:,.0f}" if r.chip_hours else ""
             table.add_row(r.reason, f"{r.count:,}", hours, r.meaning, (r.examples or [""])[0][:60])
@@ -232,9 +235,10 @@ def _print_report(result: Any) -> None:
     if not result.findings:
         console.print("[green]No entity's compute reaches the threshold.[/]")
     else:
-        table = Table(title="Entities at or above the threshold")
-        for col in ("verdict", "entity", "accounts", "countries", "FLOP (low-high)", "declared"):
-            table.add_column(col)
+        table = new_table(
+            "verdict", "entity", "accounts", "countries", "FLOP (low-high)", "declared",
+            title="Entities at or above the threshold", ids=("verdict", "entity"),
+        )  # fmt: skip
         for f in result.findings:
             s = f.statistic
             colour = {"inconsistent": "red", "inconclusive": "yellow"}.get(f.verdict.value, "green")
@@ -250,9 +254,10 @@ def _print_report(result: Any) -> None:
         for f in result.flagged:
             console.print(f"[bold]{escape(f.subject)}[/] {escape(f.explanation)}", soft_wrap=True)
     if result.screening:
-        table = Table(title="Restricted-party screening hits")
-        for col in ("customer organisation", "listed entity", "score", "list", "FR notice"):
-            table.add_column(col)
+        table = new_table(
+            "customer organisation", "listed entity", "score", "list", "FR notice",
+            title="Restricted-party screening hits", ids=("score", "FR notice"),
+        )  # fmt: skip
         for h in result.screening:
             table.add_row(
                 h["account_org"], h["entry"], f"{h['score']:.2f}", h["list"],
