@@ -49,8 +49,12 @@ def test_screen_chinese_name() -> None:
     hits = json.loads(out.stdout)["hits"]
     assert hits[0]["entry"] == "Huawei Technologies Co., Ltd."
     assert hits[0]["federal_register_notice"] == "84 FR 22961"
+    assert json.loads(out.stdout)["screened_against"]["sample"] is True
     table = run("screen", "Tencent Holdings")
     assert table.returncode == 0 and "No entry" in table.stdout
+    # The bundled sample is named, dated and never passed off as a clearance.
+    assert "SAMPLE" in table.stdout and "not a clearance" in table.stdout
+    assert "compiled 2026-11-26" in table.stdout
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:

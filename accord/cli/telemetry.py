@@ -128,7 +128,10 @@ def scan_cmd(
         None, "--accounts", help="Customer records CSV: account,org,payment,ip,country."
     ),
     screening_list: Path | None = typer.Option(
-        None, "--list", help="Screening list (CSL CSV/JSON); default: the bundled sample."
+        None,
+        "--list",
+        help="The Consolidated Screening List as published by trade.gov (CSV or JSON). "
+        "Without it: a 10-entry SAMPLE, never a clearance.",
     ),
     no_screen: bool = typer.Option(False, "--no-screen", help="Skip restricted-party screening."),
     tz: str = typer.Option("UTC", "--tz", help="Time zone of wall-clock times in the records."),
@@ -194,11 +197,21 @@ def scan_cmd(
                 "large_runs": result.large_runs,
                 "findings": result.findings,
                 "screening": result.screening,
+                "screened_against": screen.provenance().as_dict() if screen else None,
                 "timings_s": result.timings_s,
             }
         )
     else:
         _print_report(result)
+        if screen is None:
+            console.print("Restricted-party screening skipped (--no-screen).")
+        else:
+            console.print(
+                f"Organisations screened against {escape(screen.provenance().describe())}.",
+                soft_wrap=True,
+            )
+            if screen.sample:
+                _warn_sample(len(screen))
     # The registry's declarations are the claim: any entity not shown to be covered fails it.
     exit_for([f.verdict for f in result.findings])
 
@@ -271,7 +284,10 @@ def _print_report(result: Any) -> None:
 def screen_cmd(
     name: str = typer.Argument(..., help="Customer or organisation name, any script."),
     screening_list: Path | None = typer.Option(
-        None, "--list", help="Screening list (CSL CSV/JSON); default: the bundled sample."
+        None,
+        "--list",
+        help="The Consolidated Screening List as published by trade.gov (CSV or JSON). "
+        "Without it: a 10-entry SAMPLE, never a clearance.",
     ),
     min_score: str = typer.Option("0.85", "--min-score", help="Report matches at or above this."),
     as_json: bool = JSON_OPTION,
@@ -284,15 +300,40 @@ def screen_cmd(
         raise AccordError("--min-score", "must be at most 1", "e.g. 0.85")
     listing = load_list(screening_list) if screening_list else sample_list()
     hits = listing.screen(name, threshold)
+    origin = listing.provenance()
     if as_json:
-        print_json({"query": name, "list": listing.where, "hits": [h.as_dict() for h in hits]})
+        print_json(
+            {
+                "query": name,
+                "list": listing.where,
+                "screened_against": origin.as_dict(),
+                "clearance": listing.is_clearance(hits),
+                "hits": [h.as_dict() for h in hits],
+            }
+        )
         return
+    console.print(f"Screened against {escape(origin.describe())}.", soft_wrap=True)
+    if listing.sample:
+        _warn_sample(len(listing))
     if not hits:
-        console.print(f"No entry of {listing.where} scores {threshold:g} or more for {name!r}.")
+        if listing.sample:
+            console.print(
+                f"No entry of the sample scores {threshold:g} or more for {escape(repr(name))}: "
+                "this is [bold]not a clearance[/].",
+                soft_wrap=True,
+            )
+        else:
+            console.print(
+                f"No entry scores {threshold:g} or more for {escape(repr(name))} on the list "
+                f"as of {origin.as_of or 'an unknown date'}; a listing after that date is not "
+                "covered.",
+                soft_wrap=True,
+            )
         return
-    table = Table(title=f"Screening {name!r} against {len(listing)} entries")
-    for col in ("listed entity", "matched name", "score", "list", "FR notice"):
-        table.add_column(col)
+    table = new_table(
+        "listed entity", "matched name", "score", "list", "FR notice",
+        title=f"Screening {name!r} against {len(listing):,} entries", ids=("score", "FR notice"),
+    )  # fmt: skip
     for h in hits:
         table.add_row(
             h.entry_name, h.matched_name, f"{h.score:.2f}", h.source, h.federal_register_notice
@@ -300,6 +341,15 @@ def screen_cmd(
     console.print(table)
     for h in hits:
         console.print(f"[bold]{escape(h.entry_name)}[/]: {escape('; '.join(h.reasons))}")
+
+
+def _warn_sample(entries: int) -> None:
+    console.print(
+        f"[bold yellow]SAMPLE LIST[/]: {entries} Entity List entries shipped for tests and demos, "
+        "not the thousands on the Consolidated Screening List. Give the current list with "
+        "--list FILE (CSV or JSON from trade.gov).",
+        soft_wrap=True,
+    )
 
 
 @app.command("evaluate")
