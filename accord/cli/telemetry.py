@@ -42,6 +42,28 @@ def _util(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+JAVA_FIX = (
+    "install Java 17 or later (Debian: apt-get install default-jre-headless) or use --engine duckdb"
+)
+
+
+def _check_java() -> None:
+    """PySpark starts a JVM; without one it fails deep inside with a Java-gateway traceback.
+    Say so before scanning (JAVA_HOME first, as Spark itself looks there first)."""
+    import os
+    import shutil
+
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        if not (Path(home) / "bin" / "java").is_file():
+            raise AccordError(
+                "--engine", f"pyspark needs Java, but JAVA_HOME={home} has no bin/java", JAVA_FIX
+            )
+        return
+    if shutil.which("java") is None:
+        raise AccordError("--engine", "pyspark needs Java, and no java is on PATH", JAVA_FIX)
+
+
 def _chip_map(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
@@ -161,6 +183,8 @@ def scan_cmd(
         chip_map=_chip_map(chip_map),
     )
     cfg.check()
+    if engine == "pyspark":
+        _check_java()
     source = open_source(registry)
     kyc = _kyc(accounts)
     screen = None if no_screen else (load_list(screening_list) if screening_list else sample_list())
@@ -180,7 +204,12 @@ def scan_cmd(
             done = STAGES.index(name) if name in STAGES else 0
             progress.update(task, completed=done, description=name)
 
-        result = scan(data, source, cfg, kyc=kyc, screening_list=screen, on_stage=on_stage)
+        try:
+            result = scan(data, source, cfg, kyc=kyc, screening_list=screen, on_stage=on_stage)
+        except Exception as exc:  # the JVM failed to start after all (wrong version, no memory)
+            if engine == "pyspark" and "JAVA_GATEWAY" in str(exc):
+                raise AccordError("--engine", "pyspark could not start Java", JAVA_FIX) from None
+            raise
         progress.update(task, completed=len(STAGES), description="done")
     if as_json:
         print_json(
