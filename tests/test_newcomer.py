@@ -74,6 +74,11 @@ def test_malformed_yaml_says_line_column_and_what(tmp_path: Path) -> None:
         "line 2, column 1",
         "quoted scalar that starts at line 1, column 7",
     )
+    cluster = str(ROOT / "examples" / "cluster.yaml")
+    one_line_error(
+        accord("cluster", "classify", cluster, "--agreement", "cut.yaml", cwd=tmp_path),
+        "cut.yaml: not valid YAML at line 2, column 1",
+    )
 
 
 def test_pyspark_without_java_names_the_package_to_install(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from accord.cli import _render
 from accord.cli._parse import iso_date, today, yaml_error
 from accord.cli.output import JSON_OPTION, console, handle_errors, print_json
 from accord.errors import AccordError
-from accord.rules import ClusterItem, classify, load_rule_set_file
+from accord.rules import ClusterItem, RuleSet, classify, load_rule_set_file
 from accord.rules.countries import normalise_country
 
 NAME = "cluster"
@@ -39,6 +39,17 @@ def load_cluster(path: Path) -> ClusterItem:
     return item
 
 
+def _agreement(path: Path) -> RuleSet:
+    """An agreement's rule-set file; its YAML syntax is checked here first so that a
+    mistake is reported as one line with its line and column."""
+    if path.is_file():
+        try:
+            yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise yaml_error(str(path), exc) from None
+    return load_rule_set_file(path)
+
+
 @app.command("classify")
 @handle_errors
 def classify_cluster(
@@ -52,7 +63,7 @@ def classify_cluster(
 ) -> None:
     """Aggregate a cluster (stacking many weaker chips stays visible) and classify it."""
     cluster = load_cluster(path)
-    extra = [load_rule_set_file(agreement)] if agreement else []
+    extra = [_agreement(agreement)] if agreement else []
     verdict = classify(cluster, rules_at=iso_date(date) or today(), extra_rules=extra)
     if as_json:
         print_json(verdict)
