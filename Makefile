@@ -2,41 +2,52 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= dev,server,postgres,torch,provenance,location,telemetry,spark
+# The demo needs the registry's server only; tests need every extra (torch, Spark, ...).
+DEMO_EXTRAS ?= server
+TEST_EXTRAS ?= dev,server,postgres,torch,provenance,location,telemetry,spark
 
 .PHONY: setup demo walkthrough test lint typecheck check bench clean
 
-$(BIN)/accord: pyproject.toml
+# One stamp per set of extras: `make test` after `make demo` upgrades the same venv.
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
+
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[$(DEMO_EXTRAS)]"
 	@touch $@
 
-setup: $(BIN)/accord
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[$(TEST_EXTRAS)]"
+	@touch $@ $(VENV)/.demo-installed
+
+# Everything: the `accord` command with every extra. Then `. .venv/bin/activate` puts
+# `accord` on your PATH.
+setup: $(VENV)/.test-installed
 
 # The main job: the safeguards registry with a year of demonstration declarations, on
 # SQLite under var/, at http://127.0.0.1:8000/ (Ctrl-C stops it).
-demo: setup
+demo: $(VENV)/.demo-installed
 	$(BIN)/accord serve --demo --var var/demo
 
 # The accounting walkthrough in the terminal (chips, shipments, a cluster, compute).
-walkthrough: setup
+walkthrough: $(VENV)/.demo-installed
 	$(BIN)/accord demo
 
-lint: setup
+lint: $(VENV)/.test-installed
 	$(BIN)/ruff check accord tests benchmarks
 	$(BIN)/ruff format --check accord tests benchmarks
 
-typecheck: setup
+typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy
 
-# .ci/services.sh installs/starts PostgreSQL, Go and Chromium when it can (root on Debian)
-# and prints the environment the integration tests read; without them those tests skip.
-test: setup lint typecheck
-	bash .ci/services.sh > .test-env
-	set -a && . ./.test-env && set +a && $(BIN)/python -m pytest -q
+# .ci/test.sh installs/starts PostgreSQL, Go, Chromium and Java when it can (root on
+# Debian), runs pytest with the environment they need, and stops the PostgreSQL server it
+# started (one already running is reused and left running).
+test: $(VENV)/.test-installed lint typecheck
+	PYTHON=$(BIN)/python bash .ci/test.sh
 
-bench: setup
+bench: $(VENV)/.test-installed
 	$(BIN)/python -m benchmarks
 
 clean:

@@ -18,12 +18,12 @@ def test_cli_test_json_and_report() -> None:
     zoo: Any = tiny_zoo()
     child, parent = str(zoo.path("seed0-finetune_permuted")), str(zoo.path("seed0"))
     result = runner.invoke(app, ["provenance", "test", child, parent, "--json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # derived: independence does not hold
     data = json.loads(result.output)
     assert data["verdict"] == "inconsistent" and data["p_value"] < 1e-10
     controls = [a for i in range(1, 5) for a in ("--control", str(zoo.path(f"seed{i}")))]
     result = runner.invoke(app, ["provenance", "test", child, parent, "--blackbox", *controls])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert "p-value" in result.output and "does not show" in result.output
     assert "black-box tests" in result.output
 

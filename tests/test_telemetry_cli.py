@@ -21,7 +21,7 @@ def test_scan_json_reports_every_record_and_the_split_run() -> None:
         "--registry", str(DATA / "declarations.json"), "--accounts", str(DATA / "kyc_accounts.csv"),
         "--threshold", "5e23", "--tz", "Asia/Singapore", "--json",
     )  # fmt: skip
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # an undeclared run: the declarations do not hold
     data = json.loads(out.stdout)
     assert data["ingest"]["balanced"] is True
     reasons = {r["reason"] for r in data["ingest"]["rejected"]}
@@ -37,7 +37,7 @@ def test_scan_table_output_and_chip_map() -> None:
         str(DATA / "declarations.json"), "--threshold", "1e18",
         "--chip-map", "PHILLY-UNSPECIFIED=V100",
     )  # fmt: skip
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # entities above 1e18 FLOP that nobody declared
     assert "taken to be V100" in out.stdout
     assert "Entities at or above the threshold" in out.stdout
     assert "never_started" in out.stdout
@@ -49,8 +49,12 @@ def test_screen_chinese_name() -> None:
     hits = json.loads(out.stdout)["hits"]
     assert hits[0]["entry"] == "Huawei Technologies Co., Ltd."
     assert hits[0]["federal_register_notice"] == "84 FR 22961"
+    assert json.loads(out.stdout)["screened_against"]["sample"] is True
     table = run("screen", "Tencent Holdings")
     assert table.returncode == 0 and "No entry" in table.stdout
+    # The bundled sample is named, dated and never passed off as a clearance.
+    assert "SAMPLE" in table.stdout and "not a clearance" in table.stdout
+    assert "compiled 2026-11-26" in table.stdout
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:

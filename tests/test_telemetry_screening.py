@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -102,3 +104,73 @@ def test_screening_any_text_returns_scored_hits(name: str) -> None:
     for hit in sample_list().screen(name, 0.5):
         assert 0.5 <= hit.score <= 1.0
         assert hit.reasons
+
+
+def _published_csv(tmp_path: Path) -> Path:
+    """A file laid out as trade.gov publishes the CSL CSV: a byte-order mark, the 29
+    columns in their published order, ';' between alternate names, quoted commas."""
+    rows = [
+        {"_id": "a1", "source": "Entity List (EL) - Bureau of Industry and Security",
+         "type": "Entity", "name": "Example Dual-Use Trading LLC",
+         "addresses": "1 Example Road, Dubai, AE", "federal_register_notice": "89 FR 1",
+         "start_date": "2024-01-02", "alt_names": "EDUT; 示例贸易有限公司"},
+        {"_id": "b2", "source": "Specially Designated Nationals (SDN) - Treasury Department",
+         "type": "Entity", "name": "Northwind Shipping Co., Ltd.", "start_date": "2025-06-30"},
+    ]  # fmt: skip
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(CSL_COLUMNS))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: row.get(c, "") for c in CSL_COLUMNS})
+    path = tmp_path / "consolidated.csv"
+    path.write_text("\ufeff" + out.getvalue(), encoding="utf-8")
+    return path
+
+
+def test_published_csv_loads_and_says_what_it_is(tmp_path: Path) -> None:
+    path = _published_csv(tmp_path)
+    listing = load_list(path)
+    assert listing.screen("示例贸易有限公司")[0].entry_name == "Example Dual-Use Trading LLC"
+    origin = listing.provenance()
+    assert not origin.sample and origin.entries == 2
+    assert origin.newest_listing == "2025-06-30"
+    assert origin.as_of_basis == "file saved" and len(origin.as_of) == 10
+    assert "Specially Designated Nationals" in origin.describe()
+    assert listing.is_clearance(listing.screen("Tencent Holdings"))
+    assert not listing.is_clearance(listing.screen("EDUT"))
+
+
+def test_json_list_is_dated_by_its_sources(tmp_path: Path) -> None:
+    row = {c: "" for c in CSL_COLUMNS} | {"name": "Northwind Shipping Co., Ltd."}
+    doc = {
+        "results": [row],
+        "sources_used": [
+            {"source": "SDN", "source_last_updated": "2026-10-01T12:00:00-04:00"},
+            {"source": "EL", "source_last_updated": "2026-09-15", "last_imported": "2026-10-02"},
+        ],
+    }
+    path = tmp_path / "consolidated.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    origin = load_list(path).provenance()
+    assert (origin.as_of, origin.as_of_basis) == ("2026-10-02", "sources_used in the file")
+
+
+def test_the_sample_is_never_a_clearance(tmp_path: Path) -> None:
+    listing = sample_list()
+    assert listing.sample and listing.screen("Tencent Holdings") == []
+    assert not listing.is_clearance([])
+    assert "SAMPLE" in listing.provenance().describe()
+    # Copied elsewhere and handed back with --list, it is still the sample.
+    copy = tmp_path / "list.csv"
+    copy.write_bytes(
+        (Path(__file__).parents[1] / "accord/verify/telemetry/data/csl_sample.csv").read_bytes()
+    )
+    again = load_list(copy)
+    assert again.sample and not again.is_clearance([])
+
+
+def test_empty_or_broken_lists_are_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(AccordError, match="holds no entries"):
+        parse_list(",".join(CSL_COLUMNS) + "\n", "empty.csv")
+    with pytest.raises(AccordError, match="line 1, column"):
+        parse_list('{"results": [', "cut.json")

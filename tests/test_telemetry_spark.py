@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 
 from accord.verify.telemetry.engine import connect_spark
@@ -11,6 +14,13 @@ from accord.verify.telemetry.scan import ScanConfig, scan
 from accord.verify.telemetry.synthetic import HELIOS_LIKE, background, inject
 
 pytest.importorskip("pyspark", reason="the spark extra is not installed")
+
+if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+    # .ci/services.sh installs default-jre-headless; a CI machine without Java must fail.
+    if os.environ.get("CI") == "true":
+        pytest.fail("no Java runtime under CI=true: run .ci/services.sh", pytrace=False)
+    pytest.skip("PySpark needs a Java runtime (apt-get install default-jre-headless)",
+                allow_module_level=True)  # fmt: skip
 
 
 def test_spark_backend_matches_duckdb() -> None:

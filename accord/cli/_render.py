@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from rich.table import Table
-
 from accord.cli.output import console
+from accord.cli.output import table as new_table
 from accord.rules.logic import Tri
 from accord.rules.verdict import Verdict
 
@@ -23,21 +22,20 @@ def verdict(v: Verdict, *, show_all: bool = False) -> None:
     on = f" on {v.on.isoformat()}" if v.on else ""
     console.print(f"[dim]Rules{on}: " + "; ".join(f"{r.id} ({r.citation})" for r in v.rule_sets))
     if v.numbers:
-        nums = Table(title="Numbers used", show_lines=False, title_justify="left")
-        nums.add_column("metric")
-        nums.add_column("value", justify="right")
-        nums.add_column("how")
+        nums = new_table(
+            "metric", "value", "how", title="Numbers used", title_justify="left",
+            ids=("metric", "value"), right=("value",),
+        )  # fmt: skip
         for n in v.numbers:
             value = "unknown" if n.value is None else _fmt(n.value)
             nums.add_row(n.metric, value, n.derivation)
         console.print(nums)
     shown = v.clauses if show_all else v.applying()
     if shown:
-        table = Table(title="Clauses", title_justify="left")
-        table.add_column("clause")
-        table.add_column("outcome")
-        table.add_column("tests")
-        table.add_column("citation")
+        table = new_table(
+            "clause", "outcome", "tests", "citation", title="Clauses", title_justify="left",
+            min_widths={"clause": max(len(c.clause) for c in shown)},
+        )  # fmt: skip
         for c in shown:
             outcome = f"[{_STYLE[c.outcome]}]{_WORD[c.outcome]}[/]"
             if not c.binding:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from accord.cli import _render
 from accord.cli._parse import iso_date, today
 from accord.cli.output import JSON_OPTION, console, handle_errors, print_json
+from accord.cli.output import table as new_table
 from accord.errors import AccordError
 from accord.hardware import default_catalog, get_chip, h100_equivalents, performance_density, tpp
 from accord.rules import ChipItem, classify
@@ -38,9 +38,10 @@ def list_chips(as_json: bool = JSON_OPTION) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table(title="Accelerators")
-    for col in ("id", "name", "vendor", "released", "TPP", "density"):
-        table.add_column(col, justify="right" if col in ("TPP", "density") else "left")
+    table = new_table(
+        "id", "name", "vendor", "released", "TPP", "density",
+        title="Accelerators", ids=("id", "released", "TPP", "density"), right=("TPP", "density"),
+    )  # fmt: skip
     for r in rows:
         v, d, span = r["tpp"], r["performance_density"], r["tpp_range"]
         shown = (
@@ -79,9 +80,7 @@ def show(
         )
         return
     console.print(f"[bold]{chip.name}[/] ({chip.id}) — {chip.vendor}, released {chip.released}")
-    table = Table(show_header=False)
-    table.add_column("field")
-    table.add_column("value")
+    table = new_table("field", "value", ids=("field",), show_header=False)
     for key in (
         "architecture",
         "datacenter",

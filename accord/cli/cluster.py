@@ -8,10 +8,10 @@ import typer
 import yaml
 
 from accord.cli import _render
-from accord.cli._parse import iso_date, today
+from accord.cli._parse import iso_date, today, yaml_error
 from accord.cli.output import JSON_OPTION, console, handle_errors, print_json
 from accord.errors import AccordError
-from accord.rules import ClusterItem, classify, load_rule_set_file
+from accord.rules import ClusterItem, RuleSet, classify, load_rule_set_file
 from accord.rules.countries import normalise_country
 
 NAME = "cluster"
@@ -25,7 +25,7 @@ def load_cluster(path: Path) -> ClusterItem:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise AccordError(str(path), f"not valid YAML ({exc})".splitlines()[0]) from None
+        raise yaml_error(str(path), exc) from None
     if not isinstance(raw, dict):
         raise AccordError(str(path), "must be a mapping with 'chips'", "see examples/cluster.yaml")
     raw.setdefault("kind", "cluster")
@@ -37,6 +37,17 @@ def load_cluster(path: Path) -> ClusterItem:
     if not isinstance(item, ClusterItem):
         raise AccordError(f"{path}:kind", "must be 'cluster'")
     return item
+
+
+def _agreement(path: Path) -> RuleSet:
+    """An agreement's rule-set file; its YAML syntax is checked here first so that a
+    mistake is reported as one line with its line and column."""
+    if path.is_file():
+        try:
+            yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise yaml_error(str(path), exc) from None
+    return load_rule_set_file(path)
 
 
 @app.command("classify")
@@ -52,7 +63,7 @@ def classify_cluster(
 ) -> None:
     """Aggregate a cluster (stacking many weaker chips stays visible) and classify it."""
     cluster = load_cluster(path)
-    extra = [load_rule_set_file(agreement)] if agreement else []
+    extra = [_agreement(agreement)] if agreement else []
     verdict = classify(cluster, rules_at=iso_date(date) or today(), extra_rules=extra)
     if as_json:
         print_json(verdict)

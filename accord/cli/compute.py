@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from accord.cli import _render
 from accord.cli._parse import iso_date, number, today, whole
-from accord.cli.output import JSON_OPTION, console, handle_errors, print_json
+from accord.cli.output import JSON_OPTION, console, exit_for, handle_errors, print_json
+from accord.cli.output import table as new_table
 from accord.compute import Estimate, cross_check, from_architecture, from_hardware
 from accord.compute.interval import Interval
 from accord.errors import AccordError
@@ -46,7 +46,10 @@ def estimate(
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Estimate training compute and list the regulatory thresholds it crosses."""
+    """Estimate training compute and list the regulatory thresholds it crosses.
+
+    Exits 1 when the cross-check does not hold (a declared figure or two routes disagree).
+    """
     estimates: list[Estimate] = []
     if params is not None or tokens is not None:
         if params is None or tokens is None:
@@ -88,10 +91,12 @@ def estimate(
     )
     if as_json:
         print_json({"estimates": estimates, "cross_check": finding, "thresholds": verdict})
+        exit_for([finding.verdict])
         return
-    table = Table(title="Training compute estimates (FLOP)")
-    for col in ("method", "low", "central", "high", "how"):
-        table.add_column(col)
+    table = new_table(
+        "method", "low", "central", "high", "how",
+        title="Training compute estimates (FLOP)", ids=("method", "low", "central", "high"),
+    )  # fmt: skip
     for e in estimates:
         central = f"{e.flop.central:.3g}" if e.flop.central is not None else "—"
         table.add_row(e.method, f"{e.flop.lo:.3g}", central, f"{e.flop.hi:.3g}", e.derivation)
@@ -102,6 +107,7 @@ def estimate(
     style = {"consistent": "green", "inconclusive": "yellow"}.get(finding.verdict, "bold red")
     console.print(f"[{style}]cross-check: {finding.verdict}[/] — {finding.explanation}")
     _render.verdict(verdict)
+    exit_for([finding.verdict])
 
 
 def _util(text: str) -> tuple[float, float]:

@@ -10,9 +10,9 @@ from datetime import date
 
 import typer
 from rich.rule import Rule
-from rich.table import Table
 
 from accord.cli.output import JSON_OPTION, console, handle_errors, print_json
+from accord.cli.output import table as new_table
 from accord.compute import cross_check, from_architecture, from_chip_hours
 from accord.hardware import default_catalog, performance_density, tpp
 from accord.rules import ChipCount, ChipItem, ClusterItem, ModelItem, ShipmentItem, classify
@@ -142,9 +142,10 @@ def register(app: typer.Typer) -> None:
         console.print(Rule("1. Chips under each US rule version (export class)"))
         rows = result["chips"]
         assert isinstance(rows, list)
-        table = Table()
-        for key in rows[0]:
-            table.add_column(str(key).replace("_", " "))
+        first = str(next(iter(rows[0])))
+        table = new_table(
+            *[str(key).replace("_", " ") for key in rows[0]], ids=(first.replace("_", " "),)
+        )
         for row in rows:
             table.add_row(*[_cell(v) for v in row.values()])
         console.print(table)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from accord.cli.output import JSON_OPTION, console, handle_errors, print_json
+from accord.cli.output import JSON_OPTION, console, exit_for, handle_errors, print_json
 from accord.errors import AccordError
 
 
@@ -111,8 +111,10 @@ def register(app: typer.Typer) -> None:
             data = report.model_dump(mode="json")
             data["map"] = written
             print_json(data)
-            return
-        _print_report(report, written)
+        else:
+            _print_report(report, written)
+        # Exit 1 when a claim (--claim, the declared site, --restricted) is not shown to hold.
+        exit_for([f.verdict for f in report.findings])
 
 
 def _print_report(report: object, written: str | None) -> None:

@@ -1,5 +1,9 @@
 """`accord log`: run a tamper-evident log, prove entries, witness and audit it.
 
+`verify` and `audit` check evidence: a proof, note or log that fails its check exits 1
+("does not hold"), bad input (a missing file, a malformed key) exits 2. `witness` exits 1
+only on a proven split view; a checkpoint it cannot cosign yet (no consistency proof) is 2.
+
 A log lives in a directory holding its signing key (``log.key``, mode 0600), its public
 verifier key (``log.vkey``) and a ``store`` file naming its database (a SQLite file in the
 directory by default, or a postgresql:// URL).
@@ -15,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from accord.cli.output import JSON_OPTION, console, handle_errors, print_json
+from accord.cli.output import (
+    JSON_OPTION,
+    console,
+    does_not_hold,
+    handle_errors,
+    handle_verdict,
+    print_json,
+)
 from accord.errors import AccordError, IntegrityError
 
 if TYPE_CHECKING:
@@ -237,7 +248,7 @@ def prove(
 
 
 @app.command()
-@handle_errors
+@handle_verdict
 def verify(
     proof: Path | None = typer.Argument(None, help="Proof file from `accord log prove`."),
     key: str = typer.Option(..., "--key", help="The log's verifier key (string or file)."),
@@ -320,7 +331,10 @@ def witness_cmd(
     from accord.ledger.proof_json import ConsistencyProof, decode_proof
     from accord.ledger.witness import SplitViewDetected
 
-    signer = Signer.parse(_read(key, "--key").decode("utf-8", errors="replace").strip())
+    try:
+        signer = Signer.parse(_read(key, "--key").decode("utf-8", errors="replace").strip())
+    except AccordError as err:  # the witness's own key is input, not evidence
+        raise AccordError("--key", err.problem, err.fix) from None
     witness = Witness(signer, [_verifier(k, "--log-key") for k in log_key], state)
     note = _read(checkpoint, "checkpoint")
     old = 0
@@ -334,8 +348,13 @@ def witness_cmd(
         line = witness.add_checkpoint(note, old, list(hashes))
     except SplitViewDetected as split:
         evidence_out.write_text(json.dumps(split.evidence, indent=2) + "\n")
-        raise IntegrityError(
-            "checkpoint", "split view: the log signed two roots for one size", f"see {evidence_out}"
+        raise does_not_hold(
+            IntegrityError(
+                "checkpoint",
+                "split view: the log signed two roots for one size",
+                f"see {evidence_out}",
+            ),
+            as_json,
         ) from None
     cosigned = add_cosignatures(note, [line])
     if out is not None:
@@ -349,7 +368,7 @@ def witness_cmd(
 
 
 @app.command()
-@handle_errors
+@handle_verdict
 def audit(
     source: str = typer.Argument(..., help="Tile directory or http(s) URL prefix."),
     key: str = typer.Option(..., "--key", help="The log's verifier key (string or file)."),

@@ -18,7 +18,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-_NOT_GROUPS = {"main", "output"}
+_NOT_GROUPS = {"main", "output", "docgen"}
 
 
 def _register_groups() -> None:

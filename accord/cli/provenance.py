@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from accord.cli.output import JSON_OPTION, console, handle_errors, print_json
+from accord.cli.output import JSON_OPTION, console, exit_for, handle_errors, print_json
 
 NAME = "provenance"
 app = typer.Typer(
@@ -94,7 +94,10 @@ def test_cmd(
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Test whether SUSPECT was derived from PARENT; prints statistic, p-value and limits."""
+    """Test whether SUSPECT was derived from PARENT; prints statistic, p-value and limits.
+
+    Exits 0 when every test is consistent with independence, 1 when one is not.
+    """
     from accord.verify.provenance.api import compare_outputs, compare_weights
 
     findings = [compare_weights(suspect, parent, method=method, alpha=alpha)]
@@ -102,9 +105,11 @@ def test_cmd(
         findings.append(compare_outputs(suspect, parent, control, alpha=alpha))
     if as_json:
         print_json(findings if blackbox else findings[0])
-        return
-    for f in findings:
-        _show(f)
+    else:
+        for f in findings:
+            _show(f)
+    # The claim checked is independence: exit 1 when a test finds SUSPECT derived.
+    exit_for([f.verdict for f in findings])
 
 
 @app.command("zoo")
@@ -150,11 +155,9 @@ def zoo_cmd(
     if as_json:
         print_json({"zoo": str(out_dir), "models": rows})
         return
-    from rich.table import Table
+    from accord.cli.output import table as new_table
 
-    table = Table(title=f"zoo in {out_dir}")
-    for col in ("model", "kind", "parent", "file"):
-        table.add_column(col)
+    table = new_table("model", "kind", "parent", "file", title=f"zoo in {out_dir}", ids=("file",))
     for r in rows:
         table.add_row(r["name"], r["kind"], r["parent"] or "", r["file"])
     console.print(table)

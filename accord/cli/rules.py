@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from accord.cli.output import JSON_OPTION, console, handle_errors, print_json
+from accord.cli.output import table as new_table
 from accord.rules import all_rule_sets, get_rule_set
 
 NAME = "rules"
@@ -20,13 +20,14 @@ def list_rules(as_json: bool = JSON_OPTION) -> None:
     if as_json:
         print_json([rs.model_dump(mode="json", exclude={"clauses"}) for rs in sets])
         return
-    table = Table(title="Rule sets")
-    for col in ("id", "family", "effective", "compliance", "ends", "citation"):
-        table.add_column(col)
+    table = new_table(
+        "id", "family", "effective", "compliance", "ends", "citation",
+        title="Rule sets", ids=("id", "effective"),
+    )  # fmt: skip
     for rs in sets:
         table.add_row(
-            rs.id + (" [dim](opt-in)[/]" if not rs.default else ""),
-            rs.family,
+            rs.id,
+            rs.family + (" [dim](opt-in)[/]" if not rs.default else ""),
             rs.effective.isoformat(),
             rs.compliance.isoformat() if rs.compliance else "",
             rs.ends.isoformat() if rs.ends else "",
@@ -50,9 +51,7 @@ def show(
         f"effective {rs.effective}" + (f", compliance {rs.compliance}" if rs.compliance else "")
     )
     console.print(rs.summary)
-    table = Table(title="Clauses")
-    for col in ("id", "kind", "applies to", "title", "citation"):
-        table.add_column(col)
+    table = new_table("id", "kind", "applies to", "title", "citation", title="Clauses", ids=("id",))
     for c in rs.clauses:
         table.add_row(c.id, c.kind, ", ".join(c.applies_to), c.title, c.citation)
     console.print(table)

@@ -2,11 +2,56 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 
 import typer
 
 from accord.cli.output import JSON_OPTION, handle_errors, print_json
+from accord.errors import AccordError
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail before anything is written (keys, tokens, the demo year) if the server could
+    not listen: a port out of range, an address this machine does not have, a busy port."""
+    if not 1 <= port <= 65535:
+        raise AccordError("--port", f"{port} is not a TCP port", "give 1-65535, e.g. --port 8000")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise AccordError("--host", f"{host!r} is not an address here ({err.strerror})",
+                          "use 127.0.0.1, 0.0.0.0 or this machine's name") from None  # fmt: skip
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # The server sets SO_REUSEADDR too, so a port in TIME_WAIT is not reported busy.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise AccordError(
+                    "--port", f"{port} is already in use on {host}",
+                    f"stop what listens there or choose another, e.g. --port {_free_port(host)}",
+                ) from None  # fmt: skip
+            if err.errno == errno.EACCES:
+                raise AccordError(
+                    "--port", f"{port} needs administrator rights on this machine",
+                    "choose a port above 1023, e.g. --port 8000",
+                ) from None  # fmt: skip
+            raise AccordError(
+                "--host", f"cannot listen on {host}:{port} ({err.strerror})",
+                "use 127.0.0.1 or an address of this machine",
+            ) from None  # fmt: skip
+
+
+def _free_port(host: str) -> int:
+    try:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            return int(s.getsockname()[1])
+    except OSError:
+        return 8080
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +77,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPTION,
     ) -> None:
         """Serve the registry API and dashboard (SQLite under --var by default)."""
+        check_port(host, port)
         from accord.registry.api import Limits
         from accord.registry.server import local_witness, settings_for
         from accord.registry.server import serve as run
@@ -74,4 +120,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"Accord registry on {info['url']} (log key {info['log_key']})")
             if "inspector_token_file" in info:
                 typer.echo(f"inspector token written to {info['inspector_token_file']}")
-        run(registry, host, port, limits, publish_every)
+        try:
+            run(registry, host, port, limits, publish_every)
+        except SystemExit as stop:  # the server could not start after all (a lost race)
+            if stop.code not in (0, None):
+                raise AccordError(
+                    "--port", f"the server could not listen on {host}:{port}",
+                    "choose another --port",
+                ) from None  # fmt: skip
+            raise

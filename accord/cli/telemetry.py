@@ -12,7 +12,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from accord.cli._parse import number, whole
-from accord.cli.output import JSON_OPTION, console, err_console, handle_errors, print_json
+from accord.cli.output import (
+    JSON_OPTION,
+    console,
+    err_console,
+    exit_for,
+    handle_errors,
+    print_json,
+)
+from accord.cli.output import table as new_table
 from accord.errors import AccordError
 
 NAME = "telemetry"
@@ -32,6 +40,28 @@ def _util(text: str) -> tuple[float, float]:
     if not 0 < lo <= hi <= 1:
         raise AccordError("--util", f"need 0 < low <= high <= 1, got {text}")
     return lo, hi
+
+
+JAVA_FIX = (
+    "install Java 17 or later (Debian: apt-get install default-jre-headless) or use --engine duckdb"
+)
+
+
+def _check_java() -> None:
+    """PySpark starts a JVM; without one it fails deep inside with a Java-gateway traceback.
+    Say so before scanning (JAVA_HOME first, as Spark itself looks there first)."""
+    import os
+    import shutil
+
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        if not (Path(home) / "bin" / "java").is_file():
+            raise AccordError(
+                "--engine", f"pyspark needs Java, but JAVA_HOME={home} has no bin/java", JAVA_FIX
+            )
+        return
+    if shutil.which("java") is None:
+        raise AccordError("--engine", "pyspark needs Java, and no java is on PATH", JAVA_FIX)
 
 
 def _chip_map(items: list[str]) -> dict[str, str]:
@@ -120,7 +150,10 @@ def scan_cmd(
         None, "--accounts", help="Customer records CSV: account,org,payment,ip,country."
     ),
     screening_list: Path | None = typer.Option(
-        None, "--list", help="Screening list (CSL CSV/JSON); default: the bundled sample."
+        None,
+        "--list",
+        help="The Consolidated Screening List as published by trade.gov (CSV or JSON). "
+        "Without it: a 10-entry SAMPLE, never a clearance.",
     ),
     no_screen: bool = typer.Option(False, "--no-screen", help="Skip restricted-party screening."),
     tz: str = typer.Option("UTC", "--tz", help="Time zone of wall-clock times in the records."),
@@ -128,7 +161,10 @@ def scan_cmd(
     country: str | None = typer.Option(None, "--country", help="Country of these records."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Scan job records for entities whose compute crosses a threshold without a declaration."""
+    """Scan job records for entities whose compute crosses a threshold without a declaration.
+
+    Exits 0 when every entity at or above the threshold is declared, 1 otherwise.
+    """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from accord.verify.telemetry.registry import open_source
@@ -147,6 +183,8 @@ def scan_cmd(
         chip_map=_chip_map(chip_map),
     )
     cfg.check()
+    if engine == "pyspark":
+        _check_java()
     source = open_source(registry)
     kyc = _kyc(accounts)
     screen = None if no_screen else (load_list(screening_list) if screening_list else sample_list())
@@ -166,7 +204,12 @@ def scan_cmd(
             done = STAGES.index(name) if name in STAGES else 0
             progress.update(task, completed=done, description=name)
 
-        result = scan(data, source, cfg, kyc=kyc, screening_list=screen, on_stage=on_stage)
+        try:
+            result = scan(data, source, cfg, kyc=kyc, screening_list=screen, on_stage=on_stage)
+        except Exception as exc:  # the JVM failed to start after all (wrong version, no memory)
+            if engine == "pyspark" and "JAVA_GATEWAY" in str(exc):
+                raise AccordError("--engine", "pyspark could not start Java", JAVA_FIX) from None
+            raise
         progress.update(task, completed=len(STAGES), description="done")
     if as_json:
         print_json(
@@ -183,11 +226,23 @@ def scan_cmd(
                 "large_runs": result.large_runs,
                 "findings": result.findings,
                 "screening": result.screening,
+                "screened_against": screen.provenance().as_dict() if screen else None,
                 "timings_s": result.timings_s,
             }
         )
-        return
-    _print_report(result)
+    else:
+        _print_report(result)
+        if screen is None:
+            console.print("Restricted-party screening skipped (--no-screen).")
+        else:
+            console.print(
+                f"Organisations screened against {escape(screen.provenance().describe())}.",
+                soft_wrap=True,
+            )
+            if screen.sample:
+                _warn_sample(len(screen))
+    # The registry's declarations are the claim: any entity not shown to be covered fails it.
+    exit_for([f.verdict for f in result.findings])
 
 
 def _print_report(result: Any) -> None:
@@ -198,9 +253,11 @@ def _print_report(result: Any) -> None:
         f"rejected {rep.rejected_total:,} ({result.engine}; registry: {result.registry})"
     )
     if rep.rejected or rep.warnings:
-        table = Table(title="Records refused or odd (nothing is dropped silently)")
-        for col in ("reason", "count", "chip-hours", "meaning", "example"):
-            table.add_column(col, justify="right" if col in ("count", "chip-hours") else "left")
+        table = new_table(
+            "reason", "count", "chip-hours", "meaning", "example",
+            title="Records refused or odd (nothing is dropped silently)",
+            ids=("reason", "count", "chip-hours"), right=("count", "chip-hours"),
+        )  # fmt: skip
         for r in rep.rejected:
             hours = f"{r.chip_hours:,.0f}" if r.chip_hours else ""
             table.add_row(r.reason, f"{r.count:,}", hours, r.meaning, (r.examples or [""])[0][:60])
@@ -220,9 +277,10 @@ def _print_report(result: Any) -> None:
     if not result.findings:
         console.print("[green]No entity's compute reaches the threshold.[/]")
     else:
-        table = Table(title="Entities at or above the threshold")
-        for col in ("verdict", "entity", "accounts", "countries", "FLOP (low-high)", "declared"):
-            table.add_column(col)
+        table = new_table(
+            "verdict", "entity", "accounts", "countries", "FLOP (low-high)", "declared",
+            title="Entities at or above the threshold", ids=("verdict", "entity"),
+        )  # fmt: skip
         for f in result.findings:
             s = f.statistic
             colour = {"inconsistent": "red", "inconclusive": "yellow"}.get(f.verdict.value, "green")
@@ -238,9 +296,10 @@ def _print_report(result: Any) -> None:
         for f in result.flagged:
             console.print(f"[bold]{escape(f.subject)}[/] {escape(f.explanation)}", soft_wrap=True)
     if result.screening:
-        table = Table(title="Restricted-party screening hits")
-        for col in ("customer organisation", "listed entity", "score", "list", "FR notice"):
-            table.add_column(col)
+        table = new_table(
+            "customer organisation", "listed entity", "score", "list", "FR notice",
+            title="Restricted-party screening hits", ids=("score", "FR notice"),
+        )  # fmt: skip
         for h in result.screening:
             table.add_row(
                 h["account_org"], h["entry"], f"{h['score']:.2f}", h["list"],
@@ -254,7 +313,10 @@ def _print_report(result: Any) -> None:
 def screen_cmd(
     name: str = typer.Argument(..., help="Customer or organisation name, any script."),
     screening_list: Path | None = typer.Option(
-        None, "--list", help="Screening list (CSL CSV/JSON); default: the bundled sample."
+        None,
+        "--list",
+        help="The Consolidated Screening List as published by trade.gov (CSV or JSON). "
+        "Without it: a 10-entry SAMPLE, never a clearance.",
     ),
     min_score: str = typer.Option("0.85", "--min-score", help="Report matches at or above this."),
     as_json: bool = JSON_OPTION,
@@ -267,15 +329,40 @@ def screen_cmd(
         raise AccordError("--min-score", "must be at most 1", "e.g. 0.85")
     listing = load_list(screening_list) if screening_list else sample_list()
     hits = listing.screen(name, threshold)
+    origin = listing.provenance()
     if as_json:
-        print_json({"query": name, "list": listing.where, "hits": [h.as_dict() for h in hits]})
+        print_json(
+            {
+                "query": name,
+                "list": listing.where,
+                "screened_against": origin.as_dict(),
+                "clearance": listing.is_clearance(hits),
+                "hits": [h.as_dict() for h in hits],
+            }
+        )
         return
+    console.print(f"Screened against {escape(origin.describe())}.", soft_wrap=True)
+    if listing.sample:
+        _warn_sample(len(listing))
     if not hits:
-        console.print(f"No entry of {listing.where} scores {threshold:g} or more for {name!r}.")
+        if listing.sample:
+            console.print(
+                f"No entry of the sample scores {threshold:g} or more for {escape(repr(name))}: "
+                "this is [bold]not a clearance[/].",
+                soft_wrap=True,
+            )
+        else:
+            console.print(
+                f"No entry scores {threshold:g} or more for {escape(repr(name))} on the list "
+                f"as of {origin.as_of or 'an unknown date'}; a listing after that date is not "
+                "covered.",
+                soft_wrap=True,
+            )
         return
-    table = Table(title=f"Screening {name!r} against {len(listing)} entries")
-    for col in ("listed entity", "matched name", "score", "list", "FR notice"):
-        table.add_column(col)
+    table = new_table(
+        "listed entity", "matched name", "score", "list", "FR notice",
+        title=f"Screening {name!r} against {len(listing):,} entries", ids=("score", "FR notice"),
+    )  # fmt: skip
     for h in hits:
         table.add_row(
             h.entry_name, h.matched_name, f"{h.score:.2f}", h.source, h.federal_register_notice
@@ -283,6 +370,15 @@ def screen_cmd(
     console.print(table)
     for h in hits:
         console.print(f"[bold]{escape(h.entry_name)}[/]: {escape('; '.join(h.reasons))}")
+
+
+def _warn_sample(entries: int) -> None:
+    console.print(
+        f"[bold yellow]SAMPLE LIST[/]: {entries} Entity List entries shipped for tests and demos, "
+        "not the thousands on the Consolidated Screening List. Give the current list with "
+        "--list FILE (CSV or JSON from trade.gov).",
+        soft_wrap=True,
+    )
 
 
 @app.command("evaluate")

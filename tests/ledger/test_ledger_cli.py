@@ -16,8 +16,8 @@ runner = CliRunner()
 def run(*args: str, input: str | None = None, code: int = 0) -> str:
     result = runner.invoke(app, ["log", *args], input=input)
     assert result.exit_code == code, result.output
-    if code == 2:
-        # Exactly one line, never a traceback.
+    if code in (1, 2):
+        # Exactly one line, never a traceback (1: the evidence does not hold, 2: bad input).
         assert "Traceback" not in result.output
         assert len([line for line in result.output.splitlines() if line.strip()]) <= 2
     return result.output
@@ -46,7 +46,7 @@ def test_full_cycle(tmp_path: Path, log_dir: Path) -> None:
     assert res["valid"] and res["index"] == 1
     entry.write_bytes(b"not b")
     assert "does not hash" in run(
-        "verify", str(proof), "--key", vkey, "--entry", str(entry), code=2
+        "verify", str(proof), "--key", vkey, "--entry", str(entry), code=1
     )
 
     wkey = tmp_path / "w.key"
@@ -139,14 +139,15 @@ def test_bad_input_gives_one_line_errors(tmp_path: Path, log_dir: Path) -> None:
     for name, body in cases.items():
         path = tmp_path / name
         path.write_text(body)
-        run("verify", str(path), "--key", vkey, code=2)
+        run("verify", str(path), "--key", vkey, code=1)  # a broken proof proves nothing
+    run("verify", str(tmp_path / "missing.json"), "--key", vkey, code=2)  # bad input
     other = tmp_path / "other.key"
     other_vkey = run("keygen", "example.com/cli-test", "--out", str(other)).strip()
-    assert "trusted key" in run("verify", str(proof), "--key", other_vkey, code=2)
+    assert "trusted key" in run("verify", str(proof), "--key", other_vkey, code=1)
     assert "--key" in run("verify", str(proof), "--key", "nope+00000000+AAAA", code=2)
     broken = tmp_path / "broken-note"
     broken.write_text(note.read_text()[:-10])
-    run("verify", "--checkpoint", str(broken), "--key", vkey, code=2)
+    run("verify", "--checkpoint", str(broken), "--key", vkey, code=1)
     run("verify", "--checkpoint", str(note), "--key", vkey, "--quorum", "1", code=2)
     run("prove", "--index", "5", "--log", L, code=2)
     run("prove", "--log", L, code=2)
@@ -156,7 +157,7 @@ def test_bad_input_gives_one_line_errors(tmp_path: Path, log_dir: Path) -> None:
     tiles = tmp_path / "T"
     run("checkpoint", "--log", L, "--tiles", str(tiles))
     (tiles / "tile/0/000.p/1").write_bytes(b"short")
-    assert "truncated" in run("audit", str(tiles), "--key", vkey, code=2)
+    assert "truncated" in run("audit", str(tiles), "--key", vkey, code=1)
 
 
 def test_audit_compare_turns_a_fork_into_evidence(tmp_path: Path) -> None:
@@ -191,7 +192,7 @@ def test_audit_compare_turns_a_fork_into_evidence(tmp_path: Path) -> None:
         str(tmp_path / "TB"),
         "--evidence-out",
         str(out),
-        code=2,
+        code=1,
     )
     assert "split view" in msg
     assert json.loads(out.read_text())["conflict"]["index"] == 1

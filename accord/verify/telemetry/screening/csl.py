@@ -15,6 +15,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -32,6 +33,8 @@ CSL_COLUMNS = (
     "source_information_url", "ids",
 )  # fmt: skip
 DEFAULT_MIN_SCORE = 0.85
+SAMPLE_COMPILED = "2026-11-26"  # when data/csl_sample.csv was written from the FR notices
+SAMPLE_REMARK = "Accord sample:"  # how each row of the sample marks itself
 
 
 @dataclass(frozen=True)
@@ -71,18 +74,83 @@ class ScreenHit:
         }
 
 
+@dataclass(frozen=True)
+class ListProvenance:
+    """What a screen was run against, said with every result."""
+
+    where: str
+    sample: bool
+    entries: int
+    sources: tuple[str, ...]
+    as_of: str  # YYYY-MM-DD, or "" when nothing in or about the file dates it
+    as_of_basis: str  # where as_of comes from
+    newest_listing: str  # latest start_date of any entry ("" if none carries one)
+
+    def describe(self) -> str:
+        """One line naming the list and its date, for people."""
+        date = f"as of {self.as_of} ({self.as_of_basis})" if self.as_of else "undated"
+        newest = f", newest listing {self.newest_listing}" if self.newest_listing else ""
+        if self.sample:
+            return (
+                f"the bundled SAMPLE of {self.entries} Entity List entries ({self.where}, "
+                f"compiled {self.as_of}{newest}), not the Consolidated Screening List"
+            )
+        sources = "; ".join(self.sources) if self.sources else "no source named"
+        return f"{self.where}: {self.entries:,} entries from {sources}, {date}{newest}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "where": self.where,
+            "sample": self.sample,
+            "entries": self.entries,
+            "sources": list(self.sources),
+            "as_of": self.as_of,
+            "as_of_basis": self.as_of_basis,
+            "newest_listing": self.newest_listing,
+        }
+
+
 class ScreeningList:
     """A loaded list with each name normalised once."""
 
-    def __init__(self, entries: list[ListEntry], where: str) -> None:
+    def __init__(
+        self,
+        entries: list[ListEntry],
+        where: str,
+        *,
+        sample: bool = False,
+        as_of: str = "",
+        as_of_basis: str = "",
+    ) -> None:
         self.entries = entries
         self.where = where
+        self.sample = sample
+        self.as_of = as_of
+        self.as_of_basis = as_of_basis
         self._names: list[tuple[ListEntry, str, NormalisedName]] = [
             (e, n, normalise_org(n)) for e in entries for n in (e.name, *e.alt_names) if n
         ]
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def provenance(self) -> ListProvenance:
+        sources = tuple(sorted({e.source for e in self.entries if e.source}))
+        dates = [e.start_date[:10] for e in self.entries if _is_date(e.start_date[:10])]
+        return ListProvenance(
+            where=self.where,
+            sample=self.sample,
+            entries=len(self.entries),
+            sources=sources,
+            as_of=self.as_of,
+            as_of_basis=self.as_of_basis,
+            newest_listing=max(dates, default=""),
+        )
+
+    def is_clearance(self, hits: list[ScreenHit]) -> bool:
+        """Whether "no hit" may be read as "not listed": never for the sample, never for
+        an empty list, never when something matched."""
+        return not hits and not self.sample and len(self.entries) > 0
 
     def screen(self, query: str, min_score: float = DEFAULT_MIN_SCORE) -> list[ScreenHit]:
         """Entries whose name or an alternate name scores at least ``min_score``."""
@@ -134,30 +202,83 @@ def _entry(row: dict[str, Any], n: int) -> ListEntry:
     )
 
 
-def parse_list(text: str, where: str) -> ScreeningList:
+def _is_date(text: str) -> bool:
+    try:
+        datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+def _json_as_of(data: Any) -> str:
+    """The newest date a CSL JSON document gives for its sources (the search API and the
+    downloadable file carry ``sources_used: [{source, source_last_updated, last_imported}]``)."""
+    if not isinstance(data, dict):
+        return ""
+    dates = []
+    for src in data.get("sources_used") or []:
+        if isinstance(src, dict):
+            for key in ("source_last_updated", "last_imported"):
+                text = str(src.get(key) or "")[:10]
+                if _is_date(text):
+                    dates.append(text)
+    return max(dates, default="")
+
+
+def parse_list(
+    text: str, where: str, *, as_of: str = "", as_of_basis: str = "", sample: bool = False
+) -> ScreeningList:
     stripped = text.lstrip("\ufeff").lstrip()
     rows: list[dict[str, Any]]
     if stripped.startswith(("{", "[")):
         try:
             data = json.loads(stripped)
         except json.JSONDecodeError as exc:
-            raise AccordError(where, f"not valid JSON ({exc.msg})") from None
+            raise AccordError(
+                where, f"not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})",
+                "give the CSL file as downloaded (CSV or JSON)",
+            ) from None  # fmt: skip
         rows = data.get("results", []) if isinstance(data, dict) else data
         if not isinstance(rows, list):
             raise AccordError(where, "JSON has no results list", "use the CSL search API shape")
+        dated = _json_as_of(data)
+        if dated:
+            as_of, as_of_basis = dated, "sources_used in the file"
     else:
         reader = csv.DictReader(io.StringIO(stripped))
         if not reader.fieldnames or "name" not in reader.fieldnames:
-            raise AccordError(where, "CSV has no 'name' column", "use the CSL CSV header")
+            raise AccordError(
+                where, "CSV has no 'name' column",
+                "use the CSL CSV as published (header _id,source,entity_number,type,...)",
+            )  # fmt: skip
         rows = list(reader)
     entries = [_entry(r, n) for n, r in enumerate(rows, start=1) if isinstance(r, dict)]
-    return ScreeningList(entries, where)
+    if not entries:
+        raise AccordError(where, "holds no entries", "download the full list again")
+    # The sample stays a sample under another name: its rows say so in their remarks.
+    sample = sample or any(
+        str(r.get("remarks") or "").startswith(SAMPLE_REMARK) for r in rows if isinstance(r, dict)
+    )
+    if sample:
+        as_of, as_of_basis = SAMPLE_COMPILED, "compiled from Federal Register notices"
+    return ScreeningList(entries, where, sample=sample, as_of=as_of, as_of_basis=as_of_basis)
 
 
 def load_list(path: Path) -> ScreeningList:
-    if not path.exists():
-        raise AccordError(str(path), "no such file", "give a CSL CSV or JSON file")
-    return parse_list(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    """A CSL file as published by trade.gov (CSV or JSON). Its date is the one the file
+    states (JSON ``sources_used``) or else the day it was saved (the download date when
+    the file was not touched since): that is the date a screen is as good as."""
+    if not path.is_file():
+        raise AccordError(
+            str(path), "no such file", "give the Consolidated Screening List as CSV or JSON"
+        )
+    saved = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).date().isoformat()
+    return parse_list(
+        path.read_text(encoding="utf-8", errors="replace"),
+        str(path),
+        as_of=saved,
+        as_of_basis="file saved",
+    )
 
 
 @lru_cache(maxsize=1)
@@ -167,4 +288,4 @@ def sample_list() -> ScreeningList:
         .joinpath("data/csl_sample.csv")
         .read_text("utf-8")
     )
-    return parse_list(text, "accord/verify/telemetry/data/csl_sample.csv")
+    return parse_list(text, "accord/verify/telemetry/data/csl_sample.csv", sample=True)
