@@ -32,8 +32,8 @@ from accord.model.declaration import (
     TEXT_PATTERN,
     Kind,
     SignedDeclaration,
-    _loc_part,
     json_schemas,
+    shown_field,
 )
 from accord.model.finding import Finding
 from accord.registry import db
@@ -292,7 +292,7 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
         errors = err.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
         # Field names in a body are the sender's text: shown only when short and plain.
-        loc = ".".join(_loc_part(p) for p in first.get("loc", ()))
+        loc = ".".join(shown_field(p) for p in first.get("loc", ()))
         return _error(422, loc or "request", str(first.get("msg", "invalid"))[:300])
 
     @app.exception_handler(StarletteHTTPException)
