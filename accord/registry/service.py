@@ -274,22 +274,32 @@ class Registry:
             return "party", dict(data["party"])
         if kind == DECLARATION_TYPE:
             signed = parse_signed({k: data[k] for k in ("declaration", "signature")})
-            return "declaration", self._decl_row(index, leaf, signed, now)
+            return "declaration", self._decl_row(index, leaf, signed, now, None)
         nf = NewFinding(data["key"], Finding.model_validate(data["finding"]), tuple(data["refs"]))
         return "finding", self._finding_row(index, nf, now)
 
-    def _index(self, entries: list[tuple[int, bytes]]) -> None:
+    def _index(
+        self,
+        entries: list[tuple[int, bytes]],
+        known: dict[int, tuple[str, dict[str, Any]]] | None = None,
+    ) -> None:
         """Write the index rows of appended entries; never raises.
 
-        One transaction for the batch; if it fails, one per entry, and an entry that still
-        fails is quarantined: it stays in the log and the book, the registry keeps serving,
-        and /healthz reports it until a restart indexes it.
+        ``known`` holds rows the caller built from what it had parsed already (the writer
+        does not parse its own entries a second time). One transaction for the batch; if
+        it fails, one per entry, and an entry that still fails is quarantined: it stays in
+        the log and the book, the registry keeps serving, and /healthz reports it until a
+        restart indexes it.
         """
         if not entries:
             return
         now = utc_text(self.settings.clock())
+        known = known or {}
         try:
-            rows = [(i, *self._rows(i, leaf, now)) for i, leaf in entries]
+            rows = [
+                (i, *(known[i] if i in known else self._rows(i, leaf, now)))
+                for i, leaf in entries
+            ]
             with self.engine.begin() as conn:
                 decls = [r for _, t, r in rows if t == "declaration"]
                 finds = [r for _, t, r in rows if t == "finding"]
@@ -353,9 +363,11 @@ class Registry:
     # -- rows ------------------------------------------------------------------------------
 
     @staticmethod
-    def _decl_row(index: int, leaf: bytes, signed: SignedDeclaration, now: str) -> dict[str, Any]:
+    def _decl_row(
+        index: int, leaf: bytes, signed: SignedDeclaration, now: str, body: Body | None
+    ) -> dict[str, Any]:
         decl = signed.declaration
-        body = decl.parsed_body()
+        body = decl.parsed_body() if body is None else body
         issued = decl.issued()
         return {
             "leaf_index": index,
@@ -574,7 +586,14 @@ class Registry:
             self.finding_keys |= batch_keys
             for item in pushed:
                 self.views.push(item)
-            self._index([(start + i, e) for i, e in enumerate(entries)])
+            now = utc_text(self.settings.clock())
+            known: dict[int, tuple[str, dict[str, Any]]] = {}
+            for sub, index, found in accepted:
+                row = self._decl_row(index, sub.leaf, sub.signed, now, sub.body)
+                known[index] = ("declaration", row)
+                for at, nf in found:
+                    known[at] = ("finding", self._finding_row(at, nf, now))
+            self._index([(start + i, e) for i, e in enumerate(entries)], known)
         if not entries and not repeats:
             return
         try:
