@@ -297,8 +297,7 @@ class Registry:
         known = known or {}
         try:
             rows = [
-                (i, *(known[i] if i in known else self._rows(i, leaf, now)))
-                for i, leaf in entries
+                (i, *(known[i] if i in known else self._rows(i, leaf, now))) for i, leaf in entries
             ]
             with self.engine.begin() as conn:
                 decls = [r for _, t, r in rows if t == "declaration"]
