@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ledger_helpers import naive_mth
@@ -93,6 +94,48 @@ def test_concurrent_writer_cannot_fork_the_tree(store_location: str, signer: Sig
         a.store.commit(start, leaves, tiles)
     assert a.entries(0, 3) == [b"first", b"second", b"third"]
     assert a.root() == naive_mth([b"first", b"second", b"third"])
+
+
+def test_append_lands_after_a_writer_that_committed_while_it_hashed(
+    store_location: str, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hashes its batch at size 10, then B commits 300 entries before A gets the write
+    lock: A's batch goes in after B's, with its tile roots realigned to the new position
+    (it used to fail with "another writer appended; retry")."""
+    a = Log.create(open_store(store_location), signer)
+    b = Log(open_store(store_location), signer)
+    a.append_many([b"a%d" % i for i in range(10)])
+    theirs = [b"b%d" % i for i in range(300)]
+    ours = [b"mine%d" % i for i in range(600)]
+    real_append_batch = a.store.append_batch
+
+    def b_gets_there_first(*args: Any, **kwargs: Any) -> int:
+        assert b.append_many(theirs) == list(range(10, 310))
+        return real_append_batch(*args, **kwargs)
+
+    monkeypatch.setattr(a.store, "append_batch", b_gets_there_first)
+    assert a.append_many(ours) == list(range(310, 910))
+    everything = [b"a%d" % i for i in range(10)] + theirs + ours
+    reopened = Log(open_store(store_location))
+    assert reopened.entries(0, 910) == everything
+    for size in (256, 310, 512, 768, 910):
+        assert reopened.root(size) == naive_mth(everything[:size])
+    reopened.close()
+    a.close()
+    b.close()
+
+
+def test_append_at_refuses_a_moved_end(store_location: str, signer: Signer) -> None:
+    """``at`` is for callers that numbered their entries in advance: no silent renumbering."""
+    log = Log.create(open_store(store_location), signer)
+    log.append_many([b"x", b"y"])
+    with pytest.raises(IntegrityError, match="another writer"):
+        log.append_many([b"z"], at=1)
+    assert log.size == 2
+    assert log.append(b"z", at=2) == 2
+    assert log.entries(0, 3) == [b"x", b"y", b"z"]
+    assert log.root() == naive_mth([b"x", b"y", b"z"])
+    log.close()
 
 
 def test_not_a_database(tmp_path: Path) -> None:
