@@ -133,11 +133,11 @@ class Log:
         if self.signer is None:
             raise AccordError("signer key", "is needed to sign checkpoints", "pass --key")
         size = self.size
-        issued = self.store.checkpoints()
-        if issued:
+        issued = self.store.latest_checkpoint()
+        if issued is not None:
             # Never sign a head inconsistent with one already issued (c2sp tlog-checkpoint):
             # if storage was altered or lost data, stop rather than publish a fork.
-            last = Checkpoint.parse(parse_note(issued[-1][1]).text)
+            last = Checkpoint.parse(parse_note(issued[1]).text)
             if last.size > size or self.root(last.size) != last.root:
                 raise IntegrityError(
                     "store",
@@ -150,13 +150,23 @@ class Log:
         return note
 
     def checkpoints(self) -> list[tuple[int, bytes]]:
+        """Every checkpoint issued, oldest first; reads them all, so prefer
+        :meth:`last_checkpoint` or :meth:`checkpoint_at` for one of them."""
         return self.store.checkpoints()
 
+    def last_checkpoint(self) -> tuple[int, bytes] | None:
+        """(size, note) of the newest checkpoint issued, or None; one indexed lookup."""
+        return self.store.latest_checkpoint()
+
+    def checkpoint_at(self, size: int) -> bytes | None:
+        """The newest checkpoint issued at exactly ``size``, or None; one indexed lookup."""
+        return self.store.checkpoint_at(size)
+
     def latest_checkpoint(self) -> bytes:
-        issued = self.store.checkpoints()
-        if not issued:
+        issued = self.store.latest_checkpoint()
+        if issued is None:
             raise IntegrityError("log", "has never issued a checkpoint", "run checkpoint first")
-        return issued[-1][1]
+        return issued[1]
 
     def close(self) -> None:
         self.store.close()
@@ -164,7 +174,4 @@ class Log:
 
 def checkpoint_of_size(log: Log, size: int) -> bytes | None:
     """The latest checkpoint the log issued at exactly ``size``, if any."""
-    for issued_size, note in reversed(log.checkpoints()):
-        if issued_size == size:
-            return note
-    return None
+    return log.checkpoint_at(size)

@@ -60,7 +60,16 @@ class LogStore(Protocol):
     def add_checkpoint(self, size: int, note: bytes) -> None: ...
 
     def checkpoints(self) -> list[tuple[int, bytes]]:
-        """Every checkpoint ever signed, oldest first."""
+        """Every checkpoint ever signed, oldest first (reads them all: O(checkpoints))."""
+        ...
+
+    def latest_checkpoint(self) -> tuple[int, bytes] | None:
+        """(size, note) of the checkpoint stored last, or None; one indexed lookup."""
+        ...
+
+    def checkpoint_at(self, size: int) -> bytes | None:
+        """The note of the last checkpoint stored at exactly ``size``, or None; one lookup
+        in an index on (size, order of storing)."""
         ...
 
     def get_meta(self, key: str) -> str | None: ...

@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS ledger_tiles(
     PRIMARY KEY(level, idx));
 CREATE TABLE IF NOT EXISTS ledger_checkpoints(
     seq BIGSERIAL PRIMARY KEY, size BIGINT NOT NULL, note BYTEA NOT NULL);
+CREATE INDEX IF NOT EXISTS ledger_checkpoints_by_size ON ledger_checkpoints(size, seq);
 INSERT INTO ledger_meta(key, value) VALUES ('size', '0') ON CONFLICT DO NOTHING;
 """
 
@@ -130,6 +131,19 @@ class PostgresStore:
     def checkpoints(self) -> list[tuple[int, bytes]]:
         rows = self._db.execute("SELECT size, note FROM ledger_checkpoints ORDER BY seq").fetchall()
         return [(int(r[0]), bytes(r[1])) for r in rows]
+
+    def latest_checkpoint(self) -> tuple[int, bytes] | None:
+        row = self._db.execute(
+            "SELECT size, note FROM ledger_checkpoints ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def checkpoint_at(self, size: int) -> bytes | None:
+        row = self._db.execute(
+            "SELECT note FROM ledger_checkpoints WHERE size=%s ORDER BY seq DESC LIMIT 1",
+            (size,),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
 
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM ledger_meta WHERE key=%s", (key,)).fetchone()

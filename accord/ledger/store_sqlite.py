@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS tiles(
     PRIMARY KEY(level, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints(
     seq INTEGER PRIMARY KEY AUTOINCREMENT, size INTEGER NOT NULL, note BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS checkpoints_by_size ON checkpoints(size, seq);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('size', '0');
 """
 
@@ -130,6 +131,18 @@ class SQLiteStore:
     def checkpoints(self) -> list[tuple[int, bytes]]:
         rows = self._db.execute("SELECT size, note FROM checkpoints ORDER BY seq").fetchall()
         return [(int(r[0]), bytes(r[1])) for r in rows]
+
+    def latest_checkpoint(self) -> tuple[int, bytes] | None:
+        row = self._db.execute(
+            "SELECT size, note FROM checkpoints ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def checkpoint_at(self, size: int) -> bytes | None:
+        row = self._db.execute(
+            "SELECT note FROM checkpoints WHERE size=? ORDER BY seq DESC LIMIT 1", (size,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
 
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()

@@ -172,3 +172,70 @@ def test_refuses_to_sign_after_storage_tampering(tmp_path: Path, signer: Signer)
     with pytest.raises(IntegrityError, match="no longer matches"):
         log.checkpoint()
     assert len(log.checkpoints()) == 1
+
+
+def test_latest_checkpoint_and_checkpoint_at_size(store_location: str, signer: Signer) -> None:
+    log = Log.create(open_store(store_location), signer)
+    assert log.last_checkpoint() is None and log.checkpoint_at(0) is None
+    with pytest.raises(IntegrityError, match="never issued"):
+        log.latest_checkpoint()
+    notes = {}
+    for size, ext in ((3, "a"), (300, "a"), (300, "b"), (1000, "a")):
+        log.append_many([b"%d" % i for i in range(log.size, size)])
+        notes[size] = log.checkpoint([f"run {ext}"])  # a second note at 300 replaces the first
+    assert log.last_checkpoint() == (1000, notes[1000])
+    assert log.latest_checkpoint() == notes[1000]
+    for size in (3, 300, 1000):
+        assert log.checkpoint_at(size) == notes[size]
+    assert log.checkpoint_at(4) is None and log.checkpoint_at(1001) is None
+    # The same answers as a scan of every checkpoint, oldest first.
+    everything = log.checkpoints()
+    assert len(everything) == 4 and everything[-1] == log.last_checkpoint()
+    assert [n for s, n in everything if s == 300][-1] == log.checkpoint_at(300)
+    log.close()
+
+
+def test_checkpoint_lookups_do_not_scan_the_table(tmp_path: Path, signer: Signer) -> None:
+    """Counted in SQLite virtual-machine steps, not seconds: with 20,000 checkpoints stored
+    the two lookups take a few dozen steps, a scan of them all hundreds of thousands."""
+    import sqlite3
+
+    from accord.ledger.store_sqlite import SQLiteStore
+
+    path = tmp_path / "log.db"
+    log = Log.create(open_store(path), signer)
+    log.append_many([b"%d" % i for i in range(50)])
+    note = log.checkpoint()
+    log.close()
+    db = sqlite3.connect(path)
+    with db:
+        db.executemany(
+            "INSERT INTO checkpoints(size, note) VALUES (?, ?)",
+            [(50 + i, note) for i in range(20_000)],
+        )
+    db.close()
+    store = SQLiteStore(path)
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    conn = store._db  # the store's own connection: count the steps its queries take
+    conn.set_progress_handler(count, 1)
+
+    def cost(fn: Any) -> int:
+        nonlocal steps
+        steps = 0
+        fn()
+        return steps
+
+    assert cost(store.latest_checkpoint) < 200
+    assert cost(lambda: store.checkpoint_at(10_050)) < 200
+    assert cost(lambda: store.checkpoint_at(99_999)) < 200
+    assert cost(store.checkpoints) > 20_000
+    conn.set_progress_handler(None, 1)
+    assert store.latest_checkpoint() == (20_049, note)
+    assert store.checkpoint_at(50) == note and store.checkpoint_at(20_050) is None
+    store.close()
