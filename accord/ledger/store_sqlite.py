@@ -38,10 +38,33 @@ class SQLiteStore:
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            if self._needs_schema():
+                self._db.executescript(_SCHEMA)
+        except sqlite3.OperationalError as err:
+            if "locked" in str(err):
+                raise AccordError(
+                    "log",
+                    f"another writer held the database for {WRITE_LOCK_TIMEOUT_S:.0f} s ({err})",
+                    "retry when it has finished",
+                ) from None
+            raise AccordError("store", f"{path} is not a usable SQLite database: {err}") from None
         except sqlite3.DatabaseError as err:
             raise AccordError("store", f"{path} is not a usable SQLite database: {err}") from None
         self.path = path
+
+    def _needs_schema(self) -> bool:
+        """Whether a table, the checkpoint index or the size row is missing. Creating them
+        takes the write lock, so an existing store is opened with reads only: readers never
+        queue behind a writer just to open the log."""
+        names = {
+            str(row[0])
+            for row in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')"
+            )
+        }
+        if not {"meta", "entries", "tiles", "checkpoints", "checkpoints_by_size"} <= names:
+            return True
+        return self._db.execute("SELECT 1 FROM meta WHERE key='size'").fetchone() is None
 
     def size(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key='size'").fetchone()

@@ -22,13 +22,14 @@ WRITERS = 6
 ROUNDS = 4
 
 
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
 def _accord(*args: str) -> list[str]:
     return [sys.executable, "-m", "accord.cli.main", "log", *args]
 
 
-@pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_concurrent_cli_appends_all_succeed(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -97,3 +98,43 @@ def test_concurrent_cli_appends_all_succeed(
             _accord(*args), env=env, capture_output=True, text=True, timeout=180, check=False
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_writer_waits_for_the_lock_but_not_forever(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another connection holds the write lock: an append waits for it, then gives up with
+    one clear error after the timeout (shortened here), and the log is unchanged."""
+    import time
+
+    from accord.errors import AccordError
+    from accord.ledger import Signer, store_postgres, store_sqlite
+
+    monkeypatch.setattr(store_sqlite, "WRITE_LOCK_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(store_postgres, "WRITE_LOCK_TIMEOUT_S", 0.5)
+    if backend == "sqlite":
+        import sqlite3
+
+        location = str(tmp_path / "log.db")
+        Log.create(open_store(location), Signer.generate("example.com/lock")).close()
+        holder = sqlite3.connect(location, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    else:
+        import psycopg
+
+        location = str(request.getfixturevalue("pg_location"))
+        Log.create(open_store(location), Signer.generate("example.com/lock")).close()
+        holder = psycopg.connect(location)  # type: ignore[assignment]
+        holder.execute("SELECT value FROM ledger_meta WHERE key='size' FOR UPDATE")
+    log = Log(open_store(location))
+    began = time.monotonic()
+    with pytest.raises(AccordError, match="another writer held"):
+        log.append(b"blocked")
+    waited = time.monotonic() - began
+    assert 0.4 <= waited < 10
+    holder.rollback()
+    holder.close()
+    assert log.size == 0
+    assert log.append(b"free now") == 0
+    log.close()
