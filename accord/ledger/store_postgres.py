@@ -2,9 +2,9 @@
 
 One transaction per batch; the size row is locked ``FOR UPDATE`` (waiting at most
 ``WRITE_LOCK_TIMEOUT_S`` for another writer) so two writers cannot both append at the same
-index; entries go in with ``COPY`` for bulk speed. PostgreSQL's
-default ``synchronous_commit=on`` makes a returned commit durable, and the store refuses
-to run if a server or session has turned it off.
+index; entries go in with ``COPY`` for bulk speed. PostgreSQL's default
+``synchronous_commit=on`` makes a returned commit durable, and the store refuses to run if
+a server or session has turned it off.
 """
 
 from __future__ import annotations

@@ -28,6 +28,14 @@ INSERT OR IGNORE INTO meta(key, value) VALUES ('size', '0');
 """
 
 
+def _lock_timeout(err: sqlite3.OperationalError) -> AccordError:
+    return AccordError(
+        "log",
+        f"another writer held the database for {WRITE_LOCK_TIMEOUT_S:g} s ({err})",
+        "retry when it has finished",
+    )
+
+
 class SQLiteStore:
     def __init__(self, path: Path) -> None:
         if path.exists() and path.is_dir():
@@ -42,11 +50,7 @@ class SQLiteStore:
                 self._db.executescript(_SCHEMA)
         except sqlite3.OperationalError as err:
             if "locked" in str(err):
-                raise AccordError(
-                    "log",
-                    f"another writer held the database for {WRITE_LOCK_TIMEOUT_S:.0f} s ({err})",
-                    "retry when it has finished",
-                ) from None
+                raise _lock_timeout(err) from None
             raise AccordError("store", f"{path} is not a usable SQLite database: {err}") from None
         except sqlite3.DatabaseError as err:
             raise AccordError("store", f"{path} is not a usable SQLite database: {err}") from None
@@ -92,11 +96,7 @@ class SQLiteStore:
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as err:
-            raise AccordError(
-                "log",
-                f"another writer held the database for {WRITE_LOCK_TIMEOUT_S:.0f} s ({err})",
-                "retry when it has finished",
-            ) from None
+            raise _lock_timeout(err) from None
 
     def _size_locked(self) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key='size'").fetchone()[0])
