@@ -197,8 +197,7 @@ class Registry:
         else:
             self.log = Log(store, self.settings.log_key)
         self.log_key = self.log.verifier
-        issued = self.log.checkpoints()
-        self._checkpoint = issued[-1] if issued else None
+        self._checkpoint = self.log.last_checkpoint()
         self._load_quarantine()
         self._replay()
         self._reconcile()
@@ -559,7 +558,9 @@ class Registry:
             accepted.append((sub, index, found))
         if entries:
             try:
-                self.log.append_many(entries)
+                # Entries were numbered from ``start`` (findings cite them): land exactly
+                # there or not at all.
+                self.log.append_many(entries, at=start)
             except Exception as err:  # the log is the record: ask it
                 if self.log.size == start:
                     log.exception("log append failed; nothing recorded")
