@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from accord.registry.api import Limits
 from accord.registry.service import Registry, Settings, load_or_create_key
 
 DEFAULT_ORIGIN = "registry.accord.local/log"
+log = logging.getLogger("accord.registry")
 
 
 def settings_for(
@@ -64,10 +66,13 @@ class Publisher:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            size = self.registry.reader().size
-            if size != self._last:
-                self.registry.run_accountancy()
-                self._last = self.registry.publish()["size"]
+            try:
+                size = self.registry.reader().size
+                if size != self._last:
+                    self.registry.run_accountancy()
+                    self._last = self.registry.publish()["size"]
+            except Exception:  # one failed round must not end publishing for good
+                log.exception("accountancy or publishing failed; retrying next interval")
 
     def stop(self) -> None:
         self._stop.set()

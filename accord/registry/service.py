@@ -473,6 +473,10 @@ class Registry:
             self._commit(batch)
         except Exception as err:  # a bug must cost one batch, not the writer
             log.exception("registry commit failed")
+            # The book may hold part of the batch: read everything back from the log,
+            # which also tells which of these declarations it recorded.
+            with contextlib.suppress(Exception):
+                self._rebuild()
             recorded = self._recorded_since(batch)
             for sub in batch:
                 if not sub.future.done():
@@ -503,7 +507,7 @@ class Registry:
     def _rebuild(self) -> None:
         """After a failed append: the book holds what the log refused; read it back."""
         self.book = Book()
-        self.views = Views(self.views._today, self.views.max_staleness)
+        self.views = Views(self.today, self.views.max_staleness)
         self.nonces = {}
         self.finding_keys = set()
         self.parties = {}
@@ -578,7 +582,6 @@ class Registry:
                     accepted = []
                     entries = []
                 elif self.log.size != start + len(entries):
-                    self._rebuild()
                     raise
                 # else: the commit landed before the error surfaced; it is recorded.
         if entries:
@@ -597,7 +600,11 @@ class Registry:
         if not entries and not repeats:
             return
         try:
-            note = self._sign_checkpoint()
+            latest = self._checkpoint
+            if not entries and latest is not None and latest[0] == self.log.size:
+                note = latest[1]  # only resends: the newest checkpoint covers them
+            else:
+                note = self._sign_checkpoint()
         except Exception as err:  # recorded, but no signed head to prove it
             log.exception("checkpoint signing failed")
             for sub, index, _ in accepted:

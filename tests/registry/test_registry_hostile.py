@@ -145,6 +145,27 @@ def test_an_index_failure_after_the_append_quarantines_and_keeps_serving(h: Harn
     assert "poison" in subjects
 
 
+def test_a_failed_log_append_records_nothing_and_says_so(h: Harness) -> None:
+    """The log itself refuses the batch (a trigger on its entries table): the submitter is
+    told nothing was recorded, the book forgets the batch, and the writer carries on."""
+    h.party("lab-a")
+    h.file("lab-a", "facility", facility("fa"))
+    path = h.var / "ledger.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'no'); END"
+        )
+    size = h.reg.reader().size
+    with pytest.raises(AccordError) as info:
+        h.file("lab-a", "facility", facility("lost"))
+    assert info.value.status == 503 and "nothing was recorded" in info.value.problem
+    assert "lost" not in h.reg.book.facilities and h.reg.reader().size == size
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TRIGGER refuse")
+    h.file("lab-a", "facility", facility("lost"))  # the same facility id is free again
+    assert h.reg.health()["status"] == "ok"
+
+
 def test_finding_keys_are_never_truncated_in_the_database() -> None:
     long_a, long_b = "x" * 300 + "a", "x" * 300 + "b"
     assert db.finding_key(long_a) != db.finding_key(long_b)
