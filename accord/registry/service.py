@@ -51,12 +51,11 @@ from accord.model.declaration import (
     parse_leaf,
     parse_signed,
 )
-from accord.model.finding import Finding, Severity, Verdict
+from accord.model.finding import Finding
 from accord.registry import db
 from accord.registry.accountancy import accountancy_findings
 from accord.registry.book import Book, event_date, subject_of
-from accord.registry.findings import NewFinding, declaration_findings
-from accord.registry.messages import message
+from accord.registry.findings import NewFinding, declaration_findings, rules_error
 from accord.registry.signing import utc_text, verify
 from accord.registry.views import Views
 
@@ -629,23 +628,9 @@ class Registry:
     def _findings_for(self, index: int, party: str, body: Body) -> list[NewFinding]:
         try:
             return declaration_findings(self.book, index, party, body)
-        except Exception as err:  # the declaration stands; say rules failed
+        except Exception as err:  # the declaration stands; say the rules failed
             log.exception("rules evaluation failed for entry %d", index)
-            return [
-                NewFinding.of(
-                    f"rules-error:{index}",
-                    (index,),
-                    subject=f"leaf:{index}",
-                    verifier="registry.rules",
-                    verdict=Verdict.INCONCLUSIVE,
-                    severity=Severity.LOW,
-                    message=message(
-                        "registry.rules.unclassified",
-                        item=type(body).__name__,
-                        problem=f"internal error ({type(err).__name__})",
-                    ),
-                )
-            ]
+            return [rules_error(index, body, f"internal error ({type(err).__name__})")]
 
     def _sign_checkpoint(self) -> bytes:
         note = self.log.checkpoint()

@@ -10,6 +10,15 @@ from conftest import start_server, stop_server
 from registry_helpers import facility, register, signed
 
 CHROMIUM = os.environ.get("ACCORD_CHROMIUM", "/usr/bin/chromium")
+
+
+def need_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: run .ci/chromium.sh")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+
+
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -20,10 +29,7 @@ ARGS = [
 
 
 def test_dashboard_shows_filed_declaration_with_proof_in_two_languages(tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: run .ci/chromium.sh")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     server = start_server(tmp_path / "var")
@@ -60,10 +66,7 @@ def test_dashboard_shows_filed_declaration_with_proof_in_two_languages(tmp_path:
 def test_api_reference_renders_from_local_assets(tmp_path: Path) -> None:
     """/docs and /redoc draw the API reference in a browser with the site's own policy,
     and fetch nothing from outside the registry."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: run .ci/chromium.sh")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     server = start_server(tmp_path / "var")
@@ -97,10 +100,7 @@ def test_api_reference_renders_from_local_assets(tmp_path: Path) -> None:
 
 def test_demo_overview_and_balances_in_both_languages(tmp_path: Path) -> None:
     """Both demo stories on the first page; a facility's table and chart in each language."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: run .ci/chromium.sh")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     server = start_server(tmp_path / "var", None, "--demo")
@@ -129,10 +129,7 @@ def test_demo_overview_and_balances_in_both_languages(tmp_path: Path) -> None:
 
 
 def test_language_switch_keeps_filters_and_proof_form_keeps_input(tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: run .ci/chromium.sh")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     server = start_server(tmp_path / "var")
