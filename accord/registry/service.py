@@ -159,6 +159,7 @@ class Registry:
         self.settings = settings
         self.engine: Engine = db.open_engine(settings.db_url)
         db.migrate(self.engine)
+        self.index_engine: Engine = db.open_engine(settings.db_url, durable=False)
         self._local = threading.local()
         self._readers: list[Log] = []
         self._readers_lock = threading.Lock()
@@ -297,7 +298,7 @@ class Registry:
             rows = [
                 (i, *(known[i] if i in known else self._rows(i, leaf, now))) for i, leaf in entries
             ]
-            with self.engine.begin() as conn:
+            with self.index_engine.begin() as conn:
                 decls = [r for _, t, r in rows if t == "declaration"]
                 finds = [r for _, t, r in rows if t == "finding"]
                 if decls:
@@ -319,7 +320,7 @@ class Registry:
             pass
         for index, leaf in entries:
             try:
-                with self.engine.begin() as conn:
+                with self.index_engine.begin() as conn:
                     table, row = self._rows(index, leaf, now)
                     if table == "party":
                         self._upsert_party(conn, row)
@@ -338,7 +339,7 @@ class Registry:
     def _quarantine(self, index: int, error: str) -> None:
         self.quarantined[index] = error
         log.error("log entry %d quarantined: %s", index, error)
-        with contextlib.suppress(Exception), self.engine.begin() as conn:
+        with contextlib.suppress(Exception), self.index_engine.begin() as conn:
             conn.execute(delete(db.quarantine).where(db.quarantine.c.leaf_index == index))
             conn.execute(
                 insert(db.quarantine).values(
@@ -1086,6 +1087,7 @@ class Registry:
                 with contextlib.suppress(Exception):
                     log.close()
         self.engine.dispose()
+        self.index_engine.dispose()
 
 
 def decode_kind(value: str) -> Kind:
