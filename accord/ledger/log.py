@@ -39,6 +39,7 @@ class Log:
         self.signer = signer
         self.workers = workers
         self._cache = TileCache()
+        self._seen_size = 0
 
     @classmethod
     def create(cls, store: LogStore, signer: Signer, origin: str | None = None) -> Log:
@@ -59,7 +60,11 @@ class Log:
         return self.store.size()
 
     def tree(self, size: int | None = None) -> TiledTree:
+        # A log only grows: a size already seen needs no query of the store.
+        if size is not None and 0 <= size <= self._seen_size:
+            return TiledTree(size, self.store.read_tile, self._cache)
         current = self.size
+        self._seen_size = max(self._seen_size, current)
         size = current if size is None else size
         if not 0 <= size <= current:
             raise AccordError("size", f"{size} is not between 0 and the log size {current}")

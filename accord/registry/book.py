@@ -359,8 +359,9 @@ def _chip(name: str) -> str:
 
 
 def _event_date(body: Body) -> dt.date | None:
+    fields = type(body).model_fields  # a missing attribute is a slow path in pydantic
     for name in ("date", "as_of"):
-        value = getattr(body, name, None)
+        value = getattr(body, name) if name in fields else None
         if isinstance(value, dt.date):
             return value
     return None
@@ -368,8 +369,9 @@ def _event_date(body: Body) -> dt.date | None:
 
 def subject_of(body: Body) -> str:
     """A short key naming what the declaration is about, for listing and search."""
+    fields = type(body).model_fields
     for name in ("transfer_id", "run_id", "cluster_id", "facility_id", "model_name"):
-        value = getattr(body, name, None)
+        value = getattr(body, name) if name in fields else None
         if isinstance(value, str):
             return value
     return ""

@@ -622,7 +622,7 @@ class Registry:
             return
         size = start + len(entries)
         for sub, index, found in accepted:
-            sub.future.set_result(self._receipt(self.log, index, size, note, found))
+            sub.future.set_result(self._receipt(self.log, index, size, note, found, sub.leaf))
         for sub, index in repeats:
             sub.future.set_result(self._receipt(self.log, index, size, note, []))
 
@@ -673,8 +673,9 @@ class Registry:
         size: int,
         note: bytes,
         found: list[tuple[int, NewFinding]],
+        leaf: bytes | None = None,
     ) -> dict[str, Any]:
-        leaf = log.entry(index)
+        leaf = log.entry(index) if leaf is None else leaf
         findings = []
         for at, nf in found:
             entry = nf.leaf()
