@@ -197,6 +197,7 @@ def background(
             "payment": pa.array(np.array(pop.payment, dtype=object)[user].tolist(), pa.string()),
             "ip": pa.array(np.array(pop.ip, dtype=object)[user].tolist(), pa.string()),
             "source": pa.array(["synthetic"] * n, pa.string()),
+            "workload": pa.nulls(n, pa.string()),
         },
         schema=SCHEMA,
     )
