@@ -340,7 +340,7 @@ def evaluate_cmd(
         print_json(summary)
         return
     console.print(
-        "[bold yellow]SYNTHETIC trace[/] (no real trace in this workspace): "
+        "[bold yellow]SYNTHETIC trace[/] (generated, not real telemetry): "
         f"{summary['jobs']:,} jobs, threshold {summary['threshold']:.3g} FLOP"
     )
     table = Table(title="Detection of injected split runs")

@@ -450,7 +450,8 @@ def _report(
     rows = list(outcomes.itertuples(index=False))
     accepted = [r for r in rows if _s(r.reason) is None]
     report.accepted = sum(int(r.count) for r in accepted)
-    report.accepted_chip_hours = sum(float(r.chip_hours) for r in accepted)
+    # rounded: engines sum in different orders, and the report must not differ by engine
+    report.accepted_chip_hours = round(sum(float(r.chip_hours) for r in accepted), 3)
     by_reason: dict[str, list[Any]] = {}
     for r in rows:
         why = _s(r.reason)
