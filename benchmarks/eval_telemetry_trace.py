@@ -74,12 +74,14 @@ def table(summary: dict[str, Any], alone: dict[str, Any]) -> str:
         prec = "n/a" if s["precision"] is None else f"{s['precision']:.2f}"
         a = alone[t]
         lines.append(
-            f"\nflagged {s['flagged']}, true positives {s['true_positive']}, precision {prec}; "
+            f"\ntrue positives {s['true_positive']}, precision {prec} (pooled: each background's "
+            "own flags once); "
             f"background flags with injections {s['background_flags']} {s['background_by']}; "
             f"background alone {a['background_flags']} {a['background_by']}; controls "
-            f"flagged {s['controls_flagged']}; mean scan {s['mean_scan_s']:.2f} s "
-            f"(background alone {a['mean_scan_s']:.2f} s; largest scan "
-            f"{s['largest_scan'][0]:,} records in {s['largest_scan'][1]:.2f} s)"
+            f"flagged {s['controls_flagged']}; mean scan {s['mean_scan_s']:.2f} s wall, "
+            f"{s['mean_cpu_s']:.2f} s CPU (background alone {a['mean_scan_s']:.2f} s; largest "
+            f"scan {s['largest_scan'][0]:,} records in {s['largest_scan'][1]:.2f} s wall, "
+            f"{s['largest_scan'][2]:.2f} s CPU)"
         )
     return "\n".join(lines)
 

@@ -244,6 +244,7 @@ class TraceRun:
     flagged: int
     true_positive: int
     seconds: float
+    cpu_seconds: float
     scan: ScanResult
 
 
@@ -277,11 +278,11 @@ def run_once(
     cfg = replace(cfg, threshold=threshold, chip_map={**CHIP_ASSUMPTION, **cfg.chip_map})
     records = Parsed(table, background.read + len(rows), background.rejected)
     records.assumptions = list(background.assumptions)
-    clock = time.perf_counter()
+    clock, cpu = time.perf_counter(), time.process_time()
     result = scan(
         records, MemoryDeclarations(a.declaration for a in injected if a.declaration), cfg
     )
-    seconds = time.perf_counter() - clock
+    seconds, cpu = time.perf_counter() - clock, time.process_time() - cpu
     flagged = [f for f in result.flagged if f.subject.startswith("entity:")]
     owner = {acc: a for a in injected for acc in a.accounts}
     outcomes = []
@@ -326,6 +327,7 @@ def run_once(
         len(flagged),
         true_positive,
         seconds,
+        cpu,
         result,
     )
 
@@ -351,14 +353,18 @@ def summarise(runs: list[TraceRun]) -> dict[str, Any]:
         firsts = {r.seed: r for r in reversed(mine)}
         bg = [b for r in firsts.values() for b in r.background_flags]
         flagged = sum(r.flagged for r in mine)
+        true_positive = sum(r.true_positive for r in mine)
         control = sum(o.flagged for r in mine for o in r.outcomes if o.kind in CONTROLS)
+        # as if every actor were in one scan per background: each background's own flags
+        # once, each actor's flag once (actors are injected in batches, see ``batches``)
+        pooled = true_positive + len(bg) + control
         out[f"{threshold:.0e}"] = {
             "scans": len(mine),
             "backgrounds": len(firsts),
             "per_kind": per_kind,
             "flagged": flagged,
-            "true_positive": sum(r.true_positive for r in mine),
-            "precision": sum(r.true_positive for r in mine) / flagged if flagged else None,
+            "true_positive": true_positive,
+            "precision": true_positive / pooled if pooled else None,
             "background_flags": len(bg),
             "background_by": {
                 key: sum(1 for b in bg if f"{b['basis']}/{b['verdict']}" == key)
@@ -366,7 +372,10 @@ def summarise(runs: list[TraceRun]) -> dict[str, Any]:
             },
             "controls_flagged": control,
             "mean_scan_s": float(np.mean([r.seconds for r in mine])),
-            "largest_scan": max(((r.records, r.seconds) for r in mine), default=(0, 0.0)),
+            "largest_scan": max(
+                ((r.records, r.seconds, r.cpu_seconds) for r in mine), default=(0, 0.0, 0.0)
+            ),
+            "mean_cpu_s": float(np.mean([r.cpu_seconds for r in mine])),
             "records": int(np.mean([r.records for r in mine])),
         }
     return out
