@@ -105,14 +105,47 @@ class PairIndex:
         peers: Iterable[PeerRtt],
         propagation: Propagation = Propagation.FIBRE,
     ) -> None:
-        table = pair_table(landmarks, peers)
-        self.keys = sorted(table)
+        from accord.errors import AccordError
+
+        where_all = {lm.id: i for i, lm in enumerate(landmarks)}
+        src: list[int] = []
+        dst: list[int] = []
+        rtt: list[float] = []
+        for p in peers:
+            for ident in (p.landmark_id, p.peer_id):
+                if ident not in where_all:
+                    raise AccordError(
+                        "calibration:landmark_id",
+                        f"unknown landmark {ident!r}",
+                        "list every calibration landmark in the landmarks file",
+                    )
+            src.append(where_all[p.landmark_id])
+            dst.append(where_all[p.peer_id])
+            rtt.append(p.rtt_ms)
+        # one row per unordered pair, its minimum RTT (ids ordered as strings, like pair_table)
+        names = np.array([lm.id for lm in landmarks], dtype=object)
+        a_all, b_all = np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64)
+        swap = names[a_all] > names[b_all] if a_all.size else np.zeros(0, dtype=bool)
+        lo, hi = np.where(swap, b_all, a_all), np.where(swap, a_all, b_all)
+        code = lo * len(landmarks) + hi
+        order = np.lexsort((np.array(rtt, dtype=np.float64), code))
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = code[order][1:] != code[order][:-1]
+        pick = order[first]
+        lat = np.array([lm.lat for lm in landmarks], dtype=np.float64)
+        lon = np.array([lm.lon for lm in landmarks], dtype=np.float64)
+        self.keys = [
+            (str(names[x]), str(names[y])) for x, y in zip(lo[pick], hi[pick], strict=True)
+        ]
         self.ids = sorted({x for key in self.keys for x in key})
         where = {x: i for i, x in enumerate(self.ids)}
         self.a = np.array([where[a] for a, _ in self.keys], dtype=np.int64)
         self.b = np.array([where[b] for _, b in self.keys], dtype=np.int64)
-        self.rtt_ms = np.array([table[k] for k in self.keys], dtype=np.float64)
-        self.distance_km = np.array(pair_distances(landmarks, self.keys), dtype=np.float64)
+        self.rtt_ms = np.array(rtt, dtype=np.float64)[pick]
+        self.distance_km = np.asarray(
+            distance_km(lat[lo[pick]], lon[lo[pick]], lat[hi[pick]], lon[hi[pick]]),
+            dtype=np.float64,
+        )
         bound_ms = self.distance_km / propagation.km_per_ms_rtt
         self.faster = self.rtt_ms < bound_ms * (1.0 - _RELATIVE_ROUNDING)
 
