@@ -62,6 +62,11 @@ def register(app: typer.Typer) -> None:
         raw_cbg: bool = typer.Option(
             False, "--raw-cbg", help="Use the raw CBG bestlines (no conformal widening)."
         ),
+        no_cbg: bool = typer.Option(
+            False,
+            "--no-cbg",
+            help="Use --calibration only to check the landmarks (no CBG bestlines; faster).",
+        ),
         map_path: Path | None = typer.Option(None, "--map", help="Write the map to this PNG."),
         as_json: bool = JSON_OPTION,
     ) -> None:
@@ -105,6 +110,7 @@ def register(app: typer.Typer) -> None:
             border_margin_km=margin_km,
             target=target or (samples[0].target or "target"),
             cbg_alpha=None if raw_cbg else cbg_alpha,
+            cbg=not no_cbg,
         )
         written = None
         if map_path is not None:

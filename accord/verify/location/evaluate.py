@@ -400,6 +400,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--speed", choices=["fibre", "vacuum"], default="fibre")
     ap.add_argument("--no-cbg", action="store_true", help="physical bound only (fast)")
     ap.add_argument(
+        "--folds", type=int, default=None, help="only this many targets, drawn with --seed"
+    )
+    ap.add_argument(
         "--no-landmark-check",
         action="store_true",
         help="trust every listed landmark position (to measure what the check prevents)",
@@ -425,11 +428,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         pairs = synthetic_mesh(nodes, seed=args.seed)
         label = f"SYNTHETIC delays over {len(nodes)} real RIPE anchor positions"
         stem_name = "synthetic"
+    targets = None
+    if args.folds is not None:
+        draw = np.random.default_rng(args.seed).permutation(len(nodes))[: args.folds]
+        targets = [nodes[i].id for i in sorted(draw.tolist())]
     results = leave_one_out(
         nodes,
         pairs,
         Propagation(args.speed),
         seed=args.seed,
+        targets=targets,
         cbg=not args.no_cbg,
         vet_landmarks=not args.no_landmark_check,
     )
@@ -442,6 +450,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = ("_nocbg" if args.no_cbg else "") + ("_nocheck" if args.no_landmark_check else "")
+    suffix += f"_{args.folds}folds" if args.folds is not None else ""
     stem = f"location_eval_{stem_name}_{args.speed}{suffix}"
     (args.out / f"{stem}.json").write_text(
         json.dumps({"summary": summary, "folds": [asdict(r) for r in results]}, indent=1)

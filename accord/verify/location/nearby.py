@@ -67,6 +67,7 @@ class Claim:
 class Honest:
     target: str
     rejected: dict[str, bool]
+    site_peers: int  # servers within colocated_km: stand-ins for a landmark at its facility
 
 
 def _country(node: Landmark) -> str | None:
@@ -235,6 +236,7 @@ def study(
                     "cbg_per_landmark": not p_caps.contains_point(t.lat, t.lon),
                     "site_landmark": bool(mates) and min(mates) > tau,
                 },
+                len(mates),
             )
         )
         relation = {c.country: c.relation for c in report.countries}
@@ -288,11 +290,24 @@ def summarise(
     out["honest_rejected"] = {
         m: _rate(sum(h.rejected[m] for h in honest), len(honest)) for m in METHODS
     }
+    # only targets with a co-located server can be tested against a landmark at their site
+    testable = [h for h in honest if h.site_peers]
+    out["honest_rejected"]["site_landmark"] = _rate(
+        sum(h.rejected["site_landmark"] for h in testable), len(testable)
+    )
+    out["honest_rejected"]["physical_or_site"] = _rate(
+        sum(h.rejected["site_landmark"] or h.rejected["physical_site"] for h in testable),
+        len(testable),
+    )
     bins: dict[str, Any] = {}
     for lo, hi in itertools.pairwise(BINS_KM):
         sel = [c for c in claims if lo <= c.distance_km < hi]
         bins[f"{lo:.0f}-{hi:.0f} km"] = {
-            m: _rate(sum(c.rejected[m] for c in sel), len(sel)) for m in METHODS
+            **{m: _rate(sum(c.rejected[m] for c in sel), len(sel)) for m in METHODS},
+            "physical_or_site": _rate(
+                sum(c.rejected["physical_site"] or c.rejected["site_landmark"] for c in sel),
+                len(sel),
+            ),
         }
     out["false_claims_rejected_by_distance"] = bins
     pairs: dict[str, dict[str, Any]] = {}
@@ -320,15 +335,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     claims, honest, meta = study(nodes, pairs, args.max_km, args.colocated_km)
     summary = summarise(claims, honest, meta)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"location_nearby_{args.data.name}.json").write_text(
-        json.dumps(
-            {
-                "summary": summary,
-                "claims": [asdict(c) for c in claims],
-                "honest": [asdict(h) for h in honest],
-            },
-            indent=1,
-        )
+    stem = f"location_nearby_{args.data.name}_{args.colocated_km:.0f}km"
+    (args.out / f"{stem}.json").write_text(json.dumps(summary, indent=1))
+    (args.out / f"{stem}_claims.json").write_text(
+        json.dumps({"claims": [asdict(c) for c in claims], "honest": [asdict(h) for h in honest]})
     )
     brief = {k: v for k, v in summary.items() if k != "country_pairs"}
     print(json.dumps(brief, indent=1))
