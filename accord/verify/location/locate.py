@@ -61,7 +61,9 @@ DEFAULT_CBG_ALPHA = 0.05
 ROUNDING_KM = 1e-6
 
 ASSUMPTIONS = [
-    "Landmark coordinates are correct (a wrong landmark position voids its disc).",
+    "Landmark coordinates are correct (a wrong landmark position voids its disc); they are "
+    "checked against the landmarks' RTTs to each other when those are given, and landmarks "
+    "that fail are left out.",
     "The challenge is answered with a key bound to the one chip; a copied key answering from "
     "several places, or a relay holding the key near a landmark, is outside this model.",
     "No signal between landmark and target travels faster than the chosen propagation speed.",
