@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from accord.errors import AccordError
 from accord.model.declaration import (
@@ -62,14 +63,41 @@ class Inventory:
     leaf: int
 
 
+class SideRecord(NamedTuple):
+    """What the accountancy reads of one side of a transfer: a plain tuple, because the
+    book keeps one for every transfer ever declared (and is saved and restored with it)."""
+
+    transfer_id: str
+    role: str
+    date: dt.date
+    from_facility: str
+    from_country: str
+    to_facility: str
+    to_country: str
+    chips: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, body: TransferBody) -> SideRecord:
+        return cls(
+            body.transfer_id,
+            body.role,
+            body.date,
+            body.from_facility,
+            body.from_country,
+            body.to_facility,
+            body.to_country,
+            tuple((line.chip_id, line.count) for line in body.chips),
+        )
+
+
 @dataclass
 class TransferSide:
     party: str
-    body: TransferBody
+    body: SideRecord
     leaf: int
 
     def chips(self) -> dict[str, int]:
-        return {line.chip_id: line.count for line in self.body.chips}
+        return dict(self.body.chips)
 
 
 TransferKey = tuple[str, str, str]
@@ -317,7 +345,7 @@ class Book:
                 transfer_key(body),
                 Transfer(body.transfer_id, body.from_facility, body.to_facility),
             )
-            side = TransferSide(party, body, leaf)
+            side = TransferSide(party, SideRecord.of(body), leaf)
             if body.role == "shipment":
                 transfer.shipment = side
                 where, sign = body.from_facility, -1

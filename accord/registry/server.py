@@ -36,6 +36,7 @@ def settings_for(
         db_url=db_url,
         ledger=ledger,
         log_key=key,
+        state_file=var / "registry.state",
         witness_keys=[Verifier.parse(k) for k in (witness_keys or [])],
     )
 

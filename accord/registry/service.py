@@ -52,7 +52,7 @@ from accord.model.declaration import (
     parse_signed,
 )
 from accord.model.finding import Finding
-from accord.registry import db
+from accord.registry import db, snapshot
 from accord.registry.accountancy import accountancy_findings
 from accord.registry.book import Book, event_date, subject_of
 from accord.registry.findings import NewFinding, declaration_findings, rules_error
@@ -88,6 +88,10 @@ class Settings:
     max_postdate: dt.timedelta = dt.timedelta(days=1)
     accounting_date: Callable[[], dt.date] | None = None
     """The accountancy's "today"; the clock's date unless a closed period is being shown."""
+    state_file: Path | None = None
+    """Where the writer's state is saved (on a clean stop and every ``snapshot_every`` new
+    entries) so that a restart replays only the log's tail."""
+    snapshot_every: int = 100_000
     witnesses: list[Witness] = field(default_factory=list)
     witness_keys: list[Verifier] = field(default_factory=list)
 
@@ -174,6 +178,9 @@ class Registry:
         self._rejections_lock = threading.Lock()
         self._checkpoint: tuple[int, bytes] | None = None
         self._last_appended: list[NewFinding] = []
+        self._snapshot_size = 0
+        self.restored_from = 0
+        """The log size the saved state was restored at (0: replayed from the start)."""
         self.failure: str | None = None
         self._queue: queue.Queue[_Submission | _Task | None] = queue.Queue()
         ready: Future[None] = Future()
@@ -199,8 +206,53 @@ class Registry:
         self.log_key = self.log.verifier
         self._checkpoint = self.log.last_checkpoint()
         self._load_quarantine()
-        self._replay()
+        self.restored_from = self._restore()
+        self._replay(self.restored_from)
+        self._snapshot_size = self.log.size
         self._reconcile()
+
+    def _restore(self) -> int:
+        """Adopt the saved state if the log still has its root; returns where to replay."""
+        path = self.settings.state_file
+        if path is None:
+            return 0
+        loaded = snapshot.load(path, self.log.origin)
+        if loaded is None:
+            return 0
+        state, data = loaded
+        if state.size > self.log.size or self.log.root(state.size) != state.root:
+            log.warning("registry snapshot does not match the log; replaying it all")
+            return 0
+        parts = state.parts
+        self.book = parts["book"]
+        self.parties = parts["parties"]
+        self.party_leaf = parts["party_leaf"]
+        self.nonces = parts["nonces"]
+        self.finding_keys = parts["finding_keys"]
+        origin = self.log.origin
+        # The views decode their own copy from the same bytes on their first read, off the
+        # writer and out of the start-up time.
+        self.views.seed(lambda: snapshot_book(data, origin))
+        return state.size
+
+    def _save_snapshot(self) -> None:
+        """On the writer, between batches: the state matches the log at its current size."""
+        path = self.settings.state_file
+        if path is None:
+            return
+        size = self.log.size
+        parts = {
+            "book": self.book,
+            "parties": self.parties,
+            "party_leaf": self.party_leaf,
+            "nonces": self.nonces,
+            "finding_keys": self.finding_keys,
+        }
+        try:
+            snapshot.save(path, snapshot.State(self.log.origin, size, self.log.root(size), parts))
+            self._snapshot_size = size
+        except Exception:  # a snapshot is an optimisation; the log stays the record
+            log.exception("could not save the registry snapshot")
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -209,8 +261,9 @@ class Registry:
             for row in conn.execute(select(db.quarantine.c.leaf_index, db.quarantine.c.error)):
                 self.quarantined[int(row.leaf_index)] = str(row.error)
 
-    def _replay(self) -> None:
-        """Rebuild parties, nonces, finding keys and the book from the log itself.
+    def _replay(self, first: int = 0) -> None:
+        """Rebuild parties, nonces, finding keys and the book from the log itself, from
+        entry ``first`` on (after a snapshot).
 
         The log, not the database, is the record: an entry whose index rows could not be
         written still counts. An entry that cannot even be read is quarantined and skipped,
@@ -218,7 +271,7 @@ class Registry:
         """
         size = self.log.size
         chunk = 4096
-        for start in range(0, size, chunk):
+        for start in range(first, size, chunk):
             for offset, leaf in enumerate(self.log.entries(start, min(size, start + chunk))):
                 index = start + offset
                 try:
@@ -406,6 +459,7 @@ class Registry:
         ready.set_result(None)
         try:
             self._loop()
+            self._save_snapshot()
         except BaseException as err:  # only a bug in the loop itself gets here
             self.failure = f"the writer stopped: {type(err).__name__}"
             log.exception("registry writer stopped")
@@ -446,6 +500,8 @@ class Registry:
                     break
                 batch.append(nxt)
             self._commit_safely(batch)
+            if self.log.size - self._snapshot_size >= self.settings.snapshot_every:
+                self._save_snapshot()
             if task is not None:
                 self._do_task(task)
             if stop:
@@ -1089,6 +1145,14 @@ class Registry:
                     log.close()
         self.engine.dispose()
         self.index_engine.dispose()
+
+
+def snapshot_book(data: bytes, origin: str) -> Book:
+    state = snapshot.decode(data, origin)
+    if state is None:  # the same bytes decoded a moment ago: cannot happen
+        raise IntegrityError("snapshot", "no longer decodes")
+    book: Book = state.parts["book"]
+    return book
 
 
 def decode_kind(value: str) -> Kind:
