@@ -31,6 +31,13 @@ def default_tolerance() -> float:
     return float(calibration()["tolerance_relative"])
 
 
+def tolerance_for(precision: str) -> float:
+    """The replay tolerance for runs at ``precision`` (fp32, bf16, fp16), each calibrated from
+    its own honest replays; fp32's is the default where a precision has none yet."""
+    by = calibration().get("tolerance_by_precision", {})
+    return float(by.get(precision, default_tolerance()))
+
+
 def false_rejection_bound(replayed_segments: int) -> float:
     """Upper 95 % bound on the chance an honest transcript fails at least one replay.
 

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
 from accord.errors import IntegrityError
 
@@ -60,6 +60,38 @@ class OptimizerSpec(_Strict):
     weight_decay: float = Field(default=0.0, ge=0, le=1)
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = Field(default=1e-8, gt=0, le=1)
+
+
+class GroupSpec(_Strict):
+    """One optimizer parameter group: its parameters by name and its initial hyper-parameters
+    (a weight-decay mask is a group with ``weight_decay`` 0)."""
+
+    params: list[str] = Field(min_length=1, max_length=100_000)
+    hyper: dict[str, JsonValue] = Field(max_length=64)
+
+
+class SchedulerSpec(_Strict):
+    """A ``torch.optim.lr_scheduler`` class, its constructor arguments and, for
+    ``SequentialLR``/``ChainedScheduler``, the schedulers it runs."""
+
+    name: str = Field(min_length=1, max_length=200)
+    args: dict[str, JsonValue] = Field(default_factory=dict, max_length=32)
+    children: list[SchedulerSpec] = Field(default_factory=list, max_length=16)
+
+
+class RecipeSpec(_Strict):
+    """The full training step: optimizer class and groups, schedule, accumulation, clipping,
+    precision, and the custom autograd functions the model used (the verifier must rebuild
+    every one of them before a replay means anything)."""
+
+    optimizer: str = Field(min_length=1, max_length=200)
+    groups: list[GroupSpec] = Field(min_length=1, max_length=1000)
+    scheduler: SchedulerSpec | None = None
+    micro_batches: int = Field(default=1, ge=1, le=4096)
+    clip_grad_norm: float | None = Field(default=None, gt=0, le=1e6)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    grad_scaler: bool = False
+    custom_autograd: list[str] = Field(default_factory=list, max_length=100)
 
 
 class DataCommitment(_Strict):
@@ -119,7 +151,8 @@ class Manifest(_Strict):
     run_id: str = Field(min_length=1, max_length=200)
     task: TaskSpec
     model: ModelSpec
-    optimizer: OptimizerSpec
+    optimizer: OptimizerSpec | None = None
+    recipe: RecipeSpec | None = None
     loss: Literal["cross_entropy"]
     k: int = Field(ge=1, le=10**6)
     steps: int = Field(ge=1, le=10**9)
@@ -186,7 +219,20 @@ def parse_manifest(raw: bytes) -> Manifest:
 
 
 def _check_consistency(m: Manifest) -> None:
-    """Cross-field rules: checkpoints every k steps from 0 to the last step, in order."""
+    """Cross-field rules: one optimizer declaration, checkpoints every k steps from 0 to the
+    last step, in order."""
+    if (m.optimizer is None) == (m.recipe is None):
+        raise IntegrityError(
+            "manifest.json:optimizer",
+            "a manifest declares either optimizer or recipe, and exactly one",
+            "re-export the transcript",
+        )
+    if m.recipe is not None and m.batch_size % m.recipe.micro_batches:
+        raise IntegrityError(
+            "manifest.json:recipe.micro_batches",
+            f"{m.recipe.micro_batches} micro-batches do not divide the batch of {m.batch_size}",
+            "each step's batch is split into equal micro-batches",
+        )
     if len(m.checkpoints) != m.n_segments + 1:
         raise IntegrityError(
             "manifest.json:checkpoints",

@@ -52,7 +52,15 @@ from accord.verify.training.manifest import (
     DataCommitment,
     Manifest,
     ModelSpec,
+    RecipeSpec,
     TaskSpec,
+)
+from accord.verify.training.recipe import (
+    StepParts,
+    custom_autograd_functions,
+    meta_state,
+    meta_tensor,
+    recipe_of,
 )
 from accord.verify.training.tasks import SHARD_SIZE, Dataset, forward_flops_per_sample, make_dataset
 from accord.verify.training.transcript import CHAIN, INDICES, MANIFEST, ckpt_name, ledger_summary
@@ -79,6 +87,12 @@ class TranscriptRecorder:
         threads: int = 1,
         asynchronous: bool = True,
         declared_training_flops: float | None = None,
+        scheduler: Any = None,
+        scaler: Any = None,
+        micro_batches: int = 1,
+        clip_grad_norm: float | None = None,
+        precision: str = "fp32",
+        recipe: bool | None = None,
     ) -> None:
         import torch
 
@@ -109,6 +123,15 @@ class TranscriptRecorder:
         self.shards = data.shard_hashes(SHARD_SIZE)
         self.params = sum(int(p.numel()) for p in model.parameters())
         self.flops_per_sample = 3 * forward_flops_per_sample(model, data.x[0])
+        self.recipe = self._declare(
+            recipe, scheduler, scaler, micro_batches, clip_grad_norm, precision, data
+        )
+        self.parts = (
+            None
+            if self.recipe is None
+            else StepParts(model, optimizer, self.recipe, scheduler, scaler)
+        )
+        self._scale_before = 0.0
         self.step = 0
         self._row_shape = (batch_size,)
         self._rows: list[bytes] = []
@@ -129,8 +152,61 @@ class TranscriptRecorder:
             self._worker.start()
         self._finished = False
         torch.set_num_threads(threads)
-        self._submit(self._snapshots.take(0, model, optimizer))
+        self._submit(self._snapshots.take(0, model, optimizer, self._meta()))
         self.cost["setup_s"] = time.thread_time() - started
+
+    def _declare(
+        self,
+        recipe: bool | None,
+        scheduler: Any,
+        scaler: Any,
+        micro_batches: int,
+        clip_grad_norm: float | None,
+        precision: str,
+        data: Dataset,
+    ) -> RecipeSpec | None:
+        """The recipe, unless the run is a plain single-group SGD/AdamW run at a constant rate
+        (declared with the shorter ``optimizer`` entry the step count understands)."""
+        import torch
+
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise AccordError("precision", f"{precision!r} is not known", "use fp32, bf16 or fp16")
+        if micro_batches < 1 or self.batch_size % micro_batches:
+            raise AccordError(
+                "micro_batches", f"{micro_batches} does not divide the batch", "use a divisor"
+            )
+        functions = custom_autograd_functions(self.model, torch.from_numpy(data.x[:1]))
+        plain = (
+            scheduler is None
+            and scaler is None
+            and micro_batches == 1
+            and clip_grad_norm is None
+            and precision == "fp32"
+            and not functions
+            and len(self.optimizer.param_groups) == 1
+            and type(self.optimizer) in (torch.optim.SGD, torch.optim.AdamW)
+        )
+        if recipe is False and not plain:
+            raise AccordError("recipe", "is needed for this run's features", "leave it unset")
+        if not (recipe or not plain):
+            return None
+        return recipe_of(
+            self.model,
+            self.optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+            micro_batches=micro_batches,
+            clip_grad_norm=clip_grad_norm,
+            precision=precision,
+            custom_autograd=functions,
+        )
+
+    def _meta(self) -> Any:
+        if self.parts is None:
+            return None
+        tensor = meta_tensor(meta_state(self.parts))
+        self.parts.skipped = []
+        return tensor
 
     # -- training-thread side -------------------------------------------------------------
     # The per-step calls are timed with perf_counter (about 50 ns a call) rather than
@@ -145,6 +221,8 @@ class TranscriptRecorder:
         except AttributeError:
             ok = False
         self._pending = (indices if ok else self._as_row(indices)).tobytes()
+        if self.parts is not None and self.parts.scaler is not None:
+            self._scale_before = self.parts.scaler.get_scale()
         self._hot_s += time.perf_counter() - t
 
     def _as_row(self, indices: Any) -> np.ndarray:
@@ -162,6 +240,11 @@ class TranscriptRecorder:
             raise AccordError("record_batch", "was not called before this step", "call it first")
         self._rows.append(self._pending)
         self._pending = None
+        parts = self.parts
+        if parts is not None and parts.scaler is not None:
+            if_skipped = parts.scaler.get_scale() < self._scale_before
+            if if_skipped:  # the scaler skipped this update
+                parts.skipped.append(self.step)
         self.step += 1
         self._hot_s += time.perf_counter() - t
         if len(self._rows) == self.k:
@@ -171,7 +254,7 @@ class TranscriptRecorder:
 
     def _close_segment(self) -> None:
         rows, self._rows = self._rows, []
-        snap = self._snapshots.take(self.step, self.model, self.optimizer)
+        snap = self._snapshots.take(self.step, self.model, self.optimizer, self._meta())
         self._submit((self.step - len(rows), rows, snap))
 
     def _submit(self, item: object) -> None:
@@ -273,7 +356,8 @@ class TranscriptRecorder:
             run_id=self.run_id,
             task=self.task,
             model=self.model_spec,
-            optimizer=optimizer_spec_of(self.optimizer),
+            optimizer=None if self.recipe else optimizer_spec_of(self.optimizer),
+            recipe=self.recipe,
             loss="cross_entropy",
             k=self.k,
             steps=self.step,

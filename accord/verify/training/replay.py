@@ -11,8 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from accord.verify.training.checkpoint import MODEL_PREFIX, OPT_PREFIX, RNG_KEY, restore
-from accord.verify.training.loop import build_optimizer, deterministic, train_step
+from accord.verify.training.checkpoint import META_KEY, MODEL_PREFIX, OPT_PREFIX, RNG_KEY, restore
+from accord.verify.training.loop import (
+    batch_tensors,
+    build_optimizer,
+    deterministic,
+    loss_of,
+    train_step,
+)
+from accord.verify.training.recipe import (
+    declared_step,
+    meta_state,
+    meta_tensor,
+    parse_meta,
+    rebuild,
+    restore_meta,
+    same_meta,
+)
 from accord.verify.training.tasks import Dataset, build_model
 from accord.verify.training.transcript import Transcript
 
@@ -30,10 +45,14 @@ class SegmentResult:
     relative: float
     optimizer_relative: float
     rng_equal: bool
+    state_equal: bool = True  # a recipe run's meta state (schedule, scaler, skipped steps)
 
     def passes(self, tolerance: float) -> bool:
         return (
-            self.relative <= tolerance and self.optimizer_relative <= tolerance and self.rng_equal
+            self.relative <= tolerance
+            and self.optimizer_relative <= tolerance
+            and self.rng_equal
+            and self.state_equal
         )
 
 
@@ -64,6 +83,9 @@ def run_segment(
     """Replay segment j from the tensors of its start checkpoint; return the end state."""
     m = tr.manifest
     model = build_model(m.model.arch, dict(m.model.kwargs), m.model.init_seed)
+    if m.recipe is not None:
+        return _run_recipe_segment(tr, data, j, start, threads, model)
+    assert m.optimizer is not None  # the manifest declares one of the two
     optimizer = build_optimizer(m.optimizer, model)
     first, last = m.segment_bounds(j)
     with deterministic(threads):
@@ -73,6 +95,33 @@ def run_segment(
             for step in range(first, last):
                 train_step(model, optimizer, data, tr.indices[step])
             return {k: v.detach().clone() for k, v in state_tensors(model, optimizer).items()}
+        finally:
+            _load_rng(rng_before)
+
+
+def _run_recipe_segment(
+    tr: Transcript, data: Dataset, j: int, start: dict[str, Any], threads: int, model: Any
+) -> dict[str, Any]:
+    """Replay a recipe run's segment: rebuild optimizer, scheduler and scaler, restore the
+    start's meta state, run the declared steps, and return the end state with its meta."""
+    m = tr.manifest
+    assert m.recipe is not None
+    where = m.checkpoints[j].file
+    parts = rebuild(m.recipe, model)
+    first, last = m.segment_bounds(j)
+    with deterministic(threads):
+        rng_before = _save_rng()
+        try:
+            restore(start, model, parts.optimizer, where)
+            restore_meta(parse_meta(start, where), parts, where)
+            for step in range(first, last):
+                x, y = batch_tensors(data, tr.indices[step])
+                _, skipped = declared_step(parts, x, y, loss_of)
+                if skipped:
+                    parts.skipped.append(step)
+            out = {k: v.detach().clone() for k, v in state_tensors(model, parts.optimizer).items()}
+            out[META_KEY] = meta_tensor(meta_state(parts))
+            return out
         finally:
             _load_rng(rng_before)
 
@@ -116,6 +165,12 @@ def compare(
         denom = max(float(torch.linalg.vector_norm(o1)), 1e-12)
         opt_rel = float(torch.linalg.vector_norm(o1 - orp)) / denom if o1.numel() else 0.0
     rng_equal = bool(torch.equal(recorded[RNG_KEY], replayed[RNG_KEY]))
+    state_equal = True
+    if META_KEY in recorded or META_KEY in replayed:
+        where = f"checkpoint at step {last}"
+        state_equal = META_KEY in replayed and same_meta(
+            parse_meta(recorded, where), parse_meta(replayed, where)
+        )
     return SegmentResult(
         segment=j,
         first_step=first,
@@ -128,6 +183,7 @@ def compare(
         relative=l2 / max(update, 1e-12),
         optimizer_relative=opt_rel,
         rng_equal=rng_equal,
+        state_equal=state_equal,
     )
 
 

@@ -26,12 +26,13 @@ from typing import Any
 from accord.errors import IntegrityError
 from accord.model.finding import Finding, Severity, Verdict
 from accord.verify.training.calibration import (
-    default_tolerance,
     false_rejection_bound,
     stepcount_false_alarm_bound,
+    tolerance_for,
 )
 from accord.verify.training.checkpoint import OPT_PREFIX, weights_digest
-from accord.verify.training.replay import SegmentResult, compare, run_segment
+from accord.verify.training.recipe import Unreplayable, rebuild
+from accord.verify.training.replay import SegmentResult, compare, run_segment, state_tensors
 from accord.verify.training.selection import (
     min_forged_fraction,
     miss_probability,
@@ -73,6 +74,24 @@ def _fail(
     )
 
 
+def _inconclusive(
+    subject: str, reasons: list[str], stat: dict[str, Any], evidence: dict[str, str]
+) -> Finding:
+    stat = {**stat, "cannot_replay": reasons}
+    stat.setdefault("checks", {})["replay"] = "not possible"
+    return Finding(
+        subject=subject,
+        verifier=VERIFIER,
+        verdict=Verdict.INCONCLUSIVE,
+        severity=Severity.MEDIUM,
+        statistic=stat,
+        error_bound=0.0,
+        evidence=evidence,
+        explanation="the run cannot be replayed, so its training cannot be confirmed or "
+        "refuted: " + "; ".join(reasons),
+    )
+
+
 def verify_training(
     transcript_dir: Path | str,
     beacon: bytes,
@@ -94,9 +113,8 @@ def verify_training(
     the transcript is a finding: INCONSISTENT, naming the failed check.
     """
     report = progress or _noop
-    tol = default_tolerance() if tolerance is None else tolerance
     evidence = {"beacon": hashlib.sha256(beacon).hexdigest()}
-    stat: dict[str, Any] = {"checks": {}, "tolerance_relative": tol}
+    stat: dict[str, Any] = {"checks": {}}
     subject = str(transcript_dir)
 
     report("integrity", 0, 1)
@@ -106,6 +124,10 @@ def verify_training(
         return _fail(subject, "integrity", err.message, stat, evidence, Severity.CRITICAL)
     m = tr.manifest
     subject = m.run_id
+    precision = "fp32" if m.recipe is None else m.recipe.precision
+    tol = tolerance_for(precision) if tolerance is None else tolerance
+    stat["tolerance_relative"] = tol
+    stat["precision"] = precision
     evidence.update(
         chain_head=tr.chain_head,
         manifest=tr.manifest_sha256,
@@ -151,11 +173,32 @@ def verify_training(
             stat,
             evidence,
         )
-    if any(k.startswith(OPT_PREFIX) for k in start):
+    cannot_replay: list[str] = []
+    fresh_state: dict[str, Any] = {}
+    if m.recipe is not None:
+        # Some optimizers (Adagrad) hold state from construction: checkpoint 0 must carry
+        # exactly what the declared optimizer holds when built. The registered architectures
+        # hold no custom autograd function.
+        try:
+            parts = rebuild(
+                m.recipe, build_model(m.model.arch, dict(m.model.kwargs), m.model.init_seed)
+            )
+            fresh_state = {
+                k: v
+                for k, v in state_tensors(parts.model, parts.optimizer).items()
+                if k.startswith(OPT_PREFIX)
+            }
+        except Unreplayable as exc:
+            cannot_replay = exc.reasons
+        except IntegrityError as err:
+            return _fail(subject, "integrity", err.message, stat, evidence, Severity.CRITICAL)
+    start_opt = {k: v for k, v in start.items() if k.startswith(OPT_PREFIX)}
+    if not cannot_replay and not _same_tensors(start_opt, fresh_state):
         return _fail(
             subject,
             "initialisation",
-            "checkpoint 0 carries optimizer state (a run starts with none)",
+            "checkpoint 0 carries optimizer state other than the declared optimizer starts "
+            "with (a run starts from its freshly built optimizer)",
             stat,
             evidence,
         )
@@ -210,6 +253,9 @@ def verify_training(
     else:
         stat["checks"]["final_model"] = "not given"
 
+    if cannot_replay:
+        return _inconclusive(subject, cannot_replay, stat, evidence)
+
     scanned = scan_checkpoints(tr, report, model)
     if isinstance(scanned, IntegrityError):
         return _fail(subject, "integrity", scanned.message, stat, evidence, Severity.CRITICAL)
@@ -232,7 +278,7 @@ def verify_training(
             evidence,
             error_bound=stepcount_false_alarm_bound(len(counts)),
         )
-    stat["checks"]["step_count"] = "pass"
+    stat["checks"]["step_count"] = "pass" if m.optimizer is not None else "not applied (recipe)"
 
     count_cost = count_flops / transcript_flops
     top, anomalous, rand = select_segments(
@@ -265,13 +311,13 @@ def verify_training(
     results: list[SegmentResult] = []
     for n, j in enumerate(chosen):
         report("replay", n, len(chosen))
+        first, last = m.segment_bounds(j)
         try:
             s0, s1 = tr.checkpoint_tensors(j), tr.checkpoint_tensors(j + 1)
             replayed = run_segment(tr, data, j, s0, replay_threads)
+            results.append(compare(j, first, last, s0, s1, replayed))
         except IntegrityError as err:
             return _fail(subject, "integrity", err.message, stat, evidence, Severity.CRITICAL)
-        first, last = m.segment_bounds(j)
-        results.append(compare(j, first, last, s0, s1, replayed))
     report("replay", len(chosen), len(chosen))
     replayed_steps = sum(r.last_step - r.first_step for r in results)
     stat["replay_cost_fraction"] = replayed_steps / m.steps
@@ -290,7 +336,8 @@ def verify_training(
             "replay",
             f"{len(bad)} of {len(results)} replayed segments missed the recorded state (worst: "
             f"segment {worst.segment}, relative distance {worst.relative:.3g} > {tol:.3g}"
-            f"{'' if worst.rng_equal else ', RNG state differs'})",
+            f"{'' if worst.rng_equal else ', RNG state differs'}"
+            f"{'' if worst.state_equal else ', schedule/scaler/skipped-step state differs'})",
             stat,
             evidence,
             error_bound=frr,
@@ -307,7 +354,8 @@ def verify_training(
         evidence=evidence,
         explanation=(
             f"Chain, data, initialisation and compute check out; {len(results)} segments "
-            f"({stat['replay_cost_fraction']:.1%} of training) replayed within {tol:.3g}; "
+            f"({stat['replay_cost_fraction']:.1%} of training) replayed within {tol:.3g} "
+            f"(relative l2, calibrated for {precision}); "
             f"verifier cost {stat['verifier_cost_fraction']:.1%} of training in all. "
             f"The random draws catch a transcript with "
             f"{det['min_forged_fraction_caught_99pct']:.0%} "
@@ -326,6 +374,14 @@ def replay_budget(budget: float, count_cost: float) -> float:
     if budget >= 1:
         return 1.0
     return max(budget - count_cost, 1e-9)
+
+
+def _same_tensors(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    import torch
+
+    return set(a) == set(b) and all(
+        a[k].shape == b[k].shape and a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a
+    )
 
 
 def _kind(j: int, top: list[int], anomalous: list[int]) -> str:
@@ -360,7 +416,15 @@ def scan_checkpoints(
 
     declared = [last - first for first, last in (m.segment_bounds(j) for j in range(n))]
     try:
-        counts, flops = count_steps(m.optimizer, states(), declared)
+        if m.optimizer is None:
+            # A recipe run (schedule, groups, accumulation, scaler) is outside the step
+            # count's model of zero-gradient motion: no count, and the finding says so.
+            for _ in states():
+                pass
+            counts: list[StepCount] = []
+            flops = 0
+        else:
+            counts, flops = count_steps(m.optimizer, states(), declared)
     except IntegrityError as err:
         return err
     report("checkpoints", n + 1, n + 1)
