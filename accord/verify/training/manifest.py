@@ -33,13 +33,13 @@ class _Strict(BaseModel):
 
 
 class TaskSpec(_Strict):
-    name: Literal["blobs", "shapes", "charlm"]
+    name: Literal["blobs", "shapes", "charlm", "shards"]
     seed: int = Field(ge=0, lt=2**63)
     n_samples: int = Field(ge=1, le=200_000)
 
 
 class ModelSpec(_Strict):
-    arch: Literal["mlp", "cnn", "transformer"]
+    arch: Literal["mlp", "cnn", "transformer", "module"]
     kwargs: dict[str, int | float] = Field(max_length=16)
     init_seed: int = Field(ge=0, lt=2**63)
 
@@ -60,6 +60,53 @@ class OptimizerSpec(_Strict):
     weight_decay: float = Field(default=0.0, ge=0, le=1)
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = Field(default=1e-8, gt=0, le=1)
+
+
+_CODE_FILE = re.compile(r"^code/[A-Za-z_][A-Za-z0-9_]{0,63}\.py$")
+_SHARD_FILE = re.compile(r"^data/shard_[0-9]{5}\.safetensors$")
+
+
+class CodeSpec(_Strict):
+    """The lab's model code, handed over as one Python module file in the transcript;
+    ``builder`` is the function that takes the model kwargs and returns the model."""
+
+    file: str
+    sha256: str
+    builder: str = Field(default="build_model", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        if not _CODE_FILE.fullmatch(v):
+            raise ValueError("must look like code/model.py")
+        return v
+
+    @field_validator("sha256")
+    @classmethod
+    def _digest(cls, v: str) -> str:
+        return _hex(v)
+
+
+class ShardFile(_Strict):
+    """One data shard file (safetensors, tensors ``x`` and ``y``) and its SHA-256; samples
+    are numbered across shards in order, so a committed sample index fixes its shard and
+    offset."""
+
+    file: str
+    sha256: str
+    samples: int = Field(ge=1, le=10_000_000)
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        if not _SHARD_FILE.fullmatch(v):
+            raise ValueError("must look like data/shard_00000.safetensors")
+        return v
+
+    @field_validator("sha256")
+    @classmethod
+    def _digest(cls, v: str) -> str:
+        return _hex(v)
 
 
 class GroupSpec(_Strict):
@@ -153,6 +200,8 @@ class Manifest(_Strict):
     model: ModelSpec
     optimizer: OptimizerSpec | None = None
     recipe: RecipeSpec | None = None
+    code: CodeSpec | None = None
+    shards: list[ShardFile] | None = Field(default=None, max_length=100_000)
     loss: Literal["cross_entropy"]
     k: int = Field(ge=1, le=10**6)
     steps: int = Field(ge=1, le=10**9)
@@ -226,6 +275,22 @@ def _check_consistency(m: Manifest) -> None:
             "manifest.json:optimizer",
             "a manifest declares either optimizer or recipe, and exactly one",
             "re-export the transcript",
+        )
+    if (m.model.arch == "module") != (m.code is not None):
+        raise IntegrityError(
+            "manifest.json:code",
+            "model code is declared exactly when the model is a handed-over module",
+            "declare model.arch 'module' with its code file, or a registered architecture",
+        )
+    if (m.task.name == "shards") != (m.shards is not None):
+        raise IntegrityError(
+            "manifest.json:shards",
+            "shard files are declared exactly when the task is 'shards'",
+            "list the shard files for a 'shards' task",
+        )
+    if m.shards is not None and sum(s.samples for s in m.shards) != m.task.n_samples:
+        raise IntegrityError(
+            "manifest.json:shards", "shard sample counts do not add up to task.n_samples", None
         )
     if m.recipe is not None and m.batch_size % m.recipe.micro_batches:
         raise IntegrityError(

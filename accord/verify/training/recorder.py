@@ -34,6 +34,7 @@ import numpy as np
 
 from accord.errors import AccordError
 from accord.verify.training.checkpoint import Snapshot, Snapshotter
+from accord.verify.training.handover import take_code, take_shards
 from accord.verify.training.hashing import (
     batch_leaf_nodes,
     chain_genesis,
@@ -49,10 +50,12 @@ from accord.verify.training.manifest import (
     FORMAT,
     BatchCommitment,
     CheckpointEntry,
+    CodeSpec,
     DataCommitment,
     Manifest,
     ModelSpec,
     RecipeSpec,
+    ShardFile,
     TaskSpec,
 )
 from accord.verify.training.recipe import (
@@ -93,6 +96,9 @@ class TranscriptRecorder:
         clip_grad_norm: float | None = None,
         precision: str = "fp32",
         recipe: bool | None = None,
+        model_code: Path | str | None = None,
+        code_builder: str = "build_model",
+        shard_files: list[Path] | None = None,
     ) -> None:
         import torch
 
@@ -116,11 +122,30 @@ class TranscriptRecorder:
         self.run_id = run_id or uuid.uuid4().hex
         self.threads = threads
         self.declared = declared_training_flops
-        data = (
-            dataset if dataset is not None else make_dataset(task.name, task.seed, task.n_samples)
-        )
+        self.shards: list[ShardFile] | None = None
+        self.code: CodeSpec | None = None
+        if (model_code is None) != (model_spec.arch != "module"):
+            raise AccordError(
+                "model_code", "is needed exactly when model.arch is 'module'", "hand it over"
+            )
+        if model_code is not None:
+            self.code = take_code(Path(model_code), self.root, code_builder)
+        if (shard_files is None) != (task.name != "shards"):
+            raise AccordError("shard_files", "are needed exactly when the task is 'shards'", None)
+        if shard_files is not None:
+            self.shards, data = take_shards(list(shard_files), self.root)
+            if len(data) != task.n_samples:
+                raise AccordError(
+                    "task.n_samples", f"the shards hold {len(data)} samples", "declare that"
+                )
+        else:
+            data = (
+                dataset
+                if dataset is not None
+                else make_dataset(task.name, task.seed, task.n_samples)
+            )
         self.data = data
-        self.shards = data.shard_hashes(SHARD_SIZE)
+        self.shard_digests = data.shard_hashes(SHARD_SIZE)
         self.params = sum(int(p.numel()) for p in model.parameters())
         self.flops_per_sample = 3 * forward_flops_per_sample(model, data.x[0])
         self.recipe = self._declare(
@@ -358,6 +383,8 @@ class TranscriptRecorder:
             model=self.model_spec,
             optimizer=None if self.recipe else optimizer_spec_of(self.optimizer),
             recipe=self.recipe,
+            code=self.code,
+            shards=self.shards,
             loss="cross_entropy",
             k=self.k,
             steps=self.step,
@@ -370,8 +397,8 @@ class TranscriptRecorder:
             torch_version=_torch_version(),
             data=DataCommitment(
                 shard_size=SHARD_SIZE,
-                shard_hashes=self.shards,
-                data_root=merkle_root([bytes.fromhex(h) for h in self.shards]),
+                shard_hashes=self.shard_digests,
+                data_root=merkle_root([bytes.fromhex(h) for h in self.shard_digests]),
             ),
             batches=BatchCommitment(
                 indices_file="indices.bin",

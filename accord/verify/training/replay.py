@@ -20,6 +20,7 @@ from accord.verify.training.loop import (
     train_step,
 )
 from accord.verify.training.recipe import (
+    custom_autograd_functions,
     declared_step,
     meta_state,
     meta_tensor,
@@ -107,7 +108,7 @@ def _run_recipe_segment(
     m = tr.manifest
     assert m.recipe is not None
     where = m.checkpoints[j].file
-    parts = rebuild(m.recipe, model)
+    parts = rebuild(m.recipe, model, model_functions(m, model, data))
     first, last = m.segment_bounds(j)
     with deterministic(threads):
         rng_before = _save_rng()
@@ -124,6 +125,16 @@ def _run_recipe_segment(
             return out
         finally:
             _load_rng(rng_before)
+
+
+def model_functions(m: Any, model: Any, data: Dataset) -> list[str]:
+    """Custom autograd functions the rebuilt model holds: the lab's handed-over code may
+    define its own (they are then rebuilt with it); the registered architectures hold none."""
+    import torch
+
+    if m.model.arch != "module":
+        return []
+    return custom_autograd_functions(model, torch.from_numpy(data.x[:1]))
 
 
 def _save_rng() -> Any:

@@ -31,8 +31,16 @@ from accord.verify.training.calibration import (
     tolerance_for,
 )
 from accord.verify.training.checkpoint import OPT_PREFIX, weights_digest
+from accord.verify.training.handover import check_code, read_shards
 from accord.verify.training.recipe import Unreplayable, rebuild
-from accord.verify.training.replay import SegmentResult, compare, run_segment, state_tensors
+from accord.verify.training.replay import (
+    SegmentResult,
+    compare,
+    model_functions,
+    run_segment,
+    state_tensors,
+)
+from accord.verify.training.sandbox import DEFAULT_MEMORY, DEFAULT_TIME_S, verify_in_sandbox
 from accord.verify.training.selection import (
     min_forged_fraction,
     miss_probability,
@@ -106,11 +114,17 @@ def verify_training(
     tolerance: float | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
+    sandboxed: bool = False,
+    sandbox_time_s: int = DEFAULT_TIME_S,
+    sandbox_memory: int = DEFAULT_MEMORY,
 ) -> Finding:
     """Verify a training transcript; never raises for a bad transcript, only for bad arguments.
 
     A directory that does not exist raises :class:`NotFoundError`. Everything wrong *inside*
     the transcript is a finding: INCONSISTENT, naming the failed check.
+
+    A transcript whose model is the lab's own code is verified in a sandbox subprocess
+    (:mod:`accord.verify.training.sandbox`); ``sandboxed`` is set there.
     """
     report = progress or _noop
     evidence = {"beacon": hashlib.sha256(beacon).hexdigest()}
@@ -135,13 +149,42 @@ def verify_training(
         data_root=m.data.data_root,
         batches_root=m.batches.merkle_root,
     )
+    if m.code is not None and not sandboxed:
+        try:
+            check_code(tr.root, m.code)
+        except IntegrityError as err:
+            return _fail(subject, "integrity", err.message, stat, evidence, Severity.CRITICAL)
+        request = {
+            "beacon": beacon.hex(),
+            "expected_head": expected_head,
+            "declared_flops": declared_flops,
+            "declared_weights_sha256": declared_weights_sha256,
+            "budget": budget,
+            "top_q": top_q,
+            "n_random": n_random,
+            "n_anomalous": n_anomalous,
+            "tolerance": tolerance,
+            "threads": threads,
+        }
+        report("sandbox", 0, 1)
+        return verify_in_sandbox(
+            tr.root, subject, request, time_s=sandbox_time_s, memory=sandbox_memory
+        )
     stat["checks"]["integrity"] = "pass"
     stat["steps"], stat["k"], stat["segments"] = m.steps, m.k, m.n_segments
 
     report("data", 0, 1)
-    data = make_dataset(m.task.name, m.task.seed, m.task.n_samples)
-    if data.shard_hashes(m.data.shard_size) != m.data.shard_hashes or (
-        data.data_root(m.data.shard_size) != m.data.data_root
+    if m.shards is not None:
+        try:
+            data = read_shards(tr.root, m.shards)  # each file hashed as read
+        except IntegrityError as err:
+            return _fail(subject, "data", err.message, stat, evidence)
+    else:
+        data = make_dataset(m.task.name, m.task.seed, m.task.n_samples)
+    if (
+        len(data) != m.task.n_samples
+        or data.shard_hashes(m.data.shard_size) != m.data.shard_hashes
+        or (data.data_root(m.data.shard_size) != m.data.data_root)
     ):
         return _fail(
             subject,
@@ -157,6 +200,11 @@ def verify_training(
     try:
         model = build_model(m.model.arch, dict(m.model.kwargs), m.model.init_seed)
     except Exception as exc:
+        if m.model.arch == "module":  # the lab's code failed: reported, not held against it
+            return _inconclusive(
+                subject, [f"the lab's model code raised {type(exc).__name__}: {exc}"], stat,
+                evidence,
+            )  # fmt: skip
         return _fail(
             subject, "initialisation", f"cannot build the declared model ({exc})", stat, evidence
         )
@@ -180,9 +228,8 @@ def verify_training(
         # exactly what the declared optimizer holds when built. The registered architectures
         # hold no custom autograd function.
         try:
-            parts = rebuild(
-                m.recipe, build_model(m.model.arch, dict(m.model.kwargs), m.model.init_seed)
-            )
+            fresh_model = build_model(m.model.arch, dict(m.model.kwargs), m.model.init_seed)
+            parts = rebuild(m.recipe, fresh_model, model_functions(m, fresh_model, data))
             fresh_state = {
                 k: v
                 for k, v in state_tensors(parts.model, parts.optimizer).items()
