@@ -26,6 +26,14 @@ MODEL_PREFIX = "model/"
 OPT_PREFIX = "opt/"
 RNG_KEY = "rng/torch"
 META_KEY = "meta/state"
+RANK_RNG_PREFIX = "rng/rank/"
+
+
+def rank_rng_key(rank: int) -> str:
+    """Rank 0's generator is ``rng/torch``; rank r > 0's is ``rng/rank/<r>``."""
+    return RNG_KEY if rank == 0 else f"{RANK_RNG_PREFIX}{rank}"
+
+
 MAX_CHECKPOINT_BYTES = 2 * 1024**3
 
 
@@ -47,7 +55,9 @@ _DTYPES: dict[str, tuple[str, int, str | None]] = {
 _RANK = {dtype: i for i, dtype in enumerate(_DTYPES)}
 
 
-def collect_state(model: Any, optimizer: Any, meta: Any = None) -> list[tuple[str, Any]]:
+def collect_state(
+    model: Any, optimizer: Any, meta: Any = None, extra: list[tuple[str, Any]] | None = None
+) -> list[tuple[str, Any]]:
     """Everything a checkpoint must hold, as (name, live tensor) pairs; ``meta`` is a recipe
     run's meta state as a byte tensor (:mod:`accord.verify.training.recipe`)."""
     import torch
@@ -64,6 +74,7 @@ def collect_state(model: Any, optimizer: Any, meta: Any = None) -> list[tuple[st
     items.append((RNG_KEY, torch.get_rng_state()))
     if meta is not None:
         items.append((META_KEY, meta))
+    items.extend(extra or [])  # other ranks' RNG states in a distributed run
     return items
 
 
@@ -197,10 +208,17 @@ class Snapshotter:
         self._foreach_copy = getattr(torch, "_foreach_copy_", None)
         self._layouts: dict[tuple[tuple[str, str, tuple[int, ...]], ...], Layout] = {}
 
-    def take(self, step: int, model: Any, optimizer: Any, meta: Any = None) -> Snapshot:
+    def take(
+        self,
+        step: int,
+        model: Any,
+        optimizer: Any,
+        meta: Any = None,
+        extra: list[tuple[str, Any]] | None = None,
+    ) -> Snapshot:
         import torch
 
-        items = collect_state(model, optimizer, meta)
+        items = collect_state(model, optimizer, meta, extra)
         sig = tuple((name, str(t.dtype), tuple(t.shape)) for name, t in items)
         layout = self._layouts.get(sig)
         if layout is None:

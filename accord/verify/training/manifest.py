@@ -211,6 +211,7 @@ class Manifest(_Strict):
     training_flops_per_sample: int = Field(ge=1, le=10**18)
     declared_training_flops: float = Field(gt=0, le=1e30)
     threads: int = Field(ge=1, le=1024)
+    world_size: int = Field(default=1, ge=1, le=1024)
     torch_version: str = Field(max_length=100)
     data: DataCommitment
     batches: BatchCommitment
@@ -292,7 +293,15 @@ def _check_consistency(m: Manifest) -> None:
         raise IntegrityError(
             "manifest.json:shards", "shard sample counts do not add up to task.n_samples", None
         )
-    if m.recipe is not None and m.batch_size % m.recipe.micro_batches:
+    if m.world_size > 1 and m.recipe is None:
+        raise IntegrityError("manifest.json:world_size", "a distributed run needs a recipe", None)
+    if m.batch_size % m.world_size:
+        raise IntegrityError(
+            "manifest.json:world_size",
+            f"{m.world_size} ranks do not divide the batch of {m.batch_size}",
+            "each rank takes an equal share of every step's batch",
+        )
+    if m.recipe is not None and (m.batch_size // m.world_size) % m.recipe.micro_batches:
         raise IntegrityError(
             "manifest.json:recipe.micro_batches",
             f"{m.recipe.micro_batches} micro-batches do not divide the batch of {m.batch_size}",

@@ -297,27 +297,50 @@ def autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
 LossFn = Callable[[Any, Any, Any], Any]
 
 
-def declared_step(parts: StepParts, x: Any, y: Any, loss_fn: LossFn) -> tuple[float, bool]:
+def declared_step(
+    parts: StepParts, x: Any, y: Any, loss_fn: LossFn, model: Any = None
+) -> tuple[float, bool]:
     """One optimizer step as the recipe declares it; the lab and the verifier both run this.
 
     The batch is split into ``micro_batches`` equal contiguous chunks (so the sample -> micro
     batch mapping is fixed by the committed index row), each chunk's loss is divided by their
     number, gradients are accumulated, unscaled (fp16), clipped, and the optimizer, scaler and
     scheduler step in that order. Returns the loss and whether the scaler skipped the
-    update (inf/NaN gradients).
+    update (inf/NaN gradients). ``model`` is the module to run forward, when it is a wrapper
+    of ``parts.model`` (``DistributedDataParallel``).
     """
+    parts.model.train()
+    parts.optimizer.zero_grad(set_to_none=True)
+    loss = accumulate(parts, x, y, loss_fn, model)
+    return loss, apply_update(parts)
+
+
+def accumulate(parts: StepParts, x: Any, y: Any, loss_fn: LossFn, model: Any = None) -> float:
+    """Forward and backward over the micro-batches, gradients summed into ``.grad``. Under
+    DDP, gradients are synchronised once, after the last micro-batch (``no_sync`` before)."""
+    r = parts.recipe
+    fwd = parts.model if model is None else model
+    scaler = parts.scaler
+    total = 0.0
+    chunks = list(zip(x.chunk(r.micro_batches), y.chunk(r.micro_batches), strict=True))
+    for i, (xm, ym) in enumerate(chunks):
+        no_sync = getattr(fwd, "no_sync", None)
+        ctx = no_sync() if no_sync is not None and i < len(chunks) - 1 else contextlib.nullcontext()
+        with ctx:
+            with autocast(r.precision):
+                loss = loss_fn(fwd, xm, ym) / r.micro_batches
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+        total += float(loss.detach())
+    return total
+
+
+def apply_update(parts: StepParts) -> bool:
+    """Unscale, clip, step optimizer, scaler and scheduler; True when the scaler skipped."""
     import torch
 
     r = parts.recipe
     model, opt, scaler = parts.model, parts.optimizer, parts.scaler
-    model.train()
-    opt.zero_grad(set_to_none=True)
-    total, skipped = 0.0, False
-    for xm, ym in zip(x.chunk(r.micro_batches), y.chunk(r.micro_batches), strict=True):
-        with autocast(r.precision):
-            loss = loss_fn(model, xm, ym) / r.micro_batches
-        (scaler.scale(loss) if scaler is not None else loss).backward()
-        total += float(loss.detach())
+    skipped = False
     if scaler is not None:
         before = scaler.get_scale()
         if r.clip_grad_norm is not None:
@@ -333,7 +356,41 @@ def declared_step(parts: StepParts, x: Any, y: Any, loss_fn: LossFn) -> tuple[fl
     if parts.scheduler is not None:
         with _quiet():
             parts.scheduler.step()
-    return total, skipped
+    return skipped
+
+
+def emulated_ddp_step(
+    parts: StepParts, x: Any, y: Any, loss_fn: LossFn, rng_states: list[Any]
+) -> tuple[float, bool]:
+    """Replay one DDP step of ``len(rng_states)`` ranks in this one process.
+
+    Rank r's share of the batch is the r-th equal slice of the committed row; it runs with
+    rank r's RNG state (its dropout), and its accumulated gradient is divided by the world
+    size and summed over ranks in rank order, as DDP's all-reduce does. For two ranks the sum
+    of two terms is the same in any order, so the emulation is exact; for more ranks the
+    all-reduce's summation order may differ in the last bits (within the tolerance).
+    ``rng_states`` is updated in place.
+    """
+    import torch
+
+    world = len(rng_states)
+    parts.model.train()
+    params = list(parts.model.parameters())
+    summed: list[Any] = [None] * len(params)
+    total = 0.0
+    for rank, (xr, yr) in enumerate(zip(x.chunk(world), y.chunk(world), strict=True)):
+        torch.set_rng_state(rng_states[rank])
+        for p in params:
+            p.grad = None
+        total += accumulate(parts, xr, yr, loss_fn)
+        rng_states[rank] = torch.get_rng_state()
+        for i, p in enumerate(params):
+            if p.grad is not None:
+                share = p.grad / world
+                summed[i] = share if summed[i] is None else summed[i] + share
+    for p, g in zip(params, summed, strict=True):
+        p.grad = g
+    return total / world, apply_update(parts)
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from accord.errors import AccordError
-from accord.verify.training.checkpoint import Snapshot, Snapshotter
+from accord.verify.training.checkpoint import Snapshot, Snapshotter, rank_rng_key
 from accord.verify.training.handover import take_code, take_shards
 from accord.verify.training.hashing import (
     batch_leaf_nodes,
@@ -99,6 +99,8 @@ class TranscriptRecorder:
         model_code: Path | str | None = None,
         code_builder: str = "build_model",
         shard_files: list[Path] | None = None,
+        world_size: int = 1,
+        rank_rng: list[Any] | None = None,
     ) -> None:
         import torch
 
@@ -148,6 +150,11 @@ class TranscriptRecorder:
         self.shard_digests = data.shard_hashes(SHARD_SIZE)
         self.params = sum(int(p.numel()) for p in model.parameters())
         self.flops_per_sample = 3 * forward_flops_per_sample(model, data.x[0])
+        if world_size < 1 or batch_size % world_size:
+            raise AccordError("world_size", f"{world_size} ranks do not divide the batch", None)
+        self.world_size = world_size
+        # RNG states of ranks 1.. at the next checkpoint, set by DistributedRecorder.
+        self.rank_rng: list[Any] = list(rank_rng or [])
         self.recipe = self._declare(
             recipe, scheduler, scaler, micro_batches, clip_grad_norm, precision, data
         )
@@ -177,7 +184,7 @@ class TranscriptRecorder:
             self._worker.start()
         self._finished = False
         torch.set_num_threads(threads)
-        self._submit(self._snapshots.take(0, model, optimizer, self._meta()))
+        self._submit(self._snapshots.take(0, model, optimizer, self._meta(), self._ranks()))
         self.cost["setup_s"] = time.thread_time() - started
 
     def _declare(
@@ -196,7 +203,7 @@ class TranscriptRecorder:
 
         if precision not in ("fp32", "bf16", "fp16"):
             raise AccordError("precision", f"{precision!r} is not known", "use fp32, bf16 or fp16")
-        if micro_batches < 1 or self.batch_size % micro_batches:
+        if micro_batches < 1 or (self.batch_size // self.world_size) % micro_batches:
             raise AccordError(
                 "micro_batches", f"{micro_batches} does not divide the batch", "use a divisor"
             )
@@ -209,6 +216,7 @@ class TranscriptRecorder:
             and precision == "fp32"
             and not functions
             and len(self.optimizer.param_groups) == 1
+            and self.world_size == 1
             and type(self.optimizer) in (torch.optim.SGD, torch.optim.AdamW)
         )
         if recipe is False and not plain:
@@ -225,6 +233,11 @@ class TranscriptRecorder:
             precision=precision,
             custom_autograd=functions,
         )
+
+    def _ranks(self) -> list[tuple[str, Any]]:
+        if self.world_size > 1 and len(self.rank_rng) != self.world_size - 1:
+            raise AccordError("rank_rng", "needs the RNG state of every other rank", None)
+        return [(rank_rng_key(r), t) for r, t in enumerate(self.rank_rng, start=1)]
 
     def _meta(self) -> Any:
         if self.parts is None:
@@ -279,7 +292,9 @@ class TranscriptRecorder:
 
     def _close_segment(self) -> None:
         rows, self._rows = self._rows, []
-        snap = self._snapshots.take(self.step, self.model, self.optimizer, self._meta())
+        snap = self._snapshots.take(
+            self.step, self.model, self.optimizer, self._meta(), self._ranks()
+        )
         self._submit((self.step - len(rows), rows, snap))
 
     def _submit(self, item: object) -> None:
@@ -394,6 +409,7 @@ class TranscriptRecorder:
             training_flops_per_sample=self.flops_per_sample,
             declared_training_flops=float(self.declared or per_step_flops * self.step),
             threads=self.threads,
+            world_size=self.world_size,
             torch_version=_torch_version(),
             data=DataCommitment(
                 shard_size=SHARD_SIZE,

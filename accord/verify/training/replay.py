@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from accord.verify.training.checkpoint import META_KEY, MODEL_PREFIX, OPT_PREFIX, RNG_KEY, restore
+from accord.verify.training.checkpoint import (
+    META_KEY,
+    MODEL_PREFIX,
+    OPT_PREFIX,
+    RNG_KEY,
+    rank_rng_key,
+    restore,
+)
 from accord.verify.training.loop import (
     batch_tensors,
     build_optimizer,
@@ -22,6 +29,7 @@ from accord.verify.training.loop import (
 from accord.verify.training.recipe import (
     custom_autograd_functions,
     declared_step,
+    emulated_ddp_step,
     meta_state,
     meta_tensor,
     parse_meta,
@@ -115,16 +123,37 @@ def _run_recipe_segment(
         try:
             restore(start, model, parts.optimizer, where)
             restore_meta(parse_meta(start, where), parts, where)
+            ranks = _rank_states(start, m.world_size, where)
             for step in range(first, last):
                 x, y = batch_tensors(data, tr.indices[step])
-                _, skipped = declared_step(parts, x, y, loss_of)
+                if m.world_size > 1:
+                    _, skipped = emulated_ddp_step(parts, x, y, loss_of, ranks)
+                else:
+                    _, skipped = declared_step(parts, x, y, loss_of)
                 if skipped:
                     parts.skipped.append(step)
             out = {k: v.detach().clone() for k, v in state_tensors(model, parts.optimizer).items()}
             out[META_KEY] = meta_tensor(meta_state(parts))
+            if m.world_size > 1:
+                out.update({rank_rng_key(r): t for r, t in enumerate(ranks)})
             return out
         finally:
             _load_rng(rng_before)
+
+
+def _rank_states(start: dict[str, Any], world: int, where: str) -> list[Any]:
+    """Every rank's RNG state at the segment's start (rank 0's is the process's own)."""
+    import torch
+
+    from accord.errors import IntegrityError
+
+    states = []
+    for r in range(world):
+        t = start.get(rank_rng_key(r))
+        if t is None or t.dtype != torch.uint8 or t.dim() != 1:
+            raise IntegrityError(where, f"has no valid RNG state for rank {r}", None)
+        states.append(t.clone())
+    return states
 
 
 def model_functions(m: Any, model: Any, data: Dataset) -> list[str]:
@@ -175,7 +204,10 @@ def compare(
     else:
         denom = max(float(torch.linalg.vector_norm(o1)), 1e-12)
         opt_rel = float(torch.linalg.vector_norm(o1 - orp)) / denom if o1.numel() else 0.0
-    rng_equal = bool(torch.equal(recorded[RNG_KEY], replayed[RNG_KEY]))
+    rng_keys = {k for k in (*recorded, *replayed) if k.startswith("rng/")}
+    rng_equal = all(
+        k in recorded and k in replayed and torch.equal(recorded[k], replayed[k]) for k in rng_keys
+    )
     state_equal = True
     if META_KEY in recorded or META_KEY in replayed:
         where = f"checkpoint at step {last}"

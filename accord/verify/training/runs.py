@@ -209,3 +209,90 @@ def record_recipe_run(
             rec.after_step()
         rec.finish()
     return rec
+
+
+def _ddp_worker(
+    rank: int, world: int, init_file: str, jobs: list[tuple[str, RecipeConfig]], heads: str
+) -> None:
+    """One rank of real DDP runs (gloo, CPU), one after the other in one process group: its
+    slice of each global batch, its own dropout stream, the all-reduce inside
+    DistributedDataParallel, the recorder on every rank."""
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        for n, (out_dir, cfg) in enumerate(jobs):
+            head = _ddp_run(rank, world, out_dir, cfg)
+            if rank == 0:
+                Path(heads, str(n)).write_text(head)
+    finally:
+        dist.destroy_process_group()
+
+
+def _ddp_run(rank: int, world: int, out_dir: str, cfg: RecipeConfig) -> str:
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    from accord.verify.training.distributed import DistributedRecorder
+    from accord.verify.training.loop import batch_tensors, loss_of
+    from accord.verify.training.recipe import StepParts, declared_step, recipe_of
+
+    run = cfg.run
+    data = make_dataset(run.task, run.data_seed, run.n_samples)
+    model, _ = fresh(run)
+    torch.manual_seed(1000 * (run.init_seed + 1) + rank)  # each rank its own dropout stream
+    ddp = DistributedDataParallel(model)
+    opt, sched, scaler = recipe_parts(cfg, model)
+    local = run.batch_size // world
+    rows = batch_schedule(run.n_samples, run.batch_size, run.steps, run.order_seed)
+    features: dict[str, Any] = {
+        "scheduler": sched,
+        "scaler": scaler,
+        "micro_batches": cfg.micro_batches,
+        "clip_grad_norm": cfg.clip_grad_norm,
+        "precision": cfg.precision,
+    }
+    with deterministic(run.threads):
+        rec = DistributedRecorder(
+            out_dir,
+            model,
+            opt,
+            batch_size=local,
+            k=run.k,
+            task=run.task_spec(),
+            model_spec=run.model_spec(),
+            dataset=data,
+            **features,
+        )
+        parts = StepParts(model, opt, recipe_of(model, opt, **features), sched, scaler)
+        for row in rows:
+            idx = row[rank * local : (rank + 1) * local]  # as DistributedSampler shards
+            rec.record_batch(idx)
+            x, y = batch_tensors(data, idx)
+            declared_step(parts, x, y, loss_of, model=ddp)
+            rec.after_step()
+        return rec.finish()
+
+
+def record_ddp_runs(jobs: list[tuple[Path, RecipeConfig]], world: int = 2) -> list[str]:
+    """Record real ``world``-process DDP runs with the gloo backend, in one process group;
+    return their chain heads."""
+    import tempfile
+
+    from torch.multiprocessing.spawn import spawn
+
+    with tempfile.TemporaryDirectory(prefix="accord-ddp-") as tmp:
+        spawn(  # type: ignore[no-untyped-call]
+            _ddp_worker,
+            args=(world, f"{tmp}/init", [(str(p), c) for p, c in jobs], tmp),
+            nprocs=world,
+            join=True,
+        )
+        return [Path(tmp, str(n)).read_text() for n in range(len(jobs))]
+
+
+def record_ddp_run(out_dir: Path | str, cfg: RecipeConfig, world: int = 2) -> str:
+    """Record one real ``world``-process DDP run (gloo); return the chain head."""
+    return record_ddp_runs([(Path(out_dir), cfg)], world)[0]

@@ -1,0 +1,113 @@
+"""Recording a ``DistributedDataParallel`` run: every rank's batches and RNG, one transcript.
+
+Under DDP each rank draws its own share of the batch and runs its own dropout; the
+all-reduce makes the gradients, and so the weights and optimizer state, the same on every
+rank. So the transcript needs, beyond a one-process run's, each rank's sample indices for
+every step and each rank's RNG state at every checkpoint. Every rank calls this recorder;
+the indices (int64, a few hundred bytes a step) and, every k steps, the RNG states are
+gathered to rank 0, which alone writes: a step's committed row is the ranks' shares in rank
+order, so the chain, the batch Merkle roots and the ledger head commit to all ranks.
+
+The verifier replays a segment in one process by running the ranks' shares in turn, each
+with its own RNG state, and averaging their gradients as the all-reduce does
+(:func:`accord.verify.training.recipe.emulated_ddp_step`): exact for two ranks, whose sum
+does not depend on order.
+
+Usage (in each rank, after ``dist.init_process_group``)::
+
+    ddp = DistributedDataParallel(model)
+    rec = DistributedRecorder(out_dir, model, optimizer, batch_size=per_rank, k=50, ...)
+    for idx in my_rank_schedule:
+        rec.record_batch(idx)
+        declared_step(parts, x, y, loss_of, model=ddp)
+        rec.after_step()
+    head = rec.finish()          # the chain head on every rank
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from accord.errors import AccordError
+from accord.verify.training.recorder import TranscriptRecorder
+
+
+class DistributedRecorder:
+    """Every rank's side of recording a DDP run; rank 0 writes the transcript."""
+
+    def __init__(
+        self, out_dir: Path | str, model: Any, optimizer: Any, *, batch_size: int, k: int, **kw: Any
+    ) -> None:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            raise AccordError("torch.distributed", "is not initialised", "init_process_group")
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        self.local, self.k, self.step = batch_size, k, 0
+        self.rec: TranscriptRecorder | None = None
+        self._row: Any = None
+        rngs = self._gather_rng()
+        if self.rank == 0:
+            self.rec = TranscriptRecorder(
+                out_dir,
+                model,
+                optimizer,
+                batch_size=batch_size * self.world,
+                k=k,
+                world_size=self.world,
+                rank_rng=rngs[1:],
+                recipe=True,
+                **kw,
+            )
+        self.head = ""
+
+    @property
+    def recipe(self) -> Any:
+        return None if self.rec is None else self.rec.recipe
+
+    def _gather_rng(self) -> list[Any]:
+        import torch
+        import torch.distributed as dist
+
+        mine = torch.get_rng_state()
+        out = [torch.empty_like(mine) for _ in range(self.world)]
+        dist.all_gather(out, mine)
+        return out
+
+    def record_batch(self, indices: Any) -> None:
+        """This rank's sample indices for the step about to run."""
+        import torch
+        import torch.distributed as dist
+
+        row = torch.as_tensor(np.asarray(indices, dtype=np.int64).reshape(-1))
+        if row.numel() != self.local:
+            raise AccordError("indices", f"batch of {row.numel()}, declared {self.local}", None)
+        out = [torch.empty_like(row) for _ in range(self.world)]
+        dist.all_gather(out, row)
+        if self.rec is not None:
+            self.rec.record_batch(torch.cat(out).numpy())
+
+    def after_step(self) -> None:
+        self.step += 1
+        rngs = self._gather_rng() if self.step % self.k == 0 else None
+        if self.rec is not None:
+            if rngs is not None:
+                self.rec.rank_rng = rngs[1:]
+            self.rec.after_step()
+
+    def finish(self) -> str:
+        """Close the transcript on rank 0; every rank gets the chain head back."""
+        import torch.distributed as dist
+
+        rngs = self._gather_rng() if self.step % self.k else None
+        head = [""]
+        if self.rec is not None:
+            if rngs is not None:
+                self.rec.rank_rng = rngs[1:]
+            head = [self.rec.finish()]
+        dist.broadcast_object_list(head, src=0)
+        self.head = str(head[0])
+        return self.head
