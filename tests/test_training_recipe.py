@@ -18,7 +18,13 @@ from accord.verify.training.loop import batch_schedule, batch_tensors, determini
 from accord.verify.training.models import MLP
 from accord.verify.training.recipe import StepParts, declared_step, parse_meta
 from accord.verify.training.recorder import TranscriptRecorder
-from accord.verify.training.runs import RecipeConfig, RunConfig, fresh, record_recipe_run
+from accord.verify.training.runs import (
+    RecipeConfig,
+    RunConfig,
+    fresh,
+    recipe_parts,
+    record_recipe_run,
+)
 from accord.verify.training.tasks import make_dataset
 from accord.verify.training.transcript import load_transcript
 from accord.verify.training.verifier import verify_training
@@ -194,3 +200,45 @@ def test_honest_recipe_runs_over_seeds_are_never_rejected(tmp_path: Path) -> Non
             tmp_path / str(seed), bytes([seed]) * 8, expected_head=rec.summary["chain_head"]
         )
         assert finding.verdict is Verdict.CONSISTENT, finding.explanation
+
+
+def test_hidden_extra_steps_in_a_recipe_run_fail_replay(tmp_path: Path) -> None:
+    """A lab that runs unrecorded steps inside a segment of a recipe run (schedule, groups,
+    accumulation, bf16): the step count does not apply to recipe runs, so replay must and
+    does catch it, in the weights and in the schedule's position."""
+    data = make_dataset("blobs", SMALL.data_seed, SMALL.n_samples)
+    cfg = RecipeConfig(run=SMALL, precision="bf16")
+    model, _ = fresh(SMALL)
+    opt, sched, _ = recipe_parts(cfg, model)
+    schedule = batch_schedule(SMALL.n_samples, SMALL.batch_size, SMALL.steps, 0)
+    with deterministic(1):
+        rec = TranscriptRecorder(
+            tmp_path / "run",
+            model,
+            opt,
+            task=SMALL.task_spec(),
+            model_spec=SMALL.model_spec(),
+            batch_size=SMALL.batch_size,
+            k=SMALL.k,
+            dataset=data,
+            scheduler=sched,
+            micro_batches=2,
+            clip_grad_norm=1.0,
+            precision="bf16",
+        )
+        assert rec.recipe is not None
+        parts = StepParts(model, opt, rec.recipe, sched, None)
+        for step, idx in enumerate(schedule):
+            rec.record_batch(idx)
+            x, y = batch_tensors(data, idx)
+            declared_step(parts, x, y, loss_of)
+            if step == 15:  # two unrecorded steps in segment 1
+                for _ in range(2):
+                    declared_step(parts, x, y, loss_of)
+            rec.after_step()
+        head = rec.finish()
+    finding = _verify(tmp_path / "run", head)
+    assert finding.verdict is Verdict.INCONSISTENT
+    bad = [r for r in finding.statistic["replays"] if not r["pass"]]
+    assert [r["segment"] for r in bad] == [1]
+    assert not bad[0]["state_equal"]  # the schedule is two steps ahead of the committed one
