@@ -476,6 +476,39 @@ def precision_runs(tmp: Path, seeds: int) -> dict[str, object]:
     return out
 
 
+def recipe_overhead(tmp: Path) -> list[dict[str, object]]:
+    """The recorder's own CPU time (as ``recorder_overhead`` accounts it: setup, per-step
+    calls, checkpoint copies, writer thread, finish) over the rest of a recipe run's CPU
+    time: the transformer with two groups, warm-up + cosine, 4 micro-batches, clipping, at
+    bf16 and at fp16 with the grad scaler (whose scale the recorder reads every step)."""
+    rows: list[dict[str, object]] = []
+    steps = 60 if QUICK else 200
+    for precision in ("fp32", "bf16", "fp16"):
+        run = RunConfig(task="charlm", steps=steps, k=50, n_samples=1024, batch_size=32)
+        cfg = RecipeConfig(
+            run=run, precision=precision, grad_scaler=precision == "fp16", micro_batches=4
+        )
+        cpu = time.process_time()
+        rec = record_recipe_run(tmp / f"rovh_{precision}", cfg)
+        total = time.process_time() - cpu
+        own, thread = rec.overhead_seconds(), rec.training_thread_seconds()
+        row = {
+            "precision": precision,
+            "steps": steps,
+            "k": 50,
+            "cpu_ms_per_step": 1e3 * (total - own) / steps,
+            "overhead_accounted_pct": 100 * own / (total - own),
+            "overhead_training_thread_pct": 100 * thread / (total - own),
+        }
+        rows.append(row)
+        print(
+            f"  recipe transformer {precision}: {row['cpu_ms_per_step']:.1f} CPU-ms/step, "
+            f"recorder {row['overhead_accounted_pct']:.2f} % of training "
+            f"({row['overhead_training_thread_pct']:.2f} % on the training thread)"
+        )
+    return rows
+
+
 def ddp_runs(tmp: Path, seeds: int) -> dict[str, object]:
     """Honest 2-process DDP runs (gloo, CPU) of the transformer with every recipe feature
     and bf16, ``seeds`` seeds recorded in one process group, each verified in full."""
@@ -532,6 +565,9 @@ def main() -> None:
             seeds = int(arg[len("--seeds=") :])
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        if "recipe_overhead" in parts:
+            print("recorder overhead, recipe runs (1 training thread, k=50):")
+            print(json.dumps({"recipe_overhead": recipe_overhead(tmp)}))
         if "ddp" in parts:
             print("distributed (DDP, gloo, 2 processes):")
             print(json.dumps({"ddp": ddp_runs(tmp, seeds)}))

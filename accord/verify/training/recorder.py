@@ -280,8 +280,8 @@ class TranscriptRecorder:
         self._pending = None
         parts = self.parts
         if parts is not None and parts.scaler is not None:
-            if_skipped = parts.scaler.get_scale() < self._scale_before
-            if if_skipped:  # the scaler skipped this update
+            skipped = parts.scaler.get_scale() < self._scale_before
+            if skipped:  # the scale backed off: the scaler skipped this update
                 parts.skipped.append(self.step)
         self.step += 1
         self._hot_s += time.perf_counter() - t

@@ -13,7 +13,12 @@ Order of checks, cheapest first, each one a reason to stop:
 5. final model — the last checkpoint must be the model the lab declared (when its hash is
    given);
 6. replay — the largest-update segment in each window, plus segments drawn with a beacon the
-   lab could not predict, are re-executed and must land within the calibrated tolerance.
+   lab could not predict, are re-executed and must land within the calibrated tolerance
+   (per precision), with a recipe run's meta state (schedule, scaler, skipped steps) equal.
+
+A run the verifier cannot replay (an optimizer, scheduler or custom autograd function it
+cannot rebuild, or the lab's code failing in the sandbox) is inconclusive, naming why; a
+transcript with the lab's own model code is verified in a sandbox subprocess.
 """
 
 from __future__ import annotations
