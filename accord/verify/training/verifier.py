@@ -379,7 +379,7 @@ def verify_training(
         for r in results
     ]
     stat["max_relative_distance"] = max((r.relative for r in results), default=0.0)
-    frr = false_rejection_bound(len(results))
+    frr = false_rejection_bound(len(results), None if m.recipe is None else precision)
     bad = [r for r in results if not r.passes(tol)]
     if bad:
         worst = max(bad, key=lambda r: r.relative)
