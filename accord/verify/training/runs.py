@@ -212,7 +212,11 @@ def record_recipe_run(
 
 
 def _ddp_worker(
-    rank: int, world: int, init_file: str, jobs: list[tuple[str, RecipeConfig]], heads: str
+    rank: int,
+    world: int,
+    init_file: str,
+    jobs: list[tuple[str, RecipeConfig, bool]],
+    heads: str,
 ) -> None:
     """One rank of real DDP runs (gloo, CPU), one after the other in one process group: its
     slice of each global batch, its own dropout stream, the all-reduce inside
@@ -223,15 +227,17 @@ def _ddp_worker(
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        for n, (out_dir, cfg) in enumerate(jobs):
-            head = _ddp_run(rank, world, out_dir, cfg)
+        for n, (out_dir, cfg, misreport) in enumerate(jobs):
+            head = _ddp_run(rank, world, out_dir, cfg, misreport)
             if rank == 0:
                 Path(heads, str(n)).write_text(head)
     finally:
         dist.destroy_process_group()
 
 
-def _ddp_run(rank: int, world: int, out_dir: str, cfg: RecipeConfig) -> str:
+def _ddp_run(rank: int, world: int, out_dir: str, cfg: RecipeConfig, misreport: bool) -> str:
+    """One DDP run; with ``misreport``, the last rank trains on other samples than it
+    records (a lab whose transcript does not commit to what one rank really read)."""
     import torch
     from torch.nn.parallel import DistributedDataParallel
 
@@ -270,15 +276,19 @@ def _ddp_run(rank: int, world: int, out_dir: str, cfg: RecipeConfig) -> str:
         for row in rows:
             idx = row[rank * local : (rank + 1) * local]  # as DistributedSampler shards
             rec.record_batch(idx)
-            x, y = batch_tensors(data, idx)
+            used = (idx + 1) % run.n_samples if misreport and rank == world - 1 else idx
+            x, y = batch_tensors(data, used)
             declared_step(parts, x, y, loss_of, model=ddp)
             rec.after_step()
         return rec.finish()
 
 
-def record_ddp_runs(jobs: list[tuple[Path, RecipeConfig]], world: int = 2) -> list[str]:
+def record_ddp_runs(
+    jobs: list[tuple[Path, RecipeConfig]], world: int = 2, misreport: frozenset[int] = frozenset()
+) -> list[str]:
     """Record real ``world``-process DDP runs with the gloo backend, in one process group;
-    return their chain heads."""
+    return their chain heads. Jobs numbered in ``misreport`` have their last rank train on
+    other samples than it records (for tests of the verifier)."""
     import tempfile
 
     from torch.multiprocessing.spawn import spawn
@@ -286,7 +296,12 @@ def record_ddp_runs(jobs: list[tuple[Path, RecipeConfig]], world: int = 2) -> li
     with tempfile.TemporaryDirectory(prefix="accord-ddp-") as tmp:
         spawn(  # type: ignore[no-untyped-call]
             _ddp_worker,
-            args=(world, f"{tmp}/init", [(str(p), c) for p, c in jobs], tmp),
+            args=(
+                world,
+                f"{tmp}/init",
+                [(str(p), c, n in misreport) for n, (p, c) in enumerate(jobs)],
+                tmp,
+            ),
             nprocs=world,
             join=True,
         )
