@@ -533,7 +533,30 @@ def ddp_runs(tmp: Path, seeds: int) -> dict[str, object]:
         f"  ddp: {seeds} runs x 2 ranks, {segments} segments replayed in one process, false "
         f"rejections {rejected}, max relative distance {worst:.3g} (recording {record_s:.0f} s)"
     )
-    return {"runs": seeds, "segments": segments, "false_rejections": rejected, "max": worst}
+    # Overhead per rank on a longer run: the recorder's wall time on each rank (its
+    # all_gather of indices every step, RNG gathers, rank 0's copies and writer thread)
+    # over the rest of that rank's wall time.
+    steps = 40 if QUICK else 200
+    run = RunConfig(task="charlm", n_samples=1024, steps=steps, k=50, batch_size=32)
+    timings: list[list[tuple[float, float]]] = []
+    record_ddp_runs(
+        [(tmp / "ddp_overhead", RecipeConfig(run=run, precision="bf16", micro_batches=2))],
+        world=2,
+        timings=timings,
+    )
+    per_rank = [100 * own / (wall - own) for wall, own in timings[0]]
+    print(
+        f"  ddp recorder overhead ({steps} steps, k=50, global batch 32, bf16): "
+        + ", ".join(f"rank {r} {p:.2f} %" for r, p in enumerate(per_rank))
+        + f" of its wall time ({timings[0][0][0] / steps * 1e3:.0f} ms/step)"
+    )
+    return {
+        "runs": seeds,
+        "segments": segments,
+        "false_rejections": rejected,
+        "max": worst,
+        "overhead_pct_per_rank": per_rank,
+    }
 
 
 def _write_precision(result: dict[str, object]) -> None:

@@ -26,6 +26,7 @@ Usage (in each rank, after ``dist.init_process_group``)::
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,11 @@ class DistributedRecorder:
 
         if not dist.is_initialized():
             raise AccordError("torch.distributed", "is not initialised", "init_process_group")
+        started = time.perf_counter()
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        # Wall seconds in this recorder's calls on this rank (collectives included; on rank 0
+        # also the wrapped recorder's calls); the writer thread's CPU time is in rec.cost.
+        self.cost_s = 0.0
         self.local, self.k, self.step = batch_size, k, 0
         self.rec: TranscriptRecorder | None = None
         self._row: Any = None
@@ -63,6 +68,12 @@ class DistributedRecorder:
                 **kw,
             )
         self.head = ""
+        self.cost_s += time.perf_counter() - started
+
+    def overhead_seconds(self) -> float:
+        """This rank's recorder time: its calls, plus rank 0's writer thread."""
+        worker = 0.0 if self.rec is None else self.rec.cost["worker_cpu_s"]
+        return self.cost_s + worker
 
     @property
     def recipe(self) -> Any:
@@ -82,6 +93,7 @@ class DistributedRecorder:
         import torch
         import torch.distributed as dist
 
+        t = time.perf_counter()
         row = torch.as_tensor(np.asarray(indices, dtype=np.int64).reshape(-1))
         if row.numel() != self.local:
             raise AccordError("indices", f"batch of {row.numel()}, declared {self.local}", None)
@@ -89,19 +101,23 @@ class DistributedRecorder:
         dist.all_gather(out, row)
         if self.rec is not None:
             self.rec.record_batch(torch.cat(out).numpy())
+        self.cost_s += time.perf_counter() - t
 
     def after_step(self) -> None:
+        t = time.perf_counter()
         self.step += 1
         rngs = self._gather_rng() if self.step % self.k == 0 else None
         if self.rec is not None:
             if rngs is not None:
                 self.rec.rank_rng = rngs[1:]
             self.rec.after_step()
+        self.cost_s += time.perf_counter() - t
 
     def finish(self) -> str:
         """Close the transcript on rank 0; every rank gets the chain head back."""
         import torch.distributed as dist
 
+        t = time.perf_counter()
         rngs = self._gather_rng() if self.step % self.k else None
         head = [""]
         if self.rec is not None:
@@ -110,4 +126,5 @@ class DistributedRecorder:
             head = [self.rec.finish()]
         dist.broadcast_object_list(head, src=0)
         self.head = str(head[0])
+        self.cost_s += time.perf_counter() - t
         return self.head

@@ -228,16 +228,22 @@ def _ddp_worker(
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         for n, (out_dir, cfg, misreport) in enumerate(jobs):
-            head = _ddp_run(rank, world, out_dir, cfg, misreport)
+            head, loop_s, own_s = _ddp_run(rank, world, out_dir, cfg, misreport)
+            Path(heads, f"{n}.rank{rank}").write_text(f"{loop_s} {own_s}")
             if rank == 0:
                 Path(heads, str(n)).write_text(head)
     finally:
         dist.destroy_process_group()
 
 
-def _ddp_run(rank: int, world: int, out_dir: str, cfg: RecipeConfig, misreport: bool) -> str:
+def _ddp_run(
+    rank: int, world: int, out_dir: str, cfg: RecipeConfig, misreport: bool
+) -> tuple[str, float, float]:
     """One DDP run; with ``misreport``, the last rank trains on other samples than it
-    records (a lab whose transcript does not commit to what one rank really read)."""
+    records (a lab whose transcript does not commit to what one rank really read). Returns
+    the chain head, this rank's wall seconds for the whole run and its recorder seconds."""
+    import time
+
     import torch
     from torch.nn.parallel import DistributedDataParallel
 
@@ -260,6 +266,7 @@ def _ddp_run(rank: int, world: int, out_dir: str, cfg: RecipeConfig, misreport: 
         "clip_grad_norm": cfg.clip_grad_norm,
         "precision": cfg.precision,
     }
+    started = time.perf_counter()
     with deterministic(run.threads):
         rec = DistributedRecorder(
             out_dir,
@@ -280,15 +287,20 @@ def _ddp_run(rank: int, world: int, out_dir: str, cfg: RecipeConfig, misreport: 
             x, y = batch_tensors(data, used)
             declared_step(parts, x, y, loss_of, model=ddp)
             rec.after_step()
-        return rec.finish()
+        head = rec.finish()
+    return head, time.perf_counter() - started, rec.overhead_seconds()
 
 
 def record_ddp_runs(
-    jobs: list[tuple[Path, RecipeConfig]], world: int = 2, misreport: frozenset[int] = frozenset()
+    jobs: list[tuple[Path, RecipeConfig]],
+    world: int = 2,
+    misreport: frozenset[int] = frozenset(),
+    timings: list[list[tuple[float, float]]] | None = None,
 ) -> list[str]:
     """Record real ``world``-process DDP runs with the gloo backend, in one process group;
     return their chain heads. Jobs numbered in ``misreport`` have their last rank train on
-    other samples than it records (for tests of the verifier)."""
+    other samples than it records (for tests of the verifier). ``timings``, when given,
+    receives per job and rank (wall seconds of the run, recorder seconds)."""
     import tempfile
 
     from torch.multiprocessing.spawn import spawn
@@ -305,6 +317,10 @@ def record_ddp_runs(
             nprocs=world,
             join=True,
         )
+        if timings is not None:
+            for n in range(len(jobs)):
+                rows = [Path(tmp, f"{n}.rank{r}").read_text().split() for r in range(world)]
+                timings.append([(float(a), float(b)) for a, b in rows])
         return [Path(tmp, str(n)).read_text() for n in range(len(jobs))]
 
 
