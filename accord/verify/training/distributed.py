@@ -4,9 +4,10 @@ Under DDP each rank draws its own share of the batch and runs its own dropout; t
 all-reduce makes the gradients, and so the weights and optimizer state, the same on every
 rank. So the transcript needs, beyond a one-process run's, each rank's sample indices for
 every step and each rank's RNG state at every checkpoint. Every rank calls this recorder;
-the indices (int64, a few hundred bytes a step) and, every k steps, the RNG states are
-gathered to rank 0, which alone writes: a step's committed row is the ranks' shares in rank
-order, so the chain, the batch Merkle roots and the ledger head commit to all ranks.
+each rank keeps its indices until the segment closes, and then one ``all_gather`` every k
+steps brings every rank's RNG state and index block to rank 0, which alone writes: a step's
+committed row is the ranks' shares in rank order, so the chain, the batch Merkle roots and
+the ledger head commit to all ranks.
 
 The verifier replays a segment in one process by running the ranks' shares in turn, each
 with its own RNG state, and averaging their gradients as the all-reduce does
@@ -53,7 +54,8 @@ class DistributedRecorder:
         self.cost_s = 0.0
         self.local, self.k, self.step = batch_size, k, 0
         self.rec: TranscriptRecorder | None = None
-        self._row: Any = None
+        self._block: list[np.ndarray] = []
+        self._placeholder = np.zeros(batch_size * self.world, dtype=np.int64)
         rngs = self._gather_rng()
         if self.rank == 0:
             self.rec = TranscriptRecorder(
@@ -79,6 +81,26 @@ class DistributedRecorder:
     def recipe(self) -> Any:
         return None if self.rec is None else self.rec.recipe
 
+    def _gather_segment(self) -> list[Any]:
+        """One collective per segment: every rank's RNG state and its block of indices for
+        the steps since the last checkpoint (rank 0 gets them in rank order)."""
+        import torch
+        import torch.distributed as dist
+
+        rng = torch.get_rng_state()
+        idx = np.concatenate(self._block) if self._block else np.zeros(0, dtype=np.int64)
+        block = torch.from_numpy(idx)
+        payload = torch.cat([rng, block.view(torch.uint8)])
+        out = [torch.empty_like(payload) for _ in range(self.world)]
+        dist.all_gather(out, payload)
+        self._block = []
+        if self.rec is not None:
+            n = rng.numel()
+            rows = [o[n:].view(torch.int64).view(-1, self.local) for o in out]
+            self.rec.fill_rows(torch.cat(rows, dim=1).numpy())
+            self.rec.rank_rng = [o[:n].clone() for o in out[1:]]
+        return out
+
     def _gather_rng(self) -> list[Any]:
         import torch
         import torch.distributed as dist
@@ -89,27 +111,23 @@ class DistributedRecorder:
         return out
 
     def record_batch(self, indices: Any) -> None:
-        """This rank's sample indices for the step about to run."""
-        import torch
-        import torch.distributed as dist
-
+        """This rank's sample indices for the step about to run (kept until the segment
+        closes: no collective per step)."""
         t = time.perf_counter()
-        row = torch.as_tensor(np.asarray(indices, dtype=np.int64).reshape(-1))
-        if row.numel() != self.local:
-            raise AccordError("indices", f"batch of {row.numel()}, declared {self.local}", None)
-        out = [torch.empty_like(row) for _ in range(self.world)]
-        dist.all_gather(out, row)
+        row = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if row.shape[0] != self.local:
+            raise AccordError("indices", f"batch of {row.shape[0]}, declared {self.local}", None)
+        self._block.append(row.copy())
         if self.rec is not None:
-            self.rec.record_batch(torch.cat(out).numpy())
+            self.rec.record_batch(self._placeholder)  # replaced by fill_rows at the close
         self.cost_s += time.perf_counter() - t
 
     def after_step(self) -> None:
         t = time.perf_counter()
         self.step += 1
-        rngs = self._gather_rng() if self.step % self.k == 0 else None
+        if self.step % self.k == 0:
+            self._gather_segment()
         if self.rec is not None:
-            if rngs is not None:
-                self.rec.rank_rng = rngs[1:]
             self.rec.after_step()
         self.cost_s += time.perf_counter() - t
 
@@ -118,11 +136,10 @@ class DistributedRecorder:
         import torch.distributed as dist
 
         t = time.perf_counter()
-        rngs = self._gather_rng() if self.step % self.k else None
+        if self.step % self.k:
+            self._gather_segment()
         head = [""]
         if self.rec is not None:
-            if rngs is not None:
-                self.rec.rank_rng = rngs[1:]
             head = [self.rec.finish()]
         dist.broadcast_object_list(head, src=0)
         self.head = str(head[0])

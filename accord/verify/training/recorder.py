@@ -271,6 +271,19 @@ class TranscriptRecorder:
             )
         return row
 
+    def fill_rows(self, block: np.ndarray) -> None:
+        """Replace the rows of the open segment (steps recorded since the last checkpoint,
+        the pending one included) with ``block``: a distributed run learns the other ranks'
+        indices only when the segment closes (:mod:`accord.verify.training.distributed`)."""
+        rows = [self._as_row(r).tobytes() for r in np.asarray(block, dtype=np.int64)]
+        held = len(self._rows) + (self._pending is not None)
+        if len(rows) != held:
+            raise AccordError("fill_rows", f"{len(rows)} rows for {held} open steps", None)
+        if self._pending is not None:
+            self._rows, self._pending = rows[:-1], rows[-1]
+        else:
+            self._rows = rows
+
     def after_step(self) -> None:
         """Call after ``optimizer.step()``; checkpoints every k steps."""
         t = time.perf_counter()
