@@ -242,3 +242,32 @@ def test_hidden_extra_steps_in_a_recipe_run_fail_replay(tmp_path: Path) -> None:
     bad = [r for r in finding.statistic["replays"] if not r["pass"]]
     assert [r["segment"] for r in bad] == [1]
     assert not bad[0]["state_equal"]  # the schedule is two steps ahead of the committed one
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m["scheduler"].update(last_epoch="soon"),
+        lambda m: m["groups"][0].update(lr=[1, 2]),
+        lambda m: m.update(optimizer_scalars={"99": {"step": 1}}),
+        lambda m: m.update(scaler={"scale": 1.0}),
+    ],
+)
+def test_a_well_chained_but_hostile_meta_state_never_crashes_the_verifier(
+    tmp_path: Path, edit: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lab writes odd values into the meta state through the real recorder, so hashes and
+    chain are in order: the verifier answers with a finding, never an exception."""
+    from accord.verify.training import recorder as recorder_module
+    from accord.verify.training.recipe import meta_state
+
+    def hostile(parts: StepParts) -> dict[str, Any]:
+        meta = meta_state(parts)
+        edit(meta)
+        return meta
+
+    monkeypatch.setattr(recorder_module, "meta_state", hostile)
+    rec = record_recipe_run(tmp_path / "run", RecipeConfig(run=SMALL))
+    finding = _verify(tmp_path / "run", rec.summary["chain_head"])
+    assert finding.verdict in (Verdict.INCONCLUSIVE, Verdict.INCONSISTENT)
+    assert finding.explanation

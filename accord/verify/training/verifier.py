@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from accord.errors import IntegrityError
+from accord.errors import AccordError, IntegrityError
 from accord.model.finding import Finding, Severity, Verdict
 from accord.verify.training.calibration import (
     false_rejection_bound,
@@ -370,6 +370,11 @@ def verify_training(
             results.append(compare(j, first, last, s0, s1, replayed))
         except IntegrityError as err:
             return _fail(subject, "integrity", err.message, stat, evidence, Severity.CRITICAL)
+        except (Unreplayable, AccordError) as exc:
+            return _inconclusive(subject, [f"segment {j}: {exc}"], stat, evidence)
+        except Exception as exc:  # a recorded state torch cannot run from (or a bug here)
+            why = f"replaying segment {j} raised {type(exc).__name__}: {exc}"
+            return _inconclusive(subject, [why[:500]], stat, evidence)
     report("replay", len(chosen), len(chosen))
     replayed_steps = sum(r.last_step - r.first_step for r in results)
     stat["replay_cost_fraction"] = replayed_steps / m.steps
