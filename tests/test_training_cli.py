@@ -107,3 +107,21 @@ def test_hidden_steps_are_counted_in_the_report(tmp_path: Path) -> None:
     assert finding["statistic"]["step_count"]["cost_fraction"] < 0.02
     res = runner.invoke(app, ["training", "verify", info["transcript"], "--beacon", BEACON])
     assert "step count" in res.output and "contradicted in segments" in res.output
+
+
+def test_record_and_verify_a_bf16_recipe_demo(tmp_path: Path) -> None:
+    out = tmp_path / "recipe"
+    args = ["training", "record-demo", str(out), "--steps", "30", "--k", "10", "--recipe", "bf16"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["training", "verify", str(out), "--beacon", BEACON, "--json"])
+    assert res.exit_code == 0, res.output
+    finding = json.loads(res.output)["finding"]
+    assert finding["verdict"] == "consistent"
+    assert finding["statistic"]["precision"] == "bf16"
+
+
+def test_record_demo_unknown_recipe_is_one_line(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["training", "record-demo", str(tmp_path / "x"), "--recipe", "fp8"])
+    assert res.exit_code == 2
+    assert "--recipe" in res.output and "Traceback" not in res.output

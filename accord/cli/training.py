@@ -188,18 +188,38 @@ def record_demo(
     steps: int = typer.Option(400, "--steps", min=1, max=100_000),
     k: int = typer.Option(20, "--k", min=1, help="Checkpoint every k steps."),
     seed: int = typer.Option(0, "--seed", min=0, help="Init and data-order seed."),
+    recipe: str = typer.Option(
+        "",
+        "--recipe",
+        help="fp32, bf16 or fp16: train with a full recipe (AdamW with a weight-decay mask, "
+        "warm-up + cosine, 2 micro-batches, clipping; fp16 with a grad scaler) at that "
+        "precision. Default: plain constant-rate SGD/AdamW.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train a small model on CPU with the recorder attached and write its transcript."""
-    from accord.verify.training.runs import RunConfig, record_honest_run
+    from accord.verify.training.runs import (
+        RecipeConfig,
+        RunConfig,
+        record_honest_run,
+        record_recipe_run,
+    )
     from accord.verify.training.tasks import TASKS
     from accord.verify.training.transcript import load_transcript
 
     if task not in TASKS:
         raise AccordError("--task", f"unknown task {task!r}", f"use one of {', '.join(TASKS)}")
+    if recipe not in ("", "fp32", "bf16", "fp16"):
+        raise AccordError("--recipe", f"unknown precision {recipe!r}", "use fp32, bf16 or fp16")
     cfg = RunConfig(task=task, steps=steps, k=k, init_seed=seed, order_seed=seed)
     with console.status(f"training {task} for {steps} steps"):
-        head = record_honest_run(out_dir, cfg)
+        if recipe:
+            rc = RecipeConfig(
+                run=cfg, precision=recipe, grad_scaler=recipe == "fp16", warmup=min(20, steps)
+            )
+            head = record_recipe_run(out_dir, rc).summary["chain_head"]
+        else:
+            head = record_honest_run(out_dir, cfg)
     summary = load_transcript(out_dir).ledger_summary()
     if as_json:
         print_json(summary)

@@ -31,13 +31,23 @@ def default_tolerance() -> float:
     return float(calibration()["tolerance_relative"])
 
 
-def false_rejection_bound(replayed_segments: int) -> float:
+def tolerance_for(precision: str) -> float:
+    """The replay tolerance for runs at ``precision`` (fp32, bf16, fp16), each calibrated from
+    its own honest replays; fp32's is the default where a precision has none yet."""
+    by = calibration().get("tolerance_by_precision", {})
+    return float(by.get(precision, default_tolerance()))
+
+
+def false_rejection_bound(replayed_segments: int, precision: str | None = None) -> float:
     """Upper 95 % bound on the chance an honest transcript fails at least one replay.
 
     With zero exceedances among N honest calibration segments, the per-segment rate is below
     3/N (rule of three); a union bound over the replayed segments gives the run-level bound.
+    A recipe run (``precision`` given) counts that precision's honest recipe segments.
     """
-    n = int(calibration()["honest_segments_measured"])
+    cal = calibration()
+    by = cal.get("honest_recipe_segments_by_precision", {})
+    n = int(by.get(precision, 0) if precision is not None else cal["honest_segments_measured"])
     return min(1.0, replayed_segments * 3.0 / max(n, 1))
 
 

@@ -25,6 +25,15 @@ from accord.verify.training.hashing import array_digest, canonical_json, sha256_
 MODEL_PREFIX = "model/"
 OPT_PREFIX = "opt/"
 RNG_KEY = "rng/torch"
+META_KEY = "meta/state"
+RANK_RNG_PREFIX = "rng/rank/"
+
+
+def rank_rng_key(rank: int) -> str:
+    """Rank 0's generator is ``rng/torch``; rank r > 0's is ``rng/rank/<r>``."""
+    return RNG_KEY if rank == 0 else f"{RANK_RNG_PREFIX}{rank}"
+
+
 MAX_CHECKPOINT_BYTES = 2 * 1024**3
 
 
@@ -46,8 +55,11 @@ _DTYPES: dict[str, tuple[str, int, str | None]] = {
 _RANK = {dtype: i for i, dtype in enumerate(_DTYPES)}
 
 
-def collect_state(model: Any, optimizer: Any) -> list[tuple[str, Any]]:
-    """Everything a checkpoint must hold, as (name, live tensor) pairs."""
+def collect_state(
+    model: Any, optimizer: Any, meta: Any = None, extra: list[tuple[str, Any]] | None = None
+) -> list[tuple[str, Any]]:
+    """Everything a checkpoint must hold, as (name, live tensor) pairs; ``meta`` is a recipe
+    run's meta state as a byte tensor (:mod:`accord.verify.training.recipe`)."""
     import torch
 
     items: list[tuple[str, Any]] = [
@@ -60,6 +72,9 @@ def collect_state(model: Any, optimizer: Any) -> list[tuple[str, Any]]:
             if isinstance(val, torch.Tensor):
                 items.append((f"{OPT_PREFIX}{idx}/{key}", val))
     items.append((RNG_KEY, torch.get_rng_state()))
+    if meta is not None:
+        items.append((META_KEY, meta))
+    items.extend(extra or [])  # other ranks' RNG states in a distributed run
     return items
 
 
@@ -193,10 +208,17 @@ class Snapshotter:
         self._foreach_copy = getattr(torch, "_foreach_copy_", None)
         self._layouts: dict[tuple[tuple[str, str, tuple[int, ...]], ...], Layout] = {}
 
-    def take(self, step: int, model: Any, optimizer: Any) -> Snapshot:
+    def take(
+        self,
+        step: int,
+        model: Any,
+        optimizer: Any,
+        meta: Any = None,
+        extra: list[tuple[str, Any]] | None = None,
+    ) -> Snapshot:
         import torch
 
-        items = collect_state(model, optimizer)
+        items = collect_state(model, optimizer, meta, extra)
         sig = tuple((name, str(t.dtype), tuple(t.shape)) for name, t in items)
         layout = self._layouts.get(sig)
         if layout is None:
@@ -278,7 +300,7 @@ def restore(tensors: dict[str, Any], model: Any, optimizer: Any, where: str) -> 
             raise IntegrityError(where, f"tensor {name} has shape {tuple(t.shape)}", "wrong model")
     model.load_state_dict(weights)
     state: dict[int, dict[str, Any]] = {}
-    n_params = len(optimizer.state_dict()["param_groups"][0]["params"])
+    n_params = sum(len(g["params"]) for g in optimizer.state_dict()["param_groups"])
     for key, val in tensors.items():
         if not key.startswith(OPT_PREFIX):
             continue

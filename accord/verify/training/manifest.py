@@ -11,7 +11,7 @@ import json
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
 from accord.errors import IntegrityError
 
@@ -33,13 +33,13 @@ class _Strict(BaseModel):
 
 
 class TaskSpec(_Strict):
-    name: Literal["blobs", "shapes", "charlm"]
+    name: Literal["blobs", "shapes", "charlm", "shards"]
     seed: int = Field(ge=0, lt=2**63)
     n_samples: int = Field(ge=1, le=200_000)
 
 
 class ModelSpec(_Strict):
-    arch: Literal["mlp", "cnn", "transformer"]
+    arch: Literal["mlp", "cnn", "transformer", "module"]
     kwargs: dict[str, int | float] = Field(max_length=16)
     init_seed: int = Field(ge=0, lt=2**63)
 
@@ -60,6 +60,85 @@ class OptimizerSpec(_Strict):
     weight_decay: float = Field(default=0.0, ge=0, le=1)
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = Field(default=1e-8, gt=0, le=1)
+
+
+_CODE_FILE = re.compile(r"^code/[A-Za-z_][A-Za-z0-9_]{0,63}\.py$")
+_SHARD_FILE = re.compile(r"^data/shard_[0-9]{5}\.safetensors$")
+
+
+class CodeSpec(_Strict):
+    """The lab's model code, handed over as one Python module file in the transcript;
+    ``builder`` is the function that takes the model kwargs and returns the model."""
+
+    file: str
+    sha256: str
+    builder: str = Field(default="build_model", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        if not _CODE_FILE.fullmatch(v):
+            raise ValueError("must look like code/model.py")
+        return v
+
+    @field_validator("sha256")
+    @classmethod
+    def _digest(cls, v: str) -> str:
+        return _hex(v)
+
+
+class ShardFile(_Strict):
+    """One data shard file (safetensors, tensors ``x`` and ``y``) and its SHA-256; samples
+    are numbered across shards in order, so a committed sample index fixes its shard and
+    offset."""
+
+    file: str
+    sha256: str
+    samples: int = Field(ge=1, le=10_000_000)
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        if not _SHARD_FILE.fullmatch(v):
+            raise ValueError("must look like data/shard_00000.safetensors")
+        return v
+
+    @field_validator("sha256")
+    @classmethod
+    def _digest(cls, v: str) -> str:
+        return _hex(v)
+
+
+class GroupSpec(_Strict):
+    """One optimizer parameter group: its parameters by name and its initial hyper-parameters
+    (a weight-decay mask is a group with ``weight_decay`` 0)."""
+
+    params: list[str] = Field(min_length=1, max_length=100_000)
+    hyper: dict[str, JsonValue] = Field(max_length=64)
+
+
+class SchedulerSpec(_Strict):
+    """A ``torch.optim.lr_scheduler`` class, its constructor arguments and, for
+    ``SequentialLR``/``ChainedScheduler``, the schedulers it runs."""
+
+    name: str = Field(min_length=1, max_length=200)
+    args: dict[str, JsonValue] = Field(default_factory=dict, max_length=32)
+    children: list[SchedulerSpec] = Field(default_factory=list, max_length=16)
+
+
+class RecipeSpec(_Strict):
+    """The full training step: optimizer class and groups, schedule, accumulation, clipping,
+    precision, and the custom autograd functions the model used (the verifier must rebuild
+    every one of them before a replay means anything)."""
+
+    optimizer: str = Field(min_length=1, max_length=200)
+    groups: list[GroupSpec] = Field(min_length=1, max_length=1000)
+    scheduler: SchedulerSpec | None = None
+    micro_batches: int = Field(default=1, ge=1, le=4096)
+    clip_grad_norm: float | None = Field(default=None, gt=0, le=1e6)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    grad_scaler: bool = False
+    custom_autograd: list[str] = Field(default_factory=list, max_length=100)
 
 
 class DataCommitment(_Strict):
@@ -119,7 +198,10 @@ class Manifest(_Strict):
     run_id: str = Field(min_length=1, max_length=200)
     task: TaskSpec
     model: ModelSpec
-    optimizer: OptimizerSpec
+    optimizer: OptimizerSpec | None = None
+    recipe: RecipeSpec | None = None
+    code: CodeSpec | None = None
+    shards: list[ShardFile] | None = Field(default=None, max_length=100_000)
     loss: Literal["cross_entropy"]
     k: int = Field(ge=1, le=10**6)
     steps: int = Field(ge=1, le=10**9)
@@ -129,6 +211,7 @@ class Manifest(_Strict):
     training_flops_per_sample: int = Field(ge=1, le=10**18)
     declared_training_flops: float = Field(gt=0, le=1e30)
     threads: int = Field(ge=1, le=1024)
+    world_size: int = Field(default=1, ge=1, le=1024)
     torch_version: str = Field(max_length=100)
     data: DataCommitment
     batches: BatchCommitment
@@ -186,7 +269,44 @@ def parse_manifest(raw: bytes) -> Manifest:
 
 
 def _check_consistency(m: Manifest) -> None:
-    """Cross-field rules: checkpoints every k steps from 0 to the last step, in order."""
+    """Cross-field rules: one optimizer declaration, checkpoints every k steps from 0 to the
+    last step, in order."""
+    if (m.optimizer is None) == (m.recipe is None):
+        raise IntegrityError(
+            "manifest.json:optimizer",
+            "a manifest declares either optimizer or recipe, and exactly one",
+            "re-export the transcript",
+        )
+    if (m.model.arch == "module") != (m.code is not None):
+        raise IntegrityError(
+            "manifest.json:code",
+            "model code is declared exactly when the model is a handed-over module",
+            "declare model.arch 'module' with its code file, or a registered architecture",
+        )
+    if (m.task.name == "shards") != (m.shards is not None):
+        raise IntegrityError(
+            "manifest.json:shards",
+            "shard files are declared exactly when the task is 'shards'",
+            "list the shard files for a 'shards' task",
+        )
+    if m.shards is not None and sum(s.samples for s in m.shards) != m.task.n_samples:
+        raise IntegrityError(
+            "manifest.json:shards", "shard sample counts do not add up to task.n_samples", None
+        )
+    if m.world_size > 1 and m.recipe is None:
+        raise IntegrityError("manifest.json:world_size", "a distributed run needs a recipe", None)
+    if m.batch_size % m.world_size:
+        raise IntegrityError(
+            "manifest.json:world_size",
+            f"{m.world_size} ranks do not divide the batch of {m.batch_size}",
+            "each rank takes an equal share of every step's batch",
+        )
+    if m.recipe is not None and (m.batch_size // m.world_size) % m.recipe.micro_batches:
+        raise IntegrityError(
+            "manifest.json:recipe.micro_batches",
+            f"{m.recipe.micro_batches} micro-batches do not divide the batch of {m.batch_size}",
+            "each step's batch is split into equal micro-batches",
+        )
     if len(m.checkpoints) != m.n_segments + 1:
         raise IntegrityError(
             "manifest.json:checkpoints",

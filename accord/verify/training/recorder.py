@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from accord.errors import AccordError
-from accord.verify.training.checkpoint import Snapshot, Snapshotter
+from accord.verify.training.checkpoint import Snapshot, Snapshotter, rank_rng_key
+from accord.verify.training.handover import take_code, take_shards
 from accord.verify.training.hashing import (
     batch_leaf_nodes,
     chain_genesis,
@@ -49,10 +50,20 @@ from accord.verify.training.manifest import (
     FORMAT,
     BatchCommitment,
     CheckpointEntry,
+    CodeSpec,
     DataCommitment,
     Manifest,
     ModelSpec,
+    RecipeSpec,
+    ShardFile,
     TaskSpec,
+)
+from accord.verify.training.recipe import (
+    StepParts,
+    custom_autograd_functions,
+    meta_state,
+    meta_tensor,
+    recipe_of,
 )
 from accord.verify.training.tasks import SHARD_SIZE, Dataset, forward_flops_per_sample, make_dataset
 from accord.verify.training.transcript import CHAIN, INDICES, MANIFEST, ckpt_name, ledger_summary
@@ -79,6 +90,17 @@ class TranscriptRecorder:
         threads: int = 1,
         asynchronous: bool = True,
         declared_training_flops: float | None = None,
+        scheduler: Any = None,
+        scaler: Any = None,
+        micro_batches: int = 1,
+        clip_grad_norm: float | None = None,
+        precision: str = "fp32",
+        recipe: bool | None = None,
+        model_code: Path | str | None = None,
+        code_builder: str = "build_model",
+        shard_files: list[Path] | None = None,
+        world_size: int = 1,
+        rank_rng: list[Any] | None = None,
     ) -> None:
         import torch
 
@@ -102,13 +124,46 @@ class TranscriptRecorder:
         self.run_id = run_id or uuid.uuid4().hex
         self.threads = threads
         self.declared = declared_training_flops
-        data = (
-            dataset if dataset is not None else make_dataset(task.name, task.seed, task.n_samples)
-        )
+        self.shards: list[ShardFile] | None = None
+        self.code: CodeSpec | None = None
+        if (model_code is None) != (model_spec.arch != "module"):
+            raise AccordError(
+                "model_code", "is needed exactly when model.arch is 'module'", "hand it over"
+            )
+        if model_code is not None:
+            self.code = take_code(Path(model_code), self.root, code_builder)
+        if (shard_files is None) != (task.name != "shards"):
+            raise AccordError("shard_files", "are needed exactly when the task is 'shards'", None)
+        if shard_files is not None:
+            self.shards, data = take_shards(list(shard_files), self.root)
+            if len(data) != task.n_samples:
+                raise AccordError(
+                    "task.n_samples", f"the shards hold {len(data)} samples", "declare that"
+                )
+        else:
+            data = (
+                dataset
+                if dataset is not None
+                else make_dataset(task.name, task.seed, task.n_samples)
+            )
         self.data = data
-        self.shards = data.shard_hashes(SHARD_SIZE)
+        self.shard_digests = data.shard_hashes(SHARD_SIZE)
         self.params = sum(int(p.numel()) for p in model.parameters())
         self.flops_per_sample = 3 * forward_flops_per_sample(model, data.x[0])
+        if world_size < 1 or batch_size % world_size:
+            raise AccordError("world_size", f"{world_size} ranks do not divide the batch", None)
+        self.world_size = world_size
+        # RNG states of ranks 1.. at the next checkpoint, set by DistributedRecorder.
+        self.rank_rng: list[Any] = list(rank_rng or [])
+        self.recipe = self._declare(
+            recipe, scheduler, scaler, micro_batches, clip_grad_norm, precision, data
+        )
+        self.parts = (
+            None
+            if self.recipe is None
+            else StepParts(model, optimizer, self.recipe, scheduler, scaler)
+        )
+        self._scale_before = 0.0
         self.step = 0
         self._row_shape = (batch_size,)
         self._rows: list[bytes] = []
@@ -129,8 +184,67 @@ class TranscriptRecorder:
             self._worker.start()
         self._finished = False
         torch.set_num_threads(threads)
-        self._submit(self._snapshots.take(0, model, optimizer))
+        self._submit(self._snapshots.take(0, model, optimizer, self._meta(), self._ranks()))
         self.cost["setup_s"] = time.thread_time() - started
+
+    def _declare(
+        self,
+        recipe: bool | None,
+        scheduler: Any,
+        scaler: Any,
+        micro_batches: int,
+        clip_grad_norm: float | None,
+        precision: str,
+        data: Dataset,
+    ) -> RecipeSpec | None:
+        """The recipe, unless the run is a plain single-group SGD/AdamW run at a constant rate
+        (declared with the shorter ``optimizer`` entry the step count understands)."""
+        import torch
+
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise AccordError("precision", f"{precision!r} is not known", "use fp32, bf16 or fp16")
+        if micro_batches < 1 or (self.batch_size // self.world_size) % micro_batches:
+            raise AccordError(
+                "micro_batches", f"{micro_batches} does not divide the batch", "use a divisor"
+            )
+        functions = custom_autograd_functions(self.model, torch.from_numpy(data.x[:1]))
+        plain = (
+            scheduler is None
+            and scaler is None
+            and micro_batches == 1
+            and clip_grad_norm is None
+            and precision == "fp32"
+            and not functions
+            and len(self.optimizer.param_groups) == 1
+            and self.world_size == 1
+            and type(self.optimizer) in (torch.optim.SGD, torch.optim.AdamW)
+        )
+        if recipe is False and not plain:
+            raise AccordError("recipe", "is needed for this run's features", "leave it unset")
+        if not (recipe or not plain):
+            return None
+        return recipe_of(
+            self.model,
+            self.optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+            micro_batches=micro_batches,
+            clip_grad_norm=clip_grad_norm,
+            precision=precision,
+            custom_autograd=functions,
+        )
+
+    def _ranks(self) -> list[tuple[str, Any]]:
+        if self.world_size > 1 and len(self.rank_rng) != self.world_size - 1:
+            raise AccordError("rank_rng", "needs the RNG state of every other rank", None)
+        return [(rank_rng_key(r), t) for r, t in enumerate(self.rank_rng, start=1)]
+
+    def _meta(self) -> Any:
+        if self.parts is None:
+            return None
+        tensor = meta_tensor(meta_state(self.parts))
+        self.parts.skipped = []
+        return tensor
 
     # -- training-thread side -------------------------------------------------------------
     # The per-step calls are timed with perf_counter (about 50 ns a call) rather than
@@ -145,6 +259,8 @@ class TranscriptRecorder:
         except AttributeError:
             ok = False
         self._pending = (indices if ok else self._as_row(indices)).tobytes()
+        if self.parts is not None and self.parts.scaler is not None:
+            self._scale_before = self.parts.scaler.get_scale()
         self._hot_s += time.perf_counter() - t
 
     def _as_row(self, indices: Any) -> np.ndarray:
@@ -155,6 +271,19 @@ class TranscriptRecorder:
             )
         return row
 
+    def fill_rows(self, block: np.ndarray) -> None:
+        """Replace the rows of the open segment (steps recorded since the last checkpoint,
+        the pending one included) with ``block``: a distributed run learns the other ranks'
+        indices only when the segment closes (:mod:`accord.verify.training.distributed`)."""
+        rows = [self._as_row(r).tobytes() for r in np.asarray(block, dtype=np.int64)]
+        held = len(self._rows) + (self._pending is not None)
+        if len(rows) != held:
+            raise AccordError("fill_rows", f"{len(rows)} rows for {held} open steps", None)
+        if self._pending is not None:
+            self._rows, self._pending = rows[:-1], rows[-1]
+        else:
+            self._rows = rows
+
     def after_step(self) -> None:
         """Call after ``optimizer.step()``; checkpoints every k steps."""
         t = time.perf_counter()
@@ -162,6 +291,11 @@ class TranscriptRecorder:
             raise AccordError("record_batch", "was not called before this step", "call it first")
         self._rows.append(self._pending)
         self._pending = None
+        parts = self.parts
+        if parts is not None and parts.scaler is not None:
+            skipped = parts.scaler.get_scale() < self._scale_before
+            if skipped:  # the scale backed off: the scaler skipped this update
+                parts.skipped.append(self.step)
         self.step += 1
         self._hot_s += time.perf_counter() - t
         if len(self._rows) == self.k:
@@ -171,7 +305,9 @@ class TranscriptRecorder:
 
     def _close_segment(self) -> None:
         rows, self._rows = self._rows, []
-        snap = self._snapshots.take(self.step, self.model, self.optimizer)
+        snap = self._snapshots.take(
+            self.step, self.model, self.optimizer, self._meta(), self._ranks()
+        )
         self._submit((self.step - len(rows), rows, snap))
 
     def _submit(self, item: object) -> None:
@@ -273,7 +409,10 @@ class TranscriptRecorder:
             run_id=self.run_id,
             task=self.task,
             model=self.model_spec,
-            optimizer=optimizer_spec_of(self.optimizer),
+            optimizer=None if self.recipe else optimizer_spec_of(self.optimizer),
+            recipe=self.recipe,
+            code=self.code,
+            shards=self.shards,
             loss="cross_entropy",
             k=self.k,
             steps=self.step,
@@ -283,11 +422,12 @@ class TranscriptRecorder:
             training_flops_per_sample=self.flops_per_sample,
             declared_training_flops=float(self.declared or per_step_flops * self.step),
             threads=self.threads,
+            world_size=self.world_size,
             torch_version=_torch_version(),
             data=DataCommitment(
                 shard_size=SHARD_SIZE,
-                shard_hashes=self.shards,
-                data_root=merkle_root([bytes.fromhex(h) for h in self.shards]),
+                shard_hashes=self.shard_digests,
+                data_root=merkle_root([bytes.fromhex(h) for h in self.shard_digests]),
             ),
             batches=BatchCommitment(
                 indices_file="indices.bin",

@@ -121,3 +121,209 @@ def record_training(
             train_step(model, opt, data, idx)
             rec.after_step()
         return rec.finish()
+
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    """A run with a real recipe: AdamW (or another ``torch.optim`` class) with weight decay
+    masked off biases and norms, linear warm-up then cosine decay, gradient accumulation,
+    clipping and mixed precision."""
+
+    run: RunConfig = RunConfig()
+    optimizer: str = "AdamW"
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    warmup: int = 5
+    micro_batches: int = 2
+    clip_grad_norm: float | None = 1.0
+    precision: str = "fp32"
+    grad_scaler: bool = False
+    init_scale: float = 2.0**16
+
+
+def recipe_parts(cfg: RecipeConfig, model: Any) -> tuple[Any, Any, Any]:
+    """Optimizer (two groups: decayed weights, undecayed biases and norms), warm-up + cosine
+    schedule and, for fp16, a grad scaler."""
+    import torch
+    from torch.optim import lr_scheduler
+
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    cls = getattr(torch.optim, cfg.optimizer)
+    opt = cls(
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+    )
+    warm = lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=cfg.warmup)
+    cosine = lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.run.steps - cfg.warmup))
+    sched = lr_scheduler.SequentialLR(opt, [warm, cosine], milestones=[cfg.warmup])
+    scaler = (
+        torch.amp.GradScaler("cpu", init_scale=cfg.init_scale, growth_interval=20)
+        if cfg.grad_scaler
+        else None
+    )
+    return opt, sched, scaler
+
+
+def record_recipe_run(
+    out_dir: Path | str, cfg: RecipeConfig, model: Any = None, run_id: str | None = None
+) -> TranscriptRecorder:
+    """Train with the recipe and the recorder attached, in the plain-loop style a lab would
+    write; returns the finished recorder (``summary`` holds the ledger entry)."""
+    from accord.verify.training.loop import batch_tensors, loss_of
+    from accord.verify.training.recipe import StepParts, declared_step
+
+    run = cfg.run
+    data = make_dataset(run.task, run.data_seed, run.n_samples)
+    if model is None:
+        model, _ = fresh(run)
+    opt, sched, scaler = recipe_parts(cfg, model)
+    schedule = batch_schedule(run.n_samples, run.batch_size, run.steps, run.order_seed)
+    with deterministic(run.threads):
+        rec = TranscriptRecorder(
+            out_dir,
+            model,
+            opt,
+            task=run.task_spec(),
+            model_spec=run.model_spec(),
+            batch_size=run.batch_size,
+            k=run.k,
+            dataset=data,
+            run_id=run_id,
+            threads=run.threads,
+            scheduler=sched,
+            scaler=scaler,
+            micro_batches=cfg.micro_batches,
+            clip_grad_norm=cfg.clip_grad_norm,
+            precision=cfg.precision,
+        )
+        assert rec.recipe is not None
+        parts = StepParts(model, opt, rec.recipe, sched, scaler)
+        for idx in schedule:
+            rec.record_batch(idx)
+            x, y = batch_tensors(data, idx)
+            declared_step(parts, x, y, loss_of)
+            rec.after_step()
+        rec.finish()
+    return rec
+
+
+def _ddp_worker(
+    rank: int,
+    world: int,
+    init_file: str,
+    jobs: list[tuple[str, RecipeConfig, bool]],
+    heads: str,
+) -> None:
+    """One rank of real DDP runs (gloo, CPU), one after the other in one process group: its
+    slice of each global batch, its own dropout stream, the all-reduce inside
+    DistributedDataParallel, the recorder on every rank."""
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        for n, (out_dir, cfg, misreport) in enumerate(jobs):
+            head, loop_s, own_s = _ddp_run(rank, world, out_dir, cfg, misreport)
+            Path(heads, f"{n}.rank{rank}").write_text(f"{loop_s} {own_s}")
+            if rank == 0:
+                Path(heads, str(n)).write_text(head)
+    finally:
+        dist.destroy_process_group()
+
+
+def _ddp_run(
+    rank: int, world: int, out_dir: str, cfg: RecipeConfig, misreport: bool
+) -> tuple[str, float, float]:
+    """One DDP run; with ``misreport``, the last rank trains on other samples than it
+    records (a lab whose transcript does not commit to what one rank really read). Returns
+    the chain head, this rank's wall seconds for the whole run and its recorder seconds."""
+    import time
+
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    from accord.verify.training.distributed import DistributedRecorder
+    from accord.verify.training.loop import batch_tensors, loss_of
+    from accord.verify.training.recipe import StepParts, declared_step, recipe_of
+
+    run = cfg.run
+    data = make_dataset(run.task, run.data_seed, run.n_samples)
+    model, _ = fresh(run)
+    torch.manual_seed(1000 * (run.init_seed + 1) + rank)  # each rank its own dropout stream
+    ddp = DistributedDataParallel(model)
+    opt, sched, scaler = recipe_parts(cfg, model)
+    local = run.batch_size // world
+    rows = batch_schedule(run.n_samples, run.batch_size, run.steps, run.order_seed)
+    features: dict[str, Any] = {
+        "scheduler": sched,
+        "scaler": scaler,
+        "micro_batches": cfg.micro_batches,
+        "clip_grad_norm": cfg.clip_grad_norm,
+        "precision": cfg.precision,
+    }
+    started = time.perf_counter()
+    with deterministic(run.threads):
+        rec = DistributedRecorder(
+            out_dir,
+            model,
+            opt,
+            batch_size=local,
+            k=run.k,
+            task=run.task_spec(),
+            model_spec=run.model_spec(),
+            dataset=data,
+            **features,
+        )
+        parts = StepParts(model, opt, recipe_of(model, opt, **features), sched, scaler)
+        for row in rows:
+            idx = row[rank * local : (rank + 1) * local]  # as DistributedSampler shards
+            rec.record_batch(idx)
+            used = (idx + 1) % run.n_samples if misreport and rank == world - 1 else idx
+            x, y = batch_tensors(data, used)
+            declared_step(parts, x, y, loss_of, model=ddp)
+            rec.after_step()
+        head = rec.finish()
+    return head, time.perf_counter() - started, rec.overhead_seconds()
+
+
+def record_ddp_runs(
+    jobs: list[tuple[Path, RecipeConfig]],
+    world: int = 2,
+    misreport: frozenset[int] = frozenset(),
+    timings: list[list[tuple[float, float]]] | None = None,
+) -> list[str]:
+    """Record real ``world``-process DDP runs with the gloo backend, in one process group;
+    return their chain heads. Jobs numbered in ``misreport`` have their last rank train on
+    other samples than it records (for tests of the verifier). ``timings``, when given,
+    receives per job and rank (wall seconds of the run, recorder seconds)."""
+    import tempfile
+
+    from torch.multiprocessing.spawn import spawn
+
+    with tempfile.TemporaryDirectory(prefix="accord-ddp-") as tmp:
+        spawn(  # type: ignore[no-untyped-call]
+            _ddp_worker,
+            args=(
+                world,
+                f"{tmp}/init",
+                [(str(p), c, n in misreport) for n, (p, c) in enumerate(jobs)],
+                tmp,
+            ),
+            nprocs=world,
+            join=True,
+        )
+        if timings is not None:
+            for n in range(len(jobs)):
+                rows = [Path(tmp, f"{n}.rank{r}").read_text().split() for r in range(world)]
+                timings.append([(float(a), float(b)) for a, b in rows])
+        return [Path(tmp, str(n)).read_text() for n in range(len(jobs))]
+
+
+def record_ddp_run(out_dir: Path | str, cfg: RecipeConfig, world: int = 2) -> str:
+    """Record one real ``world``-process DDP run (gloo); return the chain head."""
+    return record_ddp_runs([(Path(out_dir), cfg)], world)[0]

@@ -120,6 +120,15 @@ def default_model_kwargs(task: str) -> dict[str, int | float]:
     return {"vocab": len(set(zen_text())), "dim": 32, "heads": 2, "context": CHARLM_CONTEXT}
 
 
+_LAB_CODE: list[tuple[Any, str]] = []  # (module, builder), set only inside the sandbox
+
+
+def use_lab_code(module: Any, builder: str) -> None:
+    """Let ``build_model('module', ...)`` build from the lab's imported code. Called only
+    by the sandbox subprocess (:mod:`accord.verify.training.sandbox`)."""
+    _LAB_CODE[:] = [(module, builder)]
+
+
 def build_model(arch: str, kwargs: dict[str, Any], init_seed: int) -> Any:
     """Build a registered architecture with its initial weights fixed by ``init_seed``.
 
@@ -131,6 +140,15 @@ def build_model(arch: str, kwargs: dict[str, Any], init_seed: int) -> Any:
 
     from accord.verify.training import models
 
+    if arch == "module":
+        if not _LAB_CODE:
+            raise AccordError(
+                "model.arch", "the lab's module is built only inside the sandbox", None
+            )
+        from accord.verify.training.handover import build_from_code
+
+        module, builder = _LAB_CODE[0]
+        return build_from_code(module, builder, kwargs, init_seed)
     builders = {"mlp": models.MLP, "cnn": models.SmallCNN, "transformer": models.TinyTransformer}
     if arch not in builders:
         raise AccordError(

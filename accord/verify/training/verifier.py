@@ -13,7 +13,12 @@ Order of checks, cheapest first, each one a reason to stop:
 5. final model — the last checkpoint must be the model the lab declared (when its hash is
    given);
 6. replay — the largest-update segment in each window, plus segments drawn with a beacon the
-   lab could not predict, are re-executed and must land within the calibrated tolerance.
+   lab could not predict, are re-executed and must land within the calibrated tolerance
+   (per precision), with a recipe run's meta state (schedule, scaler, skipped steps) equal.
+
+A run the verifier cannot replay (an optimizer, scheduler or custom autograd function it
+cannot rebuild, or the lab's code failing in the sandbox) is inconclusive, naming why; a
+transcript with the lab's own model code is verified in a sandbox subprocess.
 """
 
 from __future__ import annotations
@@ -23,15 +28,24 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from accord.errors import IntegrityError
+from accord.errors import AccordError, IntegrityError
 from accord.model.finding import Finding, Severity, Verdict
 from accord.verify.training.calibration import (
-    default_tolerance,
     false_rejection_bound,
     stepcount_false_alarm_bound,
+    tolerance_for,
 )
 from accord.verify.training.checkpoint import OPT_PREFIX, weights_digest
-from accord.verify.training.replay import SegmentResult, compare, run_segment
+from accord.verify.training.handover import check_code, read_shards
+from accord.verify.training.recipe import Unreplayable, rebuild
+from accord.verify.training.replay import (
+    SegmentResult,
+    compare,
+    model_functions,
+    run_segment,
+    state_tensors,
+)
+from accord.verify.training.sandbox import DEFAULT_MEMORY, DEFAULT_TIME_S, verify_in_sandbox
 from accord.verify.training.selection import (
     min_forged_fraction,
     miss_probability,
@@ -73,6 +87,24 @@ def _fail(
     )
 
 
+def _inconclusive(
+    subject: str, reasons: list[str], stat: dict[str, Any], evidence: dict[str, str]
+) -> Finding:
+    stat = {**stat, "cannot_replay": reasons}
+    stat.setdefault("checks", {})["replay"] = "not possible"
+    return Finding(
+        subject=subject,
+        verifier=VERIFIER,
+        verdict=Verdict.INCONCLUSIVE,
+        severity=Severity.MEDIUM,
+        statistic=stat,
+        error_bound=0.0,
+        evidence=evidence,
+        explanation="the run cannot be replayed, so its training cannot be confirmed or "
+        "refuted: " + "; ".join(reasons),
+    )
+
+
 def verify_training(
     transcript_dir: Path | str,
     beacon: bytes,
@@ -87,16 +119,21 @@ def verify_training(
     tolerance: float | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
+    sandboxed: bool = False,
+    sandbox_time_s: int = DEFAULT_TIME_S,
+    sandbox_memory: int = DEFAULT_MEMORY,
 ) -> Finding:
     """Verify a training transcript; never raises for a bad transcript, only for bad arguments.
 
     A directory that does not exist raises :class:`NotFoundError`. Everything wrong *inside*
     the transcript is a finding: INCONSISTENT, naming the failed check.
+
+    A transcript whose model is the lab's own code is verified in a sandbox subprocess
+    (:mod:`accord.verify.training.sandbox`); ``sandboxed`` is set there.
     """
     report = progress or _noop
-    tol = default_tolerance() if tolerance is None else tolerance
     evidence = {"beacon": hashlib.sha256(beacon).hexdigest()}
-    stat: dict[str, Any] = {"checks": {}, "tolerance_relative": tol}
+    stat: dict[str, Any] = {"checks": {}}
     subject = str(transcript_dir)
 
     report("integrity", 0, 1)
@@ -106,6 +143,10 @@ def verify_training(
         return _fail(subject, "integrity", err.message, stat, evidence, Severity.CRITICAL)
     m = tr.manifest
     subject = m.run_id
+    precision = "fp32" if m.recipe is None else m.recipe.precision
+    tol = tolerance_for(precision) if tolerance is None else tolerance
+    stat["tolerance_relative"] = tol
+    stat["precision"] = precision
     evidence.update(
         chain_head=tr.chain_head,
         manifest=tr.manifest_sha256,
@@ -113,13 +154,42 @@ def verify_training(
         data_root=m.data.data_root,
         batches_root=m.batches.merkle_root,
     )
+    if m.code is not None and not sandboxed:
+        try:
+            check_code(tr.root, m.code)
+        except IntegrityError as err:
+            return _fail(subject, "integrity", err.message, stat, evidence, Severity.CRITICAL)
+        request = {
+            "beacon": beacon.hex(),
+            "expected_head": expected_head,
+            "declared_flops": declared_flops,
+            "declared_weights_sha256": declared_weights_sha256,
+            "budget": budget,
+            "top_q": top_q,
+            "n_random": n_random,
+            "n_anomalous": n_anomalous,
+            "tolerance": tolerance,
+            "threads": threads,
+        }
+        report("sandbox", 0, 1)
+        return verify_in_sandbox(
+            tr.root, subject, request, time_s=sandbox_time_s, memory=sandbox_memory
+        )
     stat["checks"]["integrity"] = "pass"
     stat["steps"], stat["k"], stat["segments"] = m.steps, m.k, m.n_segments
 
     report("data", 0, 1)
-    data = make_dataset(m.task.name, m.task.seed, m.task.n_samples)
-    if data.shard_hashes(m.data.shard_size) != m.data.shard_hashes or (
-        data.data_root(m.data.shard_size) != m.data.data_root
+    if m.shards is not None:
+        try:
+            data = read_shards(tr.root, m.shards)  # each file hashed as read
+        except IntegrityError as err:
+            return _fail(subject, "data", err.message, stat, evidence)
+    else:
+        data = make_dataset(m.task.name, m.task.seed, m.task.n_samples)
+    if (
+        len(data) != m.task.n_samples
+        or data.shard_hashes(m.data.shard_size) != m.data.shard_hashes
+        or (data.data_root(m.data.shard_size) != m.data.data_root)
     ):
         return _fail(
             subject,
@@ -135,6 +205,11 @@ def verify_training(
     try:
         model = build_model(m.model.arch, dict(m.model.kwargs), m.model.init_seed)
     except Exception as exc:
+        if m.model.arch == "module":  # the lab's code failed: reported, not held against it
+            return _inconclusive(
+                subject, [f"the lab's model code raised {type(exc).__name__}: {exc}"], stat,
+                evidence,
+            )  # fmt: skip
         return _fail(
             subject, "initialisation", f"cannot build the declared model ({exc})", stat, evidence
         )
@@ -151,11 +226,31 @@ def verify_training(
             stat,
             evidence,
         )
-    if any(k.startswith(OPT_PREFIX) for k in start):
+    cannot_replay: list[str] = []
+    fresh_state: dict[str, Any] = {}
+    if m.recipe is not None:
+        # Some optimizers (Adagrad) hold state from construction: checkpoint 0 must carry
+        # exactly what the declared optimizer holds when built. The registered architectures
+        # hold no custom autograd function.
+        try:
+            fresh_model = build_model(m.model.arch, dict(m.model.kwargs), m.model.init_seed)
+            parts = rebuild(m.recipe, fresh_model, model_functions(m, fresh_model, data))
+            fresh_state = {
+                k: v
+                for k, v in state_tensors(parts.model, parts.optimizer).items()
+                if k.startswith(OPT_PREFIX)
+            }
+        except Unreplayable as exc:
+            cannot_replay = exc.reasons
+        except IntegrityError as err:
+            return _fail(subject, "integrity", err.message, stat, evidence, Severity.CRITICAL)
+    start_opt = {k: v for k, v in start.items() if k.startswith(OPT_PREFIX)}
+    if not cannot_replay and not _same_tensors(start_opt, fresh_state):
         return _fail(
             subject,
             "initialisation",
-            "checkpoint 0 carries optimizer state (a run starts with none)",
+            "checkpoint 0 carries optimizer state other than the declared optimizer starts "
+            "with (a run starts from its freshly built optimizer)",
             stat,
             evidence,
         )
@@ -210,6 +305,9 @@ def verify_training(
     else:
         stat["checks"]["final_model"] = "not given"
 
+    if cannot_replay:
+        return _inconclusive(subject, cannot_replay, stat, evidence)
+
     scanned = scan_checkpoints(tr, report, model)
     if isinstance(scanned, IntegrityError):
         return _fail(subject, "integrity", scanned.message, stat, evidence, Severity.CRITICAL)
@@ -232,7 +330,7 @@ def verify_training(
             evidence,
             error_bound=stepcount_false_alarm_bound(len(counts)),
         )
-    stat["checks"]["step_count"] = "pass"
+    stat["checks"]["step_count"] = "pass" if m.optimizer is not None else "not applied (recipe)"
 
     count_cost = count_flops / transcript_flops
     top, anomalous, rand = select_segments(
@@ -265,13 +363,18 @@ def verify_training(
     results: list[SegmentResult] = []
     for n, j in enumerate(chosen):
         report("replay", n, len(chosen))
+        first, last = m.segment_bounds(j)
         try:
             s0, s1 = tr.checkpoint_tensors(j), tr.checkpoint_tensors(j + 1)
             replayed = run_segment(tr, data, j, s0, replay_threads)
+            results.append(compare(j, first, last, s0, s1, replayed))
         except IntegrityError as err:
             return _fail(subject, "integrity", err.message, stat, evidence, Severity.CRITICAL)
-        first, last = m.segment_bounds(j)
-        results.append(compare(j, first, last, s0, s1, replayed))
+        except (Unreplayable, AccordError) as exc:
+            return _inconclusive(subject, [f"segment {j}: {exc}"], stat, evidence)
+        except Exception as exc:  # a recorded state torch cannot run from (or a bug here)
+            why = f"replaying segment {j} raised {type(exc).__name__}: {exc}"
+            return _inconclusive(subject, [why[:500]], stat, evidence)
     report("replay", len(chosen), len(chosen))
     replayed_steps = sum(r.last_step - r.first_step for r in results)
     stat["replay_cost_fraction"] = replayed_steps / m.steps
@@ -281,7 +384,7 @@ def verify_training(
         for r in results
     ]
     stat["max_relative_distance"] = max((r.relative for r in results), default=0.0)
-    frr = false_rejection_bound(len(results))
+    frr = false_rejection_bound(len(results), None if m.recipe is None else precision)
     bad = [r for r in results if not r.passes(tol)]
     if bad:
         worst = max(bad, key=lambda r: r.relative)
@@ -290,7 +393,8 @@ def verify_training(
             "replay",
             f"{len(bad)} of {len(results)} replayed segments missed the recorded state (worst: "
             f"segment {worst.segment}, relative distance {worst.relative:.3g} > {tol:.3g}"
-            f"{'' if worst.rng_equal else ', RNG state differs'})",
+            f"{'' if worst.rng_equal else ', RNG state differs'}"
+            f"{'' if worst.state_equal else ', schedule/scaler/skipped-step state differs'})",
             stat,
             evidence,
             error_bound=frr,
@@ -307,7 +411,8 @@ def verify_training(
         evidence=evidence,
         explanation=(
             f"Chain, data, initialisation and compute check out; {len(results)} segments "
-            f"({stat['replay_cost_fraction']:.1%} of training) replayed within {tol:.3g}; "
+            f"({stat['replay_cost_fraction']:.1%} of training) replayed within {tol:.3g} "
+            f"(relative l2, calibrated for {precision}); "
             f"verifier cost {stat['verifier_cost_fraction']:.1%} of training in all. "
             f"The random draws catch a transcript with "
             f"{det['min_forged_fraction_caught_99pct']:.0%} "
@@ -326,6 +431,14 @@ def replay_budget(budget: float, count_cost: float) -> float:
     if budget >= 1:
         return 1.0
     return max(budget - count_cost, 1e-9)
+
+
+def _same_tensors(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    import torch
+
+    return set(a) == set(b) and all(
+        a[k].shape == b[k].shape and a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a
+    )
 
 
 def _kind(j: int, top: list[int], anomalous: list[int]) -> str:
@@ -360,7 +473,15 @@ def scan_checkpoints(
 
     declared = [last - first for first, last in (m.segment_bounds(j) for j in range(n))]
     try:
-        counts, flops = count_steps(m.optimizer, states(), declared)
+        if m.optimizer is None:
+            # A recipe run (schedule, groups, accumulation, scaler) is outside the step
+            # count's model of zero-gradient motion: no count, and the finding says so.
+            for _ in states():
+                pass
+            counts: list[StepCount] = []
+            flops = 0
+        else:
+            counts, flops = count_steps(m.optimizer, states(), declared)
     except IntegrityError as err:
         return err
     report("checkpoints", n + 1, n + 1)
