@@ -51,7 +51,7 @@ class _Named:
 class Run:
     utility: bool
     security: bool  # AgentDojo's convention: True means the attack succeeded
-    blocked: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
+    blocked: list[tuple[str, str, str, tuple[str, ...]]] = field(default_factory=list)
     obeyed: bool = False
     calls: int = 0
     check_seconds: list[float] = field(default_factory=list)
@@ -107,7 +107,8 @@ def run_case(
         run.check_seconds.append(time.perf_counter() - start)
         run.calls += 1
         if decision.verdict != "allow":
-            run.blocked.append(("user" if own else "attack", call.function, decision.reasons))
+            who = "user" if own else "attack"
+            run.blocked.append((who, call.function, decision.verdict, decision.reasons))
             return False
         result, error = runtime.run_function(env, call.function, args)
         trace.append(call)
@@ -170,7 +171,7 @@ def evaluate(suites: list[str], guards: list[str], policy: Policy) -> dict[str, 
                 latencies += run.check_seconds
                 benign[uid] = {
                     "utility": run.utility,
-                    "blocked": [[w, t, list(r)] for w, t, r in run.blocked],
+                    "blocked": [[w, t, v, list(r)] for w, t, v, r in run.blocked],
                 }
             attacked: dict[str, Any] = {}
             for uid, user_task in suite.user_tasks.items():
@@ -182,7 +183,7 @@ def evaluate(suites: list[str], guards: list[str], policy: Policy) -> dict[str, 
                         "utility": run.utility,
                         "attack_succeeded": run.security,
                         "obeyed": run.obeyed,
-                        "blocked": [[w, t, list(r)] for w, t, r in run.blocked],
+                        "blocked": [[w, t, v, list(r)] for w, t, v, r in run.blocked],
                     }
             per[kind] = {"benign": benign, "attacked": attacked, "latency": _quantiles(latencies)}
         results["suites"][suite_name] = per
@@ -236,12 +237,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", type=Path, default=POLICY)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
-        "--no-delegation", action="store_true", help="Override the policy: no delegated trust."
-    )
+        "--delegation", choices=["allow", "ask", "off"], default=None,
+        help="Override the policy's delegation setting.",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     policy = load_policy(args.policy)
-    if args.no_delegation:
-        policy = policy.model_copy(update={"delegation": False})
+    if args.delegation is not None:
+        policy = policy.model_copy(update={"delegation": args.delegation})
     guards = args.guards.split(",")
     start = time.perf_counter()
     results = evaluate(args.suites.split(","), guards, policy)

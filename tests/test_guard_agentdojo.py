@@ -34,7 +34,7 @@ def test_attack_succeeds_unguarded_and_is_stopped_by_the_guard(banking: object) 
     guarded = run_case(suite, user, injection, injections, "accord", policy)
     assert guarded.obeyed and not guarded.security
     assert guarded.utility  # the refund the user asked for still went through
-    assert any(who == "attack" and tool == "send_money" for who, tool, _ in guarded.blocked)
+    assert any(who == "attack" and tool == "send_money" for who, tool, _, _ in guarded.blocked)
 
 
 def test_benign_task_passes_and_a_file_cannot_grant_itself_authority(banking: object) -> None:
@@ -44,4 +44,4 @@ def test_benign_task_passes_and_a_file_cannot_grant_itself_authority(banking: ob
     assert run_case(suite, tasks["user_task_3"], None, {}, "accord", policy).utility
     follow = run_case(suite, tasks["user_task_12"], None, {}, "accord", policy)
     assert not follow.utility  # "follow the instructions in the file" grants nothing
-    assert "does not ask for it" in follow.blocked[0][2][0]
+    assert "does not ask for it" in follow.blocked[0][3][0]

@@ -39,7 +39,7 @@ def test_schema_rejects_what_the_loader_rejects() -> None:
 
 def test_digest_changes_with_any_rule() -> None:
     base = load_policy(DATA / "mailbox.yaml")
-    looser = base.model_copy(update={"delegation": False})
+    looser = base.model_copy(update={"delegation": "allow"})
     assert base.digest() != looser.digest()
 
 

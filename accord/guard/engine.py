@@ -69,10 +69,15 @@ def _values(arg: Any) -> list[str]:
 
 
 def granted(rule: ToolRule, request: str) -> str | None:
-    """The first grant phrase found in the request, as a whole-word prefix."""
+    """The first grant phrase found in the request (see ToolRule.grants)."""
     text = norm(request)
     for phrase in rule.grants:
-        if re.search(r"\b" + re.escape(norm(phrase)), text):
+        wanted = norm(phrase)
+        if wanted.endswith("*"):
+            pattern = r"\b" + re.escape(wanted[:-1])
+        else:
+            pattern = r"\b" + re.escape(wanted) + r"(?:s|es|d|ed|ing)?\b"
+        if re.search(pattern, text):
             return phrase
     return None
 
@@ -133,16 +138,16 @@ class Context:
             if holder is None:
                 continue
             if kind is None:
-                return f"from {holder.key!r} of a record the user named"
+                return f"delegated: from {holder.key!r} of a record the user named"
             pattern = dict(KINDS)[kind]
             seen = {m.group(0) for leaf in texts for m in pattern.finditer(leaf.text)}
             seen.discard(value)
             if not seen:
-                return f"from {holder.key!r} of a record the user named (the only {kind})"
+                return f"delegated: the only {kind} in {holder.key!r} of a record the user named"
         return None
 
     def endorsement(self, value: str) -> str | None:
-        """Why ``value`` may steer a call, or None."""
+        """Why ``value`` may steer a call, or None; delegated reasons start "delegated"."""
         if _token_in(value, self.request):
             return "in the user's request"
         if value in self.trusted_values:
@@ -152,7 +157,7 @@ class Context:
                 continue
             if value == leaf.text or (len(value) >= 6 and value in leaf.text):
                 return f"from trusted field {leaf.key!r}"
-        if self.policy.delegation:
+        if self.policy.delegation != "off":
             return self._delegated(value)
         return None
 
@@ -179,16 +184,20 @@ def decide(ctx: Context, tool: str, args: dict[str, Any]) -> Decision:
         if phrase is None:
             reasons.append(f"{tool} changes the world and the user's request does not ask for it")
     targets: list[str] = []
+    delegated: list[str] = []
     for name, value in args.items():
         arg_rule = rule.args.get(name)
         if arg_rule is None or arg_rule.role != "target":
             continue
         for item in _values(value):
             targets.append(item)
-            if ctx.endorsement(item) is None:
+            why = ctx.endorsement(item)
+            if why is None:
                 where = ctx.untrusted_source(item)
                 origin = f"appears only in untrusted {where!r}" if where else "has no known source"
                 reasons.append(f"{name}={item!r} {origin}")
+            elif why.startswith("delegated") and policy.delegation == "ask":
+                delegated.append(f"{name}={item!r} is {why}")
     private_hits = _private_flows(ctx, rule, args)
     if private_hits:
         readers_ok = bool(targets) and all(ctx.user_named(t) for t in targets)
@@ -198,6 +207,8 @@ def decide(ctx: Context, tool: str, args: dict[str, Any]) -> Decision:
     if unknown and rule.effect == "write":
         reasons.append(f"undeclared arguments {unknown} on a write tool")
     if not reasons:
+        if delegated:
+            return Decision("ask", (*delegated, "confirm with the user before it runs"))
         return Decision("allow", ())
     authority = any("does not ask for it" in r for r in reasons) or any(
         "not declared" in r for r in reasons

@@ -46,8 +46,10 @@ class ToolRule(_Strict):
     effect: Effect = Field(description="`write` changes the world (send, pay, delete, post).")
     grants: list[str] = Field(
         default_factory=list,
-        description="Phrases in the user's request that authorise this write tool. A write "
-        "tool with no grants is never authorised by the request alone.",
+        description="Words in the user's request that authorise this write tool, matched "
+        "as whole words with plain inflections (send, sends, sent is not); a trailing `*` "
+        "matches any word starting so (`reserv*`). A write tool with no grants is never "
+        "authorised by the request alone.",
     )
     args: dict[str, ArgRule] = Field(default_factory=dict)
     trusted_fields: list[str] = Field(
@@ -72,10 +74,11 @@ class Policy(_Strict):
         default_factory=list,
         description="Recipients, hosts, paths or accounts trusted ahead of any request.",
     )
-    delegation: bool = Field(
-        default=True,
-        description="Values in a record the user named (a file, an e-mail by its sender) "
-        "count as endorsed: `pay the bill in bill.txt` delegates trust to that file.",
+    delegation: Literal["allow", "ask", "off"] = Field(
+        default="ask",
+        description="A target value found in a record the user named (`pay the bill in "
+        "bill.txt`) and in nothing more trusted: `allow` the call, `ask` the user, or treat "
+        "it as unendorsed (`off`). Whoever can write that record can choose the value.",
     )
     on_violation: Outcome = Field(
         default="deny", description="What an information-flow violation yields."
