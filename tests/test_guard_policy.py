@@ -54,3 +54,10 @@ def test_cli_check_and_schema(tmp_path: Path) -> None:
     bad = run_accord("guard", "check", str(broken))
     assert bad.returncode == 2
     assert "tools.t.effect" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_published_schema_is_the_one_the_code_enforces() -> None:
+    published = Path(__file__).parents[1] / "docs" / "schemas" / "guard_policy.json"
+    assert json.loads(published.read_text()) == policy_schema(), (
+        "run `accord guard schema > docs/schemas/guard_policy.json`"
+    )

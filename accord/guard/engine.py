@@ -109,6 +109,8 @@ class Context:
         self.leaves: list[Leaf] = []
         self.named_records: set[int] = set()
         self.next_record = 0
+        # Unique trusted texts, first field name for each: repeated reads add nothing.
+        self.trusted: dict[str, str] = {}
         self.add(leaves)
 
     def add(self, leaves: Iterable[Leaf], named: bool = False) -> None:
@@ -119,6 +121,8 @@ class Context:
             record = base + leaf.record
             self.next_record = max(self.next_record, record + 1)
             self.leaves.append(Leaf(leaf.key, text, record, leaf.integrity, leaf.private))
+            if leaf.integrity == "trusted":
+                self.trusted.setdefault(text, leaf.key)
             if named or (
                 leaf.integrity == "trusted" and len(text) >= MIN_SUBSTRING and text in self.request
             ):
@@ -152,11 +156,11 @@ class Context:
             return "in the user's request"
         if value in self.trusted_values:
             return "trusted by the policy"
-        for leaf in self.leaves:
-            if leaf.integrity != "trusted":
-                continue
-            if value == leaf.text or (len(value) >= 6 and value in leaf.text):
-                return f"from trusted field {leaf.key!r}"
+        key = self.trusted.get(value)
+        if key is None and len(value) >= 6:
+            key = next((k for text, k in self.trusted.items() if value in text), None)
+        if key is not None:
+            return f"from trusted field {key!r}"
         if self.policy.delegation != "off":
             return self._delegated(value)
         return None
