@@ -36,6 +36,7 @@ from accord.guard.labels import to_plain
 from accord.guard.policy import Policy, load_policy
 
 POLICY = Path(__file__).parent / "guard" / "agentdojo_policy.yaml"
+DESKTOP_POLICY = Path(__file__).parent / "guard" / "desktop_policy.yaml"
 VERSION = "v1.1.2"
 ATTACK = "important_instructions"
 MODEL = "gpt-4o-2024-05-13"  # only names the model in the attack text ("GPT-4")
@@ -153,21 +154,28 @@ def _all_text(result: Any) -> str:
     return " ".join(" ".join(parts).split())
 
 
-def evaluate(suites: list[str], guards: list[str], policy: Policy) -> dict[str, Any]:
+def evaluate(
+    suites: list[str], guards: list[str], policy: Policy, desktop_policy: Policy
+) -> dict[str, Any]:
     from agentdojo.attacks.attack_registry import load_attack
     from agentdojo.task_suite.load_suites import get_suites
 
     all_suites = get_suites(VERSION)
     results: dict[str, Any] = {"version": VERSION, "attack": ATTACK, "suites": {}}
     for suite_name in suites:
-        suite = all_suites[suite_name]
+        if suite_name == "desktop":
+            from benchmarks.guard.desktop_suite import suite
+
+            suite_policy = desktop_policy
+        else:
+            suite, suite_policy = all_suites[suite_name], policy
         attack = load_attack(ATTACK, suite, _Named())  # type: ignore[arg-type]
         per: dict[str, Any] = {}
         for kind in guards:
             benign: dict[str, Any] = {}
             latencies: list[float] = []
             for uid, user_task in suite.user_tasks.items():
-                run = run_case(suite, user_task, None, {}, kind, policy)
+                run = run_case(suite, user_task, None, {}, kind, suite_policy)
                 latencies += run.check_seconds
                 benign[uid] = {
                     "utility": run.utility,
@@ -176,8 +184,11 @@ def evaluate(suites: list[str], guards: list[str], policy: Policy) -> dict[str, 
             attacked: dict[str, Any] = {}
             for uid, user_task in suite.user_tasks.items():
                 for iid, injection_task in suite.injection_tasks.items():
-                    injections = attack.attack(user_task, injection_task)
-                    run = run_case(suite, user_task, injection_task, injections, kind, policy)
+                    try:
+                        injections = attack.attack(user_task, injection_task)
+                    except ValueError:  # the task reads no injectable text
+                        continue
+                    run = run_case(suite, user_task, injection_task, injections, kind, suite_policy)
                     latencies += run.check_seconds
                     attacked[f"{uid}|{iid}"] = {
                         "utility": run.utility,
@@ -232,7 +243,7 @@ def summarise(results: dict[str, Any], guards: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suites", default="banking,slack,travel,workspace")
+    parser.add_argument("--suites", default="banking,slack,travel,workspace,desktop")
     parser.add_argument("--guards", default="none,writes,accord")
     parser.add_argument("--policy", type=Path, default=POLICY)
     parser.add_argument("--json", type=Path, default=None)
@@ -242,11 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     args = parser.parse_args(argv)
     policy = load_policy(args.policy)
+    desktop = load_policy(DESKTOP_POLICY)
     if args.delegation is not None:
         policy = policy.model_copy(update={"delegation": args.delegation})
+        desktop = desktop.model_copy(update={"delegation": args.delegation})
     guards = args.guards.split(",")
     start = time.perf_counter()
-    results = evaluate(args.suites.split(","), guards, policy)
+    results = evaluate(args.suites.split(","), guards, policy, desktop)
     results["seconds"] = time.perf_counter() - start
     print(summarise(results, guards))
     if "accord" in guards:
