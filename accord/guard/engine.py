@@ -68,6 +68,20 @@ def _values(arg: Any) -> list[str]:
     return out
 
 
+_ITEM_SPLIT = re.compile(r"[\n,;|]|:\s")
+
+
+def _items(raw: str) -> list[str]:
+    """The items of a trusted text that lists several values ("Hotels: A, B\nC").
+
+    A trusted field endorses a value only as a whole item, never as a substring: a
+    channel name or a title that someone could write is not a licence for any text in it.
+    """
+    if len(raw) > 20000:
+        return []
+    return [item for part in _ITEM_SPLIT.split(raw) if (item := norm(part))]
+
+
 def granted(rule: ToolRule, request: str) -> str | None:
     """The first grant phrase found in the request (see ToolRule.grants)."""
     text = norm(request)
@@ -123,6 +137,8 @@ class Context:
             self.leaves.append(Leaf(leaf.key, text, record, leaf.integrity, leaf.private))
             if leaf.integrity == "trusted":
                 self.trusted.setdefault(text, leaf.key)
+                for item in _items(leaf.text):
+                    self.trusted.setdefault(item, leaf.key)
             if named or (
                 leaf.integrity == "trusted" and len(text) >= MIN_SUBSTRING and text in self.request
             ):
@@ -157,8 +173,6 @@ class Context:
         if value in self.trusted_values:
             return "trusted by the policy"
         key = self.trusted.get(value)
-        if key is None and len(value) >= 6:
-            key = next((k for text, k in self.trusted.items() if value in text), None)
         if key is not None:
             return f"from trusted field {key!r}"
         if self.policy.delegation != "off":

