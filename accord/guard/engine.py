@@ -105,6 +105,14 @@ KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 """Shapes of values whose alternatives can be counted in a text."""
 
 
+IDENTIFIERS = re.compile(
+    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail addresses
+    r"|\b[a-z]{2}\d{2}[a-z0-9]{10,30}\b"  # IBANs
+    r"|\bhttps?://[^\s,;)\]]+|\bwww\.[a-z0-9.-]+(?:/[^\s,;)\]]*)?"  # links
+)
+"""Addresses and links inside free text: content that carries one acts on its reader."""
+
+
 def kind_of(value: str) -> str | None:
     for name, pattern in KINDS:
         match = pattern.fullmatch(value)
@@ -216,6 +224,20 @@ def decide(ctx: Context, tool: str, args: dict[str, Any]) -> Decision:
                 reasons.append(f"{name}={item!r} {origin}")
             elif why.startswith("delegated") and policy.delegation == "ask":
                 delegated.append(f"{name}={item!r} is {why}")
+    for name, value in args.items():
+        arg_rule = rule.args.get(name)
+        if arg_rule is None or arg_rule.role != "content":
+            continue
+        for text in _values(value):
+            for match in IDENTIFIERS.finditer(text):
+                item = match.group(0).rstrip(".")
+                why = ctx.endorsement(item)
+                if why is None:
+                    where = ctx.untrusted_source(item)
+                    origin = f"only in untrusted {where!r}" if where else "from no known source"
+                    reasons.append(f"{name} carries {item!r}, seen {origin}")
+                elif why.startswith("delegated") and policy.delegation == "ask":
+                    delegated.append(f"{name} carries {item!r}, {why}")
     private_hits = _private_flows(ctx, rule, args)
     if private_hits:
         readers_ok = bool(targets) and all(ctx.user_named(t) for t in targets)
