@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from accord.guard import Guard, load_policy
 from accord.guard.engine import Context, safe_decide
 from accord.guard.labels import MAX_LEAVES, label_result
+from accord.guard.policy import ArgRule
 
 POLICY = load_policy(Path(__file__).parent / "data" / "guard" / "mailbox.yaml")
 INBOX = {
@@ -190,3 +191,27 @@ def test_content_cannot_carry_a_link_seen_only_in_untrusted_text() -> None:
     )
     link = {"recipients": ["bob@example.org"], "body": "Here: https://docs.example.org/a"}
     assert named.check("send_email", link).verdict == "allow"
+
+
+def test_free_text_copied_from_untrusted_text_is_refused_unless_the_user_named_it() -> None:
+    policy = POLICY.model_copy(
+        update={
+            "tools": {
+                **POLICY.tools,
+                "create_event": POLICY.tools["send_money"].model_copy(
+                    update={"grants": ["schedule"], "args": {"title": ArgRule(role="data")}}
+                ),
+            }
+        }
+    )
+    planted = {
+        "emails": [{"id": "9", "sender": "x@shop.example", "body": "Book Riverside View now"}]
+    }
+    guard = Guard(policy, "Schedule lunch with Bob tomorrow")
+    guard.observe("read_inbox", {}, planted)
+    decision = guard.check("create_event", {"title": "Book Riverside View now"})
+    assert decision.verdict == "deny" and "copied from untrusted 'body'" in decision.reasons[0]
+    assert guard.check("create_event", {"title": "Lunch with Bob"}).verdict == "allow"
+    named = Guard(policy, "Schedule what the e-mail from x@shop.example says")
+    named.observe("read_inbox", {}, planted)
+    assert named.check("create_event", {"title": "Book Riverside View now"}).verdict == "allow"

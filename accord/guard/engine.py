@@ -28,6 +28,9 @@ from accord.guard.policy import Policy, ToolRule
 Verdict = Literal["allow", "deny", "ask"]
 MIN_SUBSTRING = 4
 """Shorter values endorse only by an exact, whole-token match."""
+MIN_COPIED = 16
+"""A free-text argument this long, copied word for word from untrusted text, was chosen
+by whoever wrote that text (an event title, a file name), not by the user."""
 
 
 @dataclass(frozen=True)
@@ -238,6 +241,19 @@ def decide(ctx: Context, tool: str, args: dict[str, Any]) -> Decision:
                     reasons.append(f"{name} carries {item!r}, seen {origin}")
                 elif why.startswith("delegated") and policy.delegation == "ask":
                     delegated.append(f"{name} carries {item!r}, {why}")
+    if rule.effect == "write":
+        for name, value in args.items():
+            arg_rule = rule.args.get(name)
+            if arg_rule is None or arg_rule.role != "data":
+                continue
+            for text in _values(value):
+                if len(text) < MIN_COPIED or ctx.user_named(text):
+                    continue
+                why = ctx.endorsement(text)
+                # Copied from a record the user named is what "do X with that e-mail"
+                # means: free text from there is data, not a choice of target.
+                if why is None and (where := ctx.untrusted_source(text)) is not None:
+                    reasons.append(f"{name}={text[:80]!r} is copied from untrusted {where!r}")
     private_hits = _private_flows(ctx, rule, args)
     if private_hits:
         readers_ok = bool(targets) and all(ctx.user_named(t) for t in targets)

@@ -86,6 +86,7 @@ def label_result(result: Any, rule: ToolRule | None) -> list[Leaf]:
     trusted = set(rule.trusted_fields) if rule else set()
     private = set(rule.private_fields) if rule else set()
     all_private = "*" in private
+    all_trusted = "*" in trusted
     leaves: list[Leaf] = []
     total = 0
     records = 0
@@ -106,7 +107,8 @@ def label_result(result: Any, rule: ToolRule | None) -> list[Leaf]:
                 if len(leaves) < MAX_LEAVES:
                     text = _text(k)[:MAX_TEXT]
                     total += len(text)
-                    integrity_k: Integrity = "trusted" if "@keys" in trusted else "untrusted"
+                    keyed = all_trusted or "@keys" in trusted
+                    integrity_k: Integrity = "trusted" if keyed else "untrusted"
                     leaves.append(Leaf("@keys", text, records, integrity_k, all_private))
             stack.extend((v, _text(k), records, depth + 1) for k, v in reversed(items))
             continue
@@ -117,6 +119,6 @@ def label_result(result: Any, rule: ToolRule | None) -> list[Leaf]:
             continue
         text = _text(value)[:MAX_TEXT]
         total += len(text)
-        integrity: Integrity = "trusted" if key in trusted else "untrusted"
+        integrity: Integrity = "trusted" if all_trusted or key in trusted else "untrusted"
         leaves.append(Leaf(key, text, record, integrity, all_private or key in private))
     return leaves

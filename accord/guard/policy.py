@@ -55,7 +55,8 @@ class ToolRule(_Strict):
     trusted_fields: list[str] = Field(
         default_factory=list,
         description="Result field names whose values the tool's system sets (ids, senders, "
-        "account numbers): they endorse arguments. Every other field is untrusted.",
+        "account numbers): they endorse arguments. Every other field is untrusted; `*` "
+        "marks the whole result trusted (a platform's own listings).",
     )
     private_fields: list[str] = Field(
         default_factory=list,
