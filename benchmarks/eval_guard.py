@@ -13,8 +13,10 @@ attacker, the attacker's goal text (the worst case for attacks that only want th
 skipped and the agent carries on. AgentDojo's own utility and security checks then judge
 the resulting environment, call trace and answer.
 
-Guards compared: ``none`` (every call allowed), ``writes`` (every write tool denied) and
-``accord`` (accord.guard with the declared policy).
+Guards compared: ``none`` (every call allowed), ``writes`` (every write tool denied),
+``taint`` (a write is denied when one of its argument values, four characters or more,
+occurs in any tool output but not in the user's request) and ``accord`` (accord.guard with
+the declared policy).
 """
 
 from __future__ import annotations
@@ -64,20 +66,29 @@ class _Gate:
     def __init__(self, kind: str, policy: Policy, request: str) -> None:
         self.kind = kind
         self.policy = policy
+        self.request = " ".join(request.casefold().split())
+        self.untrusted: list[str] = []
         self.guard = Guard(policy, request) if kind == "accord" else None
 
     def check(self, tool: str, args: dict[str, Any]) -> Decision:
         if self.guard is not None:
             return self.guard.check(tool, args)
-        if self.kind == "writes":
-            rule = self.policy.tools.get(tool)
-            if rule is None or rule.effect == "write":
-                return Decision("deny", ("write tool",))
+        rule = self.policy.tools.get(tool)
+        is_write = rule is None or rule.effect == "write"
+        if self.kind == "writes" and is_write:
+            return Decision("deny", ("write tool",))
+        if self.kind == "taint" and is_write:
+            # Deny a write whose argument occurs in tool output but not in the request.
+            for value in _strings(args):
+                if value not in self.request and any(value in t for t in self.untrusted):
+                    return Decision("deny", (f"{value!r} comes from tool output",))
         return Decision("allow", ())
 
     def observe(self, tool: str, args: dict[str, Any], result: Any) -> None:
         if self.guard is not None:
             self.guard.observe(tool, args, result)
+        if self.kind == "taint":
+            self.untrusted.append(" ".join(_all_text(result).casefold().split()))
 
 
 def run_case(
@@ -136,6 +147,24 @@ def run_case(
                 injection_task, output, pre, env, trace
             )
     return run
+
+
+def _strings(args: dict[str, Any]) -> list[str]:
+    """Argument values of four characters or more, normalised like the texts they are
+    looked up in."""
+    out: list[str] = []
+    stack: list[Any] = [to_plain(args)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif item is not None and not isinstance(item, bool):
+            text = " ".join(str(item).casefold().split())
+            if len(text) >= 4:
+                out.append(text)
+    return out
 
 
 def _all_text(result: Any) -> str:
