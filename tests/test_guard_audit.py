@@ -116,3 +116,14 @@ def test_cli_audit_holds_then_fails_after_tampering(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert "Traceback" not in missing.stderr
+
+
+def test_a_failing_record_denies_every_later_call(tmp_path: Path) -> None:
+    log, _ = _log(tmp_path)
+    audit = AuditLog(log)
+    guard = Guard(POLICY, "Reply to Bob: lunch is fine", audit)
+    log.close()  # the store goes away under the guard
+    guard.observe("read_inbox", {}, INBOX)
+    decision = guard.check("send_email", {"recipients": ["bob@example.org"], "body": "ok"})
+    assert decision.verdict == "deny"
+    assert decision.reasons[0].startswith("audit log unavailable")

@@ -36,16 +36,20 @@ class Guard:
         self.audit = audit
         self.context = Context(policy, request)
         self.decisions: list[tuple[str, Decision]] = []
+        self.broken: str | None = None  # once the record fails, every later call is denied
         self.session = audit.open_session(policy, request) if audit is not None else ""
 
     def check(self, tool: str, args: dict[str, Any]) -> Decision:
         """The decision for a call the agent wants to make, recorded before it runs."""
         decision = safe_decide(self.context, tool, args)
+        if self.broken is not None:
+            decision = Decision("deny", (self.broken,))
         try:
             if self.audit is not None:
                 self.audit.record_call(self.session, tool, args, decision)
         except Exception as err:
-            decision = Decision("deny", (f"audit log unavailable: {type(err).__name__}",))
+            self.broken = f"audit log unavailable: {type(err).__name__}"
+            decision = Decision("deny", (self.broken,))
         self.decisions.append((tool, decision))
         return decision
 
@@ -58,7 +62,10 @@ class Guard:
             leaves, named = [], False
         self.context.add(leaves, named)
         if self.audit is not None:
-            self.audit.record_result(self.session, tool, leaves, named)
+            try:
+                self.audit.record_result(self.session, tool, leaves, named)
+            except Exception as err:  # what was read is unrecorded: stop acting on it
+                self.broken = f"audit log unavailable: {type(err).__name__}"
         return leaves
 
     def call(self, tool: str, args: dict[str, Any], run: Callable[..., Any]) -> Any:
