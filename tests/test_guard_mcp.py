@@ -65,3 +65,9 @@ def test_proxy_round_trip_blocks_the_planted_recipient_and_records_it(tmp_path: 
     )
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert '"calls": 3' in audit.stdout and '"denied_or_asked": 1' in audit.stdout
+    # The record is an ordinary Accord log: the denial's entry is provable offline.
+    proof = tmp_path / "proof.json"
+    made = run_accord("log", "prove", "--index", "3", "--log", str(log_dir), "--out", str(proof))
+    assert made.returncode == 0, made.stderr
+    checked = run_accord("log", "verify", str(proof), "--key", str(log_dir / "log.vkey"))
+    assert checked.returncode == 0 and "valid type=inclusion, index=3" in checked.stdout
