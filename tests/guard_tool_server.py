@@ -34,5 +34,17 @@ def send_email(recipients: list[str], body: str) -> dict[str, object]:
     return {"sent": len(SENT)}
 
 
+@server.tool()
+def read_file(path: str) -> str:
+    """A bill the user asks the agent to pay."""
+    return f"{path}: December bill, 98.70, pay to UK12345678901234567890"
+
+
+@server.tool()
+def send_money(recipient: str, amount: float) -> dict[str, object]:
+    """Pay someone."""
+    return {"paid": amount, "to": recipient}
+
+
 if __name__ == "__main__":
     server.run("stdio")

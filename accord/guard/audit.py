@@ -98,6 +98,18 @@ class AuditLog:
             }
         )
 
+    def record_answer(self, session: str, tool: str, args: dict[str, Any], approved: bool) -> None:
+        """The user's answer to the last ``ask`` of this session."""
+        self._append(
+            {
+                "kind": "answer",
+                "session": session,
+                "tool": tool[:500],
+                "args": _bounded_args(args),
+                "approved": approved,
+            }
+        )
+
     def record_result(self, session: str, tool: str, leaves: list[Leaf], named: bool) -> None:
         """One or more entries; each holds whole leaves so replay sees exactly these."""
         chunks: list[list[Any]] = [[]]
@@ -145,6 +157,7 @@ class AuditReport:
     sessions: int = 0
     calls: int = 0
     denied: int = 0
+    approved: int = 0
     problems: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -154,6 +167,7 @@ class AuditReport:
             "sessions": self.sessions,
             "calls": self.calls,
             "denied_or_asked": self.denied,
+            "approved_by_user": self.approved,
             "problems": self.problems,
             "holds": not self.problems,
         }
@@ -189,6 +203,7 @@ def audit_entries(
 def _replay_all(entries: Sequence[bytes], policy: Policy, report: AuditReport) -> None:
     prev = GENESIS
     contexts: dict[str, Context | None] = {}
+    last_call: dict[str, dict[str, Any]] = {}
     digest = policy.digest()
     for index, data in enumerate(entries):
         try:
@@ -207,7 +222,7 @@ def _replay_all(entries: Sequence[bytes], policy: Policy, report: AuditReport) -
             )
         prev = hashlib.sha256(data).hexdigest()
         try:
-            _replay_one(index, entry, policy, digest, contexts, report)
+            _replay_one(index, entry, policy, digest, contexts, report, last_call)
         except (KeyError, TypeError, ValueError) as err:
             report.problems.append(f"entry {index}: malformed {entry.get('kind')!r} ({err})")
 
@@ -219,8 +234,20 @@ def _replay_one(
     digest: str,
     contexts: dict[str, Context | None],
     report: AuditReport,
+    last_call: dict[str, dict[str, Any]],
 ) -> None:
     kind, session = entry["kind"], str(entry["session"])
+    if kind == "answer":
+        asked = last_call.pop(session, None)
+        if (
+            asked is None
+            or asked["decision"].get("verdict") != "ask"
+            or (asked["tool"], asked["args"]) != (entry["tool"], entry["args"])
+        ):
+            report.problems.append(f"entry {index}: a user's answer to no matching 'ask'")
+        elif entry["approved"] is True:
+            report.approved += 1
+        return
     if kind == "session":
         report.sessions += 1
         if entry["policy"] != digest:
@@ -242,6 +269,7 @@ def _replay_one(
         return
     if kind != "call":
         raise ValueError(f"unknown kind {kind!r}")
+    last_call[session] = entry
     report.calls += 1
     recorded = entry["decision"]
     if recorded.get("verdict") != "allow":

@@ -53,6 +53,18 @@ class Guard:
         self.decisions.append((tool, decision))
         return decision
 
+    def confirm(self, tool: str, args: dict[str, Any], decision: Decision, approved: bool) -> bool:
+        """Record the user's answer to an ``ask``; only a recorded approval lets it run."""
+        if decision.verdict != "ask":
+            return False
+        try:
+            if self.audit is not None:
+                self.audit.record_answer(self.session, tool, args, approved)
+        except Exception as err:
+            self.broken = f"audit log unavailable: {type(err).__name__}"
+            return False
+        return approved
+
     def observe(self, tool: str, args: dict[str, Any], result: Any) -> list[Leaf]:
         """Label what a tool returned and add it to what later decisions may rely on."""
         try:

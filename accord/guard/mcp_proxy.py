@@ -18,6 +18,7 @@ from mcp.client.stdio import stdio_client
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
+from accord.guard.engine import Decision
 from accord.guard.gateway import Guard
 
 MAX_RESULT_CHARS = 1 << 20
@@ -45,6 +46,25 @@ def _error(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
 
 
+_APPROVAL: dict[str, Any] = {
+    "type": "object",
+    "properties": {"approve": {"type": "boolean", "title": "Let this call run"}},
+    "required": ["approve"],
+}
+
+
+async def _ask_user(ctx: Any, tool: str, reasons: tuple[str, ...]) -> bool:
+    """Ask the person at the MCP client (elicitation); anything but a clear yes is no."""
+    try:
+        answer = await ctx.session.elicit_form(
+            f"The agent wants to call {tool}. " + "; ".join(reasons), _APPROVAL
+        )
+    except Exception:  # a client that cannot ask its user: the call does not run
+        return False
+    content = answer.content or {}
+    return answer.action == "accept" and content.get("approve") is True
+
+
 def build_proxy(guard: Guard, upstream: ClientSession) -> Server[Any]:
     """The guarding server, wired to an initialised upstream session."""
 
@@ -56,6 +76,10 @@ def build_proxy(guard: Guard, upstream: ClientSession) -> Server[Any]:
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         args = dict(params.arguments or {})
         decision = guard.check(params.name, args)
+        if decision.verdict == "ask":
+            approved = await _ask_user(ctx, params.name, decision.reasons)
+            if guard.confirm(params.name, args, decision, approved):
+                decision = Decision("allow", ())
         if decision.verdict != "allow":
             return _error(f"accord guard: {decision.verdict}: " + "; ".join(decision.reasons))
         try:
