@@ -127,3 +127,18 @@ def test_a_failing_record_denies_every_later_call(tmp_path: Path) -> None:
     decision = guard.check("send_email", {"recipients": ["bob@example.org"], "body": "ok"})
     assert decision.verdict == "deny"
     assert decision.reasons[0].startswith("audit log unavailable")
+
+
+def test_an_approval_without_its_ask_is_found(tmp_path: Path) -> None:
+    log, signer = _log(tmp_path)
+    audit = AuditLog(log)
+    guard = Guard(POLICY, "Reply to Bob: lunch is fine", audit)
+    args = {"recipients": ["bob@example.org"], "body": "ok"}
+    allowed = guard.check("send_email", args)
+    assert not guard.confirm("send_email", args, allowed, True)  # nothing to confirm
+    audit.record_answer(guard.session, "send_email", args, True)  # a forged approval
+    audit.close()
+    report = audit_entries(
+        log.entries(0, log.size), log.latest_checkpoint(), signer.verifier, POLICY
+    )
+    assert any("answer to no matching 'ask'" in p for p in report.problems)
