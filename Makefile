@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # The demo needs the registry's server only; tests need every extra (torch, Spark, ...).
 DEMO_EXTRAS ?= server
-TEST_EXTRAS ?= dev,server,postgres,torch,provenance,location,telemetry,spark
+TEST_EXTRAS ?= dev,server,postgres,torch,provenance,location,telemetry,spark,guard
 
 .PHONY: setup demo walkthrough test lint typecheck check bench clean
 
