@@ -402,6 +402,89 @@ def accountancy_findings(book: Book) -> list[NewFinding]:
         )
         out.append(_unconfirmed(key, tid, side.leaf, ident, side.party, side.body))
     out.extend(_undeclared_clusters(book))
+    out.extend(_volume_caps(book))
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _under_clause(rule_set: str, clause: str, chip: str, destination: str, on: dt.date) -> bool:
+    """Does ``clause`` of ``rule_set`` hold for one ``chip`` shipped to ``destination``?"""
+    from accord.rules import ChipCount, ShipmentItem, Tri, classify
+
+    verdict = classify(
+        ShipmentItem(items=[ChipCount(chip=chip, count=1)], destination=destination, date=on)
+    )
+    return any(
+        c.rule_set == rule_set and c.clause == clause and c.outcome is Tri.TRUE
+        for c in verdict.applying()
+    )
+
+
+def _volume_caps(book: Book) -> list[NewFinding]:
+    """Caps on aggregate flows (the H200 policy of us-bis-2026-01: shipments to China and
+    Macau at most 50 % of the product's shipments to US end users), summed per product from
+    declared shipments while the rule set is in force.
+
+    The registry sees declared transfers only, so a total past the cap is ``inconclusive``:
+    shipments outside the registry could make up the difference. The finding names the
+    product, not a party: it is about everyone's declared shipments together.
+    """
+    from accord.rules import all_rule_sets
+
+    out: list[NewFinding] = []
+    for rs in all_rule_sets():
+        for clause in rs.clauses:
+            cap = clause.share_cap
+            if cap is None:
+                continue
+            capped: dict[str, int] = defaultdict(int)
+            base: dict[str, int] = defaultdict(int)
+            refs: dict[str, list[int]] = defaultdict(list)
+            for transfer in book.transfers.values():
+                side = transfer.shipment
+                if side is None or not rs.in_force(side.body.date):
+                    continue
+                rec = side.body
+                for chip, count in rec.chips:
+                    if rec.to_country in cap.relative_to_destinations:
+                        base[chip] += count
+                    elif (
+                        rec.to_country in cap.capped_destinations
+                        and rec.from_country not in cap.capped_destinations
+                        and _under_clause(rs.id, clause.id, chip, rec.to_country, rec.date)
+                    ):
+                        capped[chip] += count
+                        refs[chip].append(side.leaf)
+            for chip, total in sorted(capped.items()):
+                if total <= cap.share * base[chip]:
+                    continue
+                out.append(
+                    NewFinding.of(
+                        f"share-cap:{rs.id}:{clause.id}:{chip}:{total}:{base[chip]}",
+                        tuple(sorted(refs[chip])[:MAX_REFS]),
+                        subject=f"product:{chip}",
+                        verifier="registry.rules.volume",
+                        verdict=Verdict.INCONCLUSIVE,
+                        severity=Severity.HIGH if base[chip] == 0 else Severity.MEDIUM,
+                        statistic={
+                            "rule_set": rs.id,
+                            "clause": clause.id,
+                            "capped": total,
+                            "capped_destinations": cap.capped_destinations,
+                            "relative_to": base[chip],
+                            "relative_to_destinations": cap.relative_to_destinations,
+                            "share": cap.share,
+                        },
+                        message=message(
+                            "registry.cap.share",
+                            chip=chip,
+                            capped=total,
+                            clause=clause.id,
+                            share=round(cap.share * 100),
+                            base=base[chip],
+                        ),
+                    )
+                )
     return out
 
 

@@ -122,6 +122,12 @@ MESSAGES: dict[str, MessageSpec] = {
         "been declared within {days} days.",
         {"claimant": "text", "transfer": "text", "date": "date", "days": "count"},
     ),
+    "registry.cap.share": MessageSpec(
+        "{capped} {chip} were declared shipped to China and Macau under {clause}, more than "
+        "{share} % of the {base} declared shipped to US end users: the cap is exceeded unless "
+        "shipments outside the registry make up the difference.",
+        {"chip": "text", "capped": "count", "clause": "text", "share": "count", "base": "count"},
+    ),
     "registry.cluster.undeclared": MessageSpec(
         "{facility} holds {h100e} H100-equivalents but no cluster is declared there (A-1 "
         "applies if they are operated as one).",

@@ -105,6 +105,19 @@ def test_english_is_the_sentence_the_f_strings_wrote(
             message("registry.transfer.unshipped", transfer=fid, date=as_of, party=other, days=45),
         ),
         (
+            f"{missing:,} {fid} were declared shipped to China and Macau under {clause}, more "
+            f"than 50 % of the {expected:,} declared shipped to US end users: the cap is "
+            "exceeded unless shipments outside the registry make up the difference.",
+            message(
+                "registry.cap.share",
+                chip=fid,
+                capped=missing,
+                clause=clause,
+                share=50,
+                base=expected,
+            ),
+        ),
+        (
             f"{party} declared shipping transfer {fid} on {as_of}; no receipt of it has been "
             "declared within 45 days.",
             message(

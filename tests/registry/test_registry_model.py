@@ -252,3 +252,41 @@ def test_numbers_are_written_as_ecmascript_does(value: float) -> None:
     from accord.model import jcs
 
     assert jcs.dumps(value) == rfc8785.dumps(value)
+
+
+def _shipped(book: Book, leaf: int, tid: str, dst: str, country: str, n: int) -> None:
+    body = parse_body(
+        Kind.TRANSFER,
+        {
+            "transfer_id": tid,
+            "role": "shipment",
+            "date": "2026-03-02",
+            "from_facility": "us-fab",
+            "from_country": "US",
+            "to_facility": dst,
+            "to_country": country,
+            "chips": [{"chip": "H200", "count": n}],
+        },
+    )
+    book.check("maker", Kind.TRANSFER, body)
+    book.apply(leaf, "maker", Kind.TRANSFER, body)
+
+
+@pytest.mark.parametrize(("to_china", "flagged"), [(600, True), (500, False), (400, False)])
+def test_h200_volume_cap_is_summed_from_declared_shipments(to_china: int, flagged: bool) -> None:
+    book = Book()
+    for leaf, (fid, party, country) in enumerate(
+        [("us-fab", "maker", "US"), ("us-dc", "buyer-us", "US"), ("cn-dc", "buyer-cn", "CN")]
+    ):
+        body = parse_body(Kind.FACILITY, {"facility_id": fid, "name": fid, "country": country})
+        book.apply(leaf, party, Kind.FACILITY, body)
+    _shipped(book, 10, "t-us", "us-dc", "US", 1000)
+    _shipped(book, 11, "t-cn", "cn-dc", "CN", to_china)
+    caps = [nf for nf in accountancy_findings(book) if nf.key.startswith("share-cap:")]
+    assert bool(caps) is flagged
+    if flagged:
+        f = caps[0].finding
+        assert f.verdict.value == "inconclusive" and f.subject == "product:H200-SXM"
+        assert f.statistic["capped"] == to_china and f.statistic["relative_to"] == 1000
+        assert caps[0].refs == (11,)
+        assert "maker" not in json.dumps(f.model_dump(mode="json"))  # about the product
