@@ -73,9 +73,12 @@ def compare_weights(
         ics = huref_similarity(p, s)
         params = {"suspect": s_ckpt.num_parameters(), "parent": p_ckpt.num_parameters()}
         families = (s.layout.family.name, p.layout.family.name)
-    adjusted = holm([r.p_value for r in results])
+    usable = [r for r in results if r.conclusive]
+    adjusted = holm([r.p_value for r in usable]) if usable else [1.0]
     p_value = min(adjusted)
     verdict, severity = _verdict(p_value, alpha)
+    if not usable:
+        verdict, severity = Verdict.INCONCLUSIVE, Severity.INFO
     statistic: dict[str, object] = {
         "null_hypothesis": "suspect and parent were trained from independent initialisations",
         "alpha": alpha,
@@ -87,8 +90,16 @@ def compare_weights(
     }
     if skipped:
         statistic["skipped"] = skipped
-    derived = p_value < alpha
-    explanation = (
+    derived = p_value < alpha and bool(usable)
+    if not usable:
+        explanation = (
+            "Inconclusive: no MLP block had enough live hidden units to compare (dead, zeroed"
+            " or constant units carry no evidence and are dropped). "
+            + " ".join(n for r in results for n in r.notes)
+        )
+    else:
+        explanation = ""
+    explanation = explanation or (
         f"Weight test p = {p_value:.3g} ({'below' if derived else 'not below'} alpha = {alpha}). "
         + (
             "The suspect's weights match the parent's in a way independently initialised models"

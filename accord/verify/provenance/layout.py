@@ -207,6 +207,13 @@ class ModelWeights:
             )
         return out
 
+    def units_declared(self, b: int) -> int:
+        """Hidden units of block ``b`` as declared in the file header (nothing is read)."""
+        shape = self.ckpt.shape(self.layout.blocks[b].mlp_in[0])
+        if len(shape) != 2:
+            return 0
+        return shape[1] if self.layout.family.conv1d else shape[0]
+
     def residual_width(self) -> int:
         return self.ckpt.shape(self.layout.embedding)[1]
 

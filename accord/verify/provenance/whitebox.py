@@ -22,6 +22,17 @@ independent under this H0 and these tests are, by construction, blind to it (see
   *not* exact: models trained on the same data can grow similar units, which would correlate
   the two matchings. Its false-positive rate is measured on independently trained models in
   docs/provenance.md.
+Units that carry no direction (all-zero, near-zero or constant rows: shape-keeping structured
+pruning, zero-padded widths, dead ReLU units) are dropped from each model *before* matching,
+by a rule that looks at one model at a time (:func:`~.matching.informative_rows`), and the
+remaining ties are broken at random. Dead units would otherwise tie with every unit and line
+up by index in two unrelated models. Ranks are taken over the surviving units' original
+indices, so the exact test stays exact: the live units of an independent model are still
+exchangeable among themselves.
+
+Both tests stream: each block's matrices are read, used and dropped, so peak memory is a few
+MLP matrices whatever the depth (the models are memory-mapped, so a re-read is cheap).
+
 * :func:`huref_similarity`: the HuRef-style invariant X·W_inᵀ·W_out·Xᵀ on the first tokens'
   embeddings X, compared by cosine. Invariant to hidden permutation/rescaling and residual
   rotation. A similarity score, not a p-value.
@@ -35,7 +46,13 @@ import numpy as np
 
 from accord.errors import AccordError
 from accord.verify.provenance.layout import ModelWeights
-from accord.verify.provenance.matching import IntArray, match_units, normalise_rows
+from accord.verify.provenance.matching import (
+    IntArray,
+    informative_rows,
+    match_units,
+    normalise_rows,
+    row_strength,
+)
 from accord.verify.provenance.safetensors_io import FloatArray
 from accord.verify.provenance.stats import fisher_combine, spearman, spearman_pvalue_greater
 
@@ -49,6 +66,7 @@ class BlockEvidence:
     units: int
     rho: float
     p_value: float
+    dead_units: tuple[int, int] = (0, 0)  # (parent, suspect) units dropped as dead/constant
 
 
 @dataclass(frozen=True)
@@ -59,15 +77,22 @@ class WeightTestResult:
     notes: list[str] = field(default_factory=list)
     residual_alignment_cosine: float | None = None
 
+    @property
+    def conclusive(self) -> bool:
+        """False when no block had enough live units to test: the p-value then means nothing."""
+        return bool(self.blocks)
+
     def as_statistic(self) -> dict[str, object]:
         return {
             "method": self.method,
             "p_value": self.p_value,
+            "conclusive": self.conclusive,
             "blocks": [
                 {
                     "parent_block": b.parent_block,
                     "suspect_block": b.suspect_block,
                     "units": b.units,
+                    "dead_units_dropped": {"parent": b.dead_units[0], "suspect": b.dead_units[1]},
                     "spearman_rho": round(b.rho, 6),
                     "p_value": b.p_value,
                 }
@@ -78,26 +103,67 @@ class WeightTestResult:
         }
 
 
-def _partner(parent_units: FloatArray, suspect_units: FloatArray, exact: bool | None) -> IntArray:
-    p_idx, s_idx = match_units(parent_units, suspect_units, exact)
-    # the smaller side is listed in order (arange); return the other side's indices
+def _pairs(
+    parent_units: FloatArray,
+    suspect_units: FloatArray,
+    exact: bool | None,
+    tie_seed: int,
+) -> IntArray:
+    """For each unit of the smaller side (in index order), its partner on the other side."""
+    p_idx, s_idx = match_units(parent_units, suspect_units, exact, tie_seed)
     if parent_units.shape[0] <= suspect_units.shape[0]:
         return s_idx
     return p_idx
 
 
-def _check_units(n: int, where: str) -> None:
-    if n < MIN_UNITS:
-        raise AccordError(
-            where,
-            f"only {n} MLP hidden units; the tests need at least {MIN_UNITS}",
-            "use models with wider MLPs",
-        )
-
-
 def _check_blocks(parent: ModelWeights, suspect: ModelWeights) -> None:
     if parent.n_blocks == 0 or suspect.n_blocks == 0:
         raise AccordError("model", "no MLP blocks found", None)
+    check_mlp_kinds(parent, suspect)
+
+
+def check_mlp_kinds(parent: ModelWeights, suspect: ModelWeights) -> None:
+    """Gated (gate + up) and plain MLPs have no unit-by-unit correspondence: refuse early."""
+    kp, ks = len(parent.layout.blocks[0].mlp_in), len(suspect.layout.blocks[0].mlp_in)
+    if kp != ks:
+
+        def kind(k: int) -> str:
+            return "a gated MLP (gate and up projections)" if k > 1 else "a plain MLP"
+
+        raise AccordError(
+            str(suspect.ckpt.path),
+            f"the suspect has {kind(ks)} but the parent {parent.ckpt.path} has {kind(kp)};"
+            " a fine-tune, pruning or merge keeps the MLP kind, so the weight tests cannot"
+            " compare them",
+            "compare against a parent of the same architecture family, or use the black-box"
+            " test (--blackbox with --control models) for a cross-architecture question",
+        )
+
+
+def _live_inputs(w_in: FloatArray) -> IntArray:
+    return np.flatnonzero(informative_rows(w_in)).astype(np.int64)
+
+
+def _live_units(w_in: FloatArray, w_out: FloatArray) -> IntArray:
+    """Units alive on both sides; strength = |w_in|·|w_out| ignores ReLU-style rescaling."""
+    strength = row_strength(w_in) * row_strength(w_out)
+    live = informative_rows(w_in, strength) & informative_rows(w_out, strength)
+    return np.flatnonzero(live).astype(np.int64)
+
+
+def _skip_note(where: str, live_p: int, live_s: int) -> str:
+    return (
+        f"{where}: only {min(live_p, live_s)} live MLP units (parent {live_p}, suspect"
+        f" {live_s}, after dropping dead or constant units); at least {MIN_UNITS} are needed,"
+        " so this block gives no evidence"
+    )
+
+
+def _combine(method: str, blocks: list[BlockEvidence], notes: list[str]) -> float:
+    if not blocks:
+        notes.append(f"{method} test: no block had {MIN_UNITS} live units; no evidence")
+        return 1.0
+    return fisher_combine([x.p_value for x in blocks])
 
 
 def constrained_test(
@@ -123,16 +189,17 @@ def constrained_test(
     for b in range(n):
         p_in = np.concatenate(parent.mlp_in(b), axis=1)
         s_in = np.concatenate(suspect.mlp_in(b), axis=1)
-        if p_in.shape[1] != s_in.shape[1]:
-            raise AccordError("suspect", f"block {b}: MLP kinds differ (gated vs plain)", None)
-        units = min(p_in.shape[0], s_in.shape[0])
-        _check_units(units, f"block {b}")
-        partner = _partner(p_in, s_in, exact_matching)
-        rho = spearman(np.arange(units), partner)
-        blocks.append(BlockEvidence(b, b, units, rho, spearman_pvalue_greater(rho, units)))
-    return WeightTestResult(
-        "constrained", fisher_combine([x.p_value for x in blocks]), blocks, notes
-    )
+        lp, ls = _live_inputs(p_in), _live_inputs(s_in)
+        units = min(lp.size, ls.size)
+        if units < MIN_UNITS:
+            notes.append(_skip_note(f"block {b}", lp.size, ls.size))
+            continue
+        pi, si = match_units(p_in[lp], s_in[ls], exact_matching, tie_seed=b)
+        del p_in, s_in
+        rho = spearman(lp[pi], ls[si])
+        dead = (parent.units_declared(b) - lp.size, suspect.units_declared(b) - ls.size)
+        blocks.append(BlockEvidence(b, b, units, rho, spearman_pvalue_greater(rho, units), dead))
+    return WeightTestResult("constrained", _combine("constrained", blocks, notes), blocks, notes)
 
 
 def align_residual(
@@ -141,7 +208,8 @@ def align_residual(
     """Match residual coordinates by their embedding (and output-head) columns.
 
     Returns (parent_coords, suspect_coords, mean matched cosine, notes). Token rows must refer to
-    the same vocabulary; if sizes differ we use the shared prefix and say so.
+    the same vocabulary; if sizes differ we use the shared prefix and say so. Coordinates whose
+    columns are zero or constant (zero-padded widths) are left out, like dead units.
     """
     notes: list[str] = []
     ep, es = parent.embedding(), suspect.embedding()
@@ -152,13 +220,35 @@ def align_residual(
             f" {v} token ids, which is only meaningful if they are the same tokens"
         )
     fp, fs = [ep[:v]], [es[:v]]
+    del ep, es
     hp, hs = parent.output_head(), suspect.output_head()
     if hp is not None and hs is not None:
         fp.append(hp[:v])
         fs.append(hs[:v])
+    del hp, hs
     p_feat = np.concatenate(fp, axis=0).T  # coords x tokens
     s_feat = np.concatenate(fs, axis=0).T
-    p_idx, s_idx = match_units(p_feat, s_feat, exact_matching)
+    del fp, fs
+    return _match_coords(p_feat, s_feat, exact_matching, notes)
+
+
+def _match_coords(
+    p_feat: FloatArray, s_feat: FloatArray, exact: bool | None, notes: list[str]
+) -> tuple[IntArray, IntArray, float, list[str]]:
+    lp, ls = _live_inputs(p_feat), _live_inputs(s_feat)
+    if lp.size < p_feat.shape[0] or ls.size < s_feat.shape[0]:
+        notes.append(
+            f"dropped {p_feat.shape[0] - lp.size} parent and {s_feat.shape[0] - ls.size} suspect"
+            " residual coordinates that are zero or constant over the vocabulary"
+        )
+    if lp.size == 0 or ls.size == 0:
+        raise AccordError(
+            "model",
+            "the token embedding is zero or constant in every coordinate",
+            "check that the file holds trained or initialised weights",
+        )
+    pi, si = match_units(p_feat[lp], s_feat[ls], exact, tie_seed=7919)
+    p_idx, s_idx = lp[pi], ls[si]
     cos = np.sum(normalise_rows(p_feat[p_idx]) * normalise_rows(s_feat[s_idx]), axis=1)
     return p_idx, s_idx, float(np.mean(cos)), notes
 
@@ -180,7 +270,6 @@ def robust_test(
         w_out = model.mlp_out(b)[:, coords]
         return w_in, w_out
 
-    p_cache = [units(parent, pc, b) for b in range(parent.n_blocks)]
     same_depth = parent.n_blocks == suspect.n_blocks
     if not same_depth:
         notes.append(
@@ -190,25 +279,31 @@ def robust_test(
     blocks: list[BlockEvidence] = []
     for sb in range(suspect.n_blocks):
         s_in, s_out = units(suspect, sc, sb)
+        ls = _live_units(s_in, s_out)
         candidates = [sb] if same_depth else list(range(parent.n_blocks))
         best: BlockEvidence | None = None
         for pb in candidates:
-            p_in, p_out = p_cache[pb]
-            if p_in.shape[1] != s_in.shape[1]:
-                raise AccordError("suspect", f"block {sb}: MLP kinds differ (gated vs plain)", None)
-            n = min(p_in.shape[0], s_in.shape[0])
-            _check_units(n, f"block {sb}")
-            by_in = _partner(p_in, s_in, exact_matching)
-            by_out = _partner(p_out, s_out, exact_matching)
+            p_in, p_out = units(parent, pc, pb)  # re-read per use: memory stays a few blocks
+            lp = _live_units(p_in, p_out)
+            n = min(lp.size, ls.size)
+            if n < MIN_UNITS:
+                notes.append(
+                    _skip_note(f"parent block {pb} / suspect block {sb}", lp.size, ls.size)
+                )
+                continue
+            seed = 2 * (sb * max(parent.n_blocks, 1) + pb)
+            by_in = _pairs(p_in[lp], s_in[ls], exact_matching, seed)
+            by_out = _pairs(p_out[lp], s_out[ls], exact_matching, seed + 1)
+            del p_in, p_out
             rho = spearman(by_in, by_out)
             p = min(1.0, spearman_pvalue_greater(rho, n) * len(candidates))
+            dead = (parent.units_declared(pb) - lp.size, suspect.units_declared(sb) - ls.size)
             if best is None or p < best.p_value:
-                best = BlockEvidence(pb, sb, n, rho, p)
-        assert best is not None
-        blocks.append(best)
-    return WeightTestResult(
-        "robust", fisher_combine([x.p_value for x in blocks]), blocks, notes, align_cos
-    )
+                best = BlockEvidence(pb, sb, n, rho, p, dead)
+        del s_in, s_out
+        if best is not None:
+            blocks.append(best)
+    return WeightTestResult("robust", _combine("robust", blocks, notes), blocks, notes, align_cos)
 
 
 def huref_similarity(parent: ModelWeights, suspect: ModelWeights, n_tokens: int = 256) -> float:
