@@ -226,10 +226,20 @@ def _copy_out(buffer: mmap.mmap, info: TensorInfo) -> FloatArray:
     always be closed afterwards (even when the caller raises)."""
     np_dtype, _ = _DTYPES[info.dtype]
     raw = np.frombuffer(buffer, dtype=np_dtype, count=info.numel, offset=info.begin)
-    if info.dtype == "BF16":
-        out: FloatArray = (raw.astype(np.uint32) << 16).view(np.float32)
-    else:
-        out = raw.astype(np.float32)
+    try:
+        if info.dtype == "BF16":
+            out: FloatArray = (raw.astype(np.uint32) << 16).view(np.float32)
+        else:
+            out = raw.astype(np.float32)
+    except MemoryError:
+        # drop the view before raising, or closing the map fails with BufferError
+        del raw
+        raise AccordError(
+            info.name,
+            f"tensor of shape {list(info.shape)} needs {4 * info.numel / 2**30:.1f} GiB as"
+            " float32, more memory than this machine can give",
+            "run on a machine with more memory, or check that the file is what it claims",
+        ) from None
     del raw
     return out
 
