@@ -110,3 +110,23 @@ def test_mismatched_architectures_are_explained(tmp_path: Path) -> None:
     broken["blocks.0.mlp.fc_in.weight"] = broken["blocks.0.mlp.fc_in.weight"][:, :5]
     with pytest.raises(AccordError, match="does not fit"):
         run_weight_test(save(tmp_path, "x", broken), a)
+
+
+def test_relabelled_vocabulary_is_undone_and_named(tmp_path: Path) -> None:
+    """Token ids permuted (embedding and head rows together) on top of a permuted, noisy copy."""
+    rng = np.random.default_rng(8)
+    base = random_tinygpt(rng, vocab=300)
+    noisy = {
+        k: v + 0.2 * v.std() * rng.normal(size=v.shape).astype(np.float32) for k, v in base.items()
+    }
+    child = permuted(noisy, rng)
+    sigma = rng.permutation(300)
+    child["tok_emb.weight"] = child["tok_emb.weight"][sigma]
+    child["lm_head.weight"] = child["lm_head.weight"][sigma]
+    a, b = save(tmp_path, "base", base), save(tmp_path, "child", child)
+    finding = run_weight_test(b, a, method="robust")
+    assert finding.p_value is not None and finding.p_value < 1e-20
+    assert "relabelled" in " ".join(finding.statistic["tests"][0]["notes"])
+    # an independent model is not "relabelled" into a match
+    other = save(tmp_path, "other", random_tinygpt(rng, vocab=300))
+    assert (run_weight_test(other, a, method="robust").p_value or 0) > 1e-3

@@ -87,7 +87,9 @@ def compare_weights(
                 skipped = "constrained test skipped: residual widths differ"
             else:
                 results.append(constrained_test(p, s, exact_matching))
-        ics = huref_similarity(p, s)
+        aligned = next((r.alignment for r in results if r.alignment is not None), None)
+        tokens = None if aligned is None else (aligned.parent_tokens, aligned.suspect_tokens)
+        ics = huref_similarity(p, s, tokens=tokens)
         params = {"suspect": s_ckpt.num_parameters(), "parent": p_ckpt.num_parameters()}
         families = (s.layout.family.name, p.layout.family.name)
     usable = [r for r in results if r.conclusive]

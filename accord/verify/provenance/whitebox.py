@@ -55,6 +55,7 @@ from accord.verify.provenance.matching import (
 )
 from accord.verify.provenance.safetensors_io import FloatArray
 from accord.verify.provenance.stats import fisher_combine, spearman, spearman_pvalue_greater
+from accord.verify.provenance.vocab import anchor_tokens, sorted_rows
 
 MIN_UNITS = 32
 
@@ -76,6 +77,7 @@ class WeightTestResult:
     blocks: list[BlockEvidence]
     notes: list[str] = field(default_factory=list)
     residual_alignment_cosine: float | None = None
+    alignment: Alignment | None = None
 
     @property
     def conclusive(self) -> bool:
@@ -202,39 +204,93 @@ def constrained_test(
     return WeightTestResult("constrained", _combine("constrained", blocks, notes), blocks, notes)
 
 
+@dataclass(frozen=True)
+class Alignment:
+    """How the suspect's residual coordinates and token ids were lined up with the parent's."""
+
+    parent_coords: IntArray
+    suspect_coords: IntArray
+    cosine: float  # mean cosine of the matched coordinate columns
+    parent_tokens: IntArray  # token pairs the coordinates were read through
+    suspect_tokens: IntArray
+    relabelled: bool
+    notes: list[str]
+
+
+RELABEL_TRY_BELOW = 0.9  # the identity token map is kept outright when it aligns this well
+MIN_ANCHORS = 32
+
+
+def _token_rows(model: ModelWeights, tokens: IntArray | None) -> list[FloatArray]:
+    emb = model.embedding()
+    rows = [emb if tokens is None else emb[tokens]]
+    del emb
+    head = model.output_head()
+    if head is not None:
+        rows.append(head if tokens is None else head[tokens])
+    return rows
+
+
+def align_tokens_and_coords(
+    parent: ModelWeights, suspect: ModelWeights, exact_matching: bool | None = None
+) -> Alignment:
+    """Match residual coordinates through token rows, undoing a token-id relabelling if any.
+
+    First the token ids are taken at face value (the coordinates are matched by their
+    embedding and output-head columns). If that aligns poorly, the token rows themselves are
+    matched (:mod:`.vocab`) and the coordinates are read through the matched tokens; the
+    better of the two alignments is used, and the notes say which.
+    """
+    notes: list[str] = []
+    vp, vs = parent.vocab_size(), suspect.vocab_size()
+    v = min(vp, vs)
+    p_rows, s_rows = _token_rows(parent, None), _token_rows(suspect, None)
+    if len(p_rows) != len(s_rows):  # one model has an untied head, the other not
+        p_rows, s_rows = p_rows[:1], s_rows[:1]
+    ident = np.arange(v, dtype=np.int64)
+    p_feat = np.concatenate([r[:v] for r in p_rows], axis=0).T  # coords x tokens
+    s_feat = np.concatenate([r[:v] for r in s_rows], axis=0).T
+    pc, sc, cos = _match_coords(p_feat, s_feat, exact_matching, notes)
+    del p_feat, s_feat
+    best = Alignment(pc, sc, cos, ident, ident, False, notes)
+    if cos < RELABEL_TRY_BELOW:
+        points = min(parent.residual_width(), suspect.residual_width())
+        p_tok, s_tok = anchor_tokens(
+            sorted_rows(*p_rows, points=points), sorted_rows(*s_rows, points=points)
+        )
+        if p_tok.size >= MIN_ANCHORS:
+            p_feat = np.concatenate([r[p_tok] for r in p_rows], axis=0).T
+            s_feat = np.concatenate([r[s_tok] for r in s_rows], axis=0).T
+            rel_notes: list[str] = []
+            pc2, sc2, cos2 = _match_coords(p_feat, s_feat, exact_matching, rel_notes)
+            if cos2 > cos:
+                moved = int(np.sum(p_tok != s_tok))
+                rel_notes.append(
+                    f"token ids look relabelled: {moved} of {p_tok.size} anchor tokens matched"
+                    " by their sorted embedding rows have different ids in the two models;"
+                    f" coordinates aligned through the anchors (mean cosine {cos2:.3f} against"
+                    f" {cos:.3f} with the ids at face value)"
+                )
+                best = Alignment(pc2, sc2, cos2, p_tok, s_tok, True, rel_notes)
+    if vp != vs and not best.relabelled:
+        best.notes.append(
+            f"vocabularies differ in size ({vp} vs {vs}); aligned on the first {v} token ids,"
+            " which is only meaningful if they are the same tokens"
+        )
+    return best
+
+
 def align_residual(
     parent: ModelWeights, suspect: ModelWeights, exact_matching: bool | None = None
 ) -> tuple[IntArray, IntArray, float, list[str]]:
-    """Match residual coordinates by their embedding (and output-head) columns.
-
-    Returns (parent_coords, suspect_coords, mean matched cosine, notes). Token rows must refer to
-    the same vocabulary; if sizes differ we use the shared prefix and say so. Coordinates whose
-    columns are zero or constant (zero-padded widths) are left out, like dead units.
-    """
-    notes: list[str] = []
-    ep, es = parent.embedding(), suspect.embedding()
-    v = min(ep.shape[0], es.shape[0])
-    if ep.shape[0] != es.shape[0]:
-        notes.append(
-            f"vocabularies differ in size ({ep.shape[0]} vs {es.shape[0]}); aligned on the first"
-            f" {v} token ids, which is only meaningful if they are the same tokens"
-        )
-    fp, fs = [ep[:v]], [es[:v]]
-    del ep, es
-    hp, hs = parent.output_head(), suspect.output_head()
-    if hp is not None and hs is not None:
-        fp.append(hp[:v])
-        fs.append(hs[:v])
-    del hp, hs
-    p_feat = np.concatenate(fp, axis=0).T  # coords x tokens
-    s_feat = np.concatenate(fs, axis=0).T
-    del fp, fs
-    return _match_coords(p_feat, s_feat, exact_matching, notes)
+    """(parent_coords, suspect_coords, mean matched cosine, notes); see align_tokens_and_coords."""
+    a = align_tokens_and_coords(parent, suspect, exact_matching)
+    return a.parent_coords, a.suspect_coords, a.cosine, a.notes
 
 
 def _match_coords(
     p_feat: FloatArray, s_feat: FloatArray, exact: bool | None, notes: list[str]
-) -> tuple[IntArray, IntArray, float, list[str]]:
+) -> tuple[IntArray, IntArray, float]:
     lp, ls = _live_inputs(p_feat), _live_inputs(s_feat)
     if lp.size < p_feat.shape[0] or ls.size < s_feat.shape[0]:
         notes.append(
@@ -250,7 +306,7 @@ def _match_coords(
     pi, si = match_units(p_feat[lp], s_feat[ls], exact, tie_seed=7919)
     p_idx, s_idx = lp[pi], ls[si]
     cos = np.sum(normalise_rows(p_feat[p_idx]) * normalise_rows(s_feat[s_idx]), axis=1)
-    return p_idx, s_idx, float(np.mean(cos)), notes
+    return p_idx, s_idx, float(np.mean(cos))
 
 
 def robust_test(
@@ -258,7 +314,9 @@ def robust_test(
 ) -> WeightTestResult:
     """Permutation- and rescaling-invariant test (approximate p-value; see module doc)."""
     _check_blocks(parent, suspect)
-    pc, sc, align_cos, notes = align_residual(parent, suspect, exact_matching)
+    alignment = align_tokens_and_coords(parent, suspect, exact_matching)
+    pc, sc, align_cos = alignment.parent_coords, alignment.suspect_coords, alignment.cosine
+    notes = list(alignment.notes)
     if parent.residual_width() != suspect.residual_width():
         notes.append(
             f"residual widths differ ({parent.residual_width()} vs {suspect.residual_width()});"
@@ -303,16 +361,29 @@ def robust_test(
         del s_in, s_out
         if best is not None:
             blocks.append(best)
-    return WeightTestResult("robust", _combine("robust", blocks, notes), blocks, notes, align_cos)
+    return WeightTestResult(
+        "robust", _combine("robust", blocks, notes), blocks, notes, align_cos, alignment
+    )
 
 
-def huref_similarity(parent: ModelWeights, suspect: ModelWeights, n_tokens: int = 256) -> float:
-    """Mean over blocks of cos(X_p W_inᵀ W_out X_pᵀ, X_s W_inᵀ W_out X_sᵀ) on the first tokens.
+def huref_similarity(
+    parent: ModelWeights,
+    suspect: ModelWeights,
+    n_tokens: int = 256,
+    tokens: tuple[IntArray, IntArray] | None = None,
+) -> float:
+    """Mean over blocks of cos(X_p W_inᵀ W_out X_pᵀ, X_s W_inᵀ W_out X_sᵀ) on shared tokens.
 
-    A score in [-1, 1], not a p-value. Needs a shared vocabulary; compares block i with block i.
+    A score in [-1, 1], not a p-value. ``tokens`` gives matched (parent, suspect) token ids
+    (from the robust test's alignment, which undoes a relabelling); by default the first ids.
+    Compares block i with block i.
     """
-    k = min(n_tokens, parent.vocab_size(), suspect.vocab_size())
-    xp, xs = parent.embedding()[:k], suspect.embedding()[:k]
+    if tokens is None:
+        k = min(n_tokens, parent.vocab_size(), suspect.vocab_size())
+        tp = ts = np.arange(k, dtype=np.int64)
+    else:
+        tp, ts = tokens[0][:n_tokens], tokens[1][:n_tokens]
+    xp, xs = parent.embedding()[tp], suspect.embedding()[ts]
     sims = []
     for b in range(min(parent.n_blocks, suspect.n_blocks)):
         mp = (xp @ parent.mlp_in(b)[-1].T) @ (parent.mlp_out(b) @ xp.T)

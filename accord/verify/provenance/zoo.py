@@ -34,6 +34,8 @@ DERIVATIONS = (
     "rescaled_permuted",
     "finetune_permuted",
     "merged",
+    "relabelled",
+    "relabelled_permuted",
     "distilled_soft",
     "distilled_hard",
 )
@@ -206,6 +208,11 @@ def build_zoo(
             if kind == "finetune_permuted":
                 ft = made.get("finetune") or derive.finetune(parent, docs, spec.finetune_steps, fts)
                 return derive.permute(ft, 17 + seed)
+            if kind == "relabelled":
+                return derive.relabel_vocab(parent, 19 + seed)[0]
+            if kind == "relabelled_permuted":
+                ft = made.get("finetune") or derive.finetune(parent, docs, spec.finetune_steps, fts)
+                return derive.permute(derive.relabel_vocab(ft, 23 + seed)[0], 29 + seed)
             if kind == "merged":
                 a = made.get("finetune") or derive.finetune(parent, docs, spec.finetune_steps, fts)
                 b = made.get("finetune_other_domain") or derive.finetune(
