@@ -44,7 +44,7 @@ def test_noisy_permuted_copy_is_caught_only_by_the_robust_test(tmp_path: Path, e
     }
     child = permuted(noisy, rng)
     a, b = weights(save(tmp_path, "base", base)), weights(save(tmp_path, "child", child))
-    assert robust_test(a, b, exact).p_value < 1e-20
+    assert robust_test(a, b, exact).p_value < 1e-15
     assert constrained_test(a, b, exact).p_value > 1e-3
     # without the permutation the exact test sees it too
     c = weights(save(tmp_path, "noisy", noisy))
@@ -82,7 +82,7 @@ def test_finding_reports_statistic_p_value_and_limits(tmp_path: Path) -> None:
     p_path, s_path = save(tmp_path, "parent", base), save(tmp_path, "suspect", permuted(base, rng))
     finding = run_weight_test(s_path, p_path)
     assert finding.verdict is Verdict.INCONSISTENT
-    assert finding.p_value is not None and finding.p_value < 1e-20
+    assert finding.p_value is not None and finding.p_value < 1e-15
     assert "does not show" in finding.explanation and "distillation" in finding.explanation
     assert {t["method"] for t in finding.statistic["tests"]} == {"robust", "constrained"}
     assert set(finding.evidence) == {"suspect:suspect.safetensors", "parent:parent.safetensors"}
@@ -125,7 +125,7 @@ def test_relabelled_vocabulary_is_undone_and_named(tmp_path: Path) -> None:
     child["lm_head.weight"] = child["lm_head.weight"][sigma]
     a, b = save(tmp_path, "base", base), save(tmp_path, "child", child)
     finding = run_weight_test(b, a, method="robust")
-    assert finding.p_value is not None and finding.p_value < 1e-20
+    assert finding.p_value is not None and finding.p_value < 1e-15
     assert "relabelled" in " ".join(finding.statistic["tests"][0]["notes"])
     # an independent model is not "relabelled" into a match
     other = save(tmp_path, "other", random_tinygpt(rng, vocab=300))

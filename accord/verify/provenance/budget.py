@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from accord.errors import AccordError
 from accord.verify.provenance.layout import ModelWeights
+from accord.verify.provenance.vocab import ANCHOR_SAMPLE
 
 GIB = 1 << 30
 SECONDS_PER_CUBIC_CELL = 1e-10
@@ -92,15 +93,18 @@ def estimate(
     largest = biggest[0]
     align = 0
     for m in (parent, suspect):
-        align += 2 * _f32(m.ckpt.shape(m.layout.embedding))
+        # rows, features (coords x tokens) and the sorted rows a relabelling check needs
+        align += 3 * _f32(m.ckpt.shape(m.layout.embedding))
         if m.layout.unembedding is not None:
-            align += 2 * _f32(m.ckpt.shape(m.layout.unembedding))
+            align += 3 * _f32(m.ckpt.shape(m.layout.unembedding))
     ps, ss = _mlp_shapes(parent), _mlp_shapes(suspect)
     same_depth = len(ps) == len(ss)
     d_p, d_s = parent.residual_width(), suspect.residual_width()
     block_mem = 0
     vocab = parent.vocab_size() + suspect.vocab_size()
-    cubic = float(min(d_p, d_s)) ** 3 + float(vocab) * d_p * d_s  # alignment: solve + similarity
+    # alignment: solve + similarity, and matching anchor tokens when ids look relabelled
+    cubic = float(min(d_p, d_s)) ** 3 + float(vocab) * d_p * d_s
+    cubic += 2.0 * ANCHOR_SAMPLE * vocab * 2 * min(d_p, d_s)
     for sb, (ns, cs) in enumerate(ss):
         candidates = [ps[sb]] if same_depth else ps
         for np_, cp in candidates:

@@ -50,16 +50,32 @@ def informative_rows(
     at one model's rows only, so it treats every unit of that model alike and keeps the
     exchangeability the exact test relies on.
     """
-    a = np.asarray(x, dtype=np.float64)
+    a = np.asarray(x, dtype=np.float32)
     if a.shape[0] == 0:
         return np.zeros(0, dtype=bool)
-    norms = np.linalg.norm(a, axis=1)
+    # sums in float64 without a float64 copy of the matrix (these can be vocabulary-sized)
+    sq = np.square(a).sum(axis=1, dtype=np.float64)
+    total = a.sum(axis=1, dtype=np.float64)
+    return live_from_sums(sq, total, a.shape[1], strength)
+
+
+def live_from_sums(
+    sq: npt.NDArray[np.float64],
+    total: npt.NDArray[np.float64],
+    ncols: int,
+    strength: npt.NDArray[np.floating] | None = None,
+) -> BoolArray:
+    """:func:`informative_rows` from each row's sum of squares and sum, for rows too long to
+    hold (residual coordinates read through a whole vocabulary, chunk by chunk)."""
+    if sq.shape[0] == 0:
+        return np.zeros(0, dtype=bool)
+    norms = np.sqrt(sq)
+    centred = np.sqrt(np.maximum(sq - total * total / max(ncols, 1), 0.0))
     size = norms if strength is None else np.asarray(strength, dtype=np.float64)
     ref = float(np.quantile(size, 0.9))
-    centred = np.linalg.norm(a - a.mean(axis=1, keepdims=True), axis=1)
-    live: BoolArray = (size > DEAD_NORM * ref) & (centred > CONSTANT_RATIO * norms) & (ref > 0)
-    if a.shape[1] < 2:  # a single column cannot be "constant"
-        live = (size > DEAD_NORM * ref) & (ref > 0)
+    live: BoolArray = (size > DEAD_NORM * ref) & (ref > 0)
+    if ncols >= 2:  # a single column cannot be "constant"
+        live &= centred > CONSTANT_RATIO * norms
     return live
 
 
@@ -143,10 +159,18 @@ def match_units(
     sides are relabelled by a random permutation (seeded by ``tie_seed``) before solving and
     the answer is mapped back, so exact ties are broken at random instead of in index order.
     """
+    return match_similarity(cosine_matrix(parent_units, suspect_units), exact, tie_seed)
+
+
+def match_similarity(
+    similarity: npt.NDArray[np.floating], exact: bool | None = None, tie_seed: int = 0
+) -> tuple[IntArray, IntArray]:
+    """:func:`match_units` on a precomputed (parent x suspect) similarity matrix."""
+    n_p, n_s = similarity.shape
     rng = np.random.default_rng(tie_seed)
-    rp = rng.permutation(parent_units.shape[0])
-    rs = rng.permutation(suspect_units.shape[0])
-    sim = cosine_matrix(np.asarray(parent_units)[rp], np.asarray(suspect_units)[rs])
+    rp = rng.permutation(n_p)
+    rs = rng.permutation(n_s)
+    sim = np.asarray(similarity)[np.ix_(rp, rs)]
     if sim.shape[0] <= sim.shape[1]:
         cols = match_rows(sim, exact)
         p_idx, s_idx = rp, rs[cols]
@@ -154,5 +178,5 @@ def match_units(
         rows = match_rows(sim.T, exact)
         p_idx, s_idx = rp[rows], rs
     del sim
-    order = np.argsort(p_idx if parent_units.shape[0] <= suspect_units.shape[0] else s_idx)
+    order = np.argsort(p_idx if n_p <= n_s else s_idx)
     return p_idx[order].astype(np.int64), s_idx[order].astype(np.int64)

@@ -14,13 +14,13 @@ residual coordinates through the anchors.
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
+from accord.verify.provenance.layout import ModelWeights
 from accord.verify.provenance.matching import IntArray, normalise_rows
 from accord.verify.provenance.safetensors_io import FloatArray
 
 ANCHOR_SAMPLE = 512  # suspect tokens tried as anchors; enough to read a few thousand coordinates
-CHUNK = 16_384  # parent tokens compared at once, to bound memory on large vocabularies
+CHUNK = 8_192  # tokens read and compared at once, to bound memory on large vocabularies
 
 
 def _quantiles(sorted_mat: FloatArray, points: int) -> FloatArray:
@@ -38,37 +38,64 @@ def _quantiles(sorted_mat: FloatArray, points: int) -> FloatArray:
 
 
 def sorted_rows(*mats: FloatArray, points: int | None = None) -> FloatArray:
-    """Per token, each matrix's row sorted (as ``points`` quantiles when given), concatenated,
-    centred over tokens, unit norm."""
+    """Per token, each matrix's row sorted (as ``points`` quantiles when given), concatenated."""
     parts = [np.sort(m, axis=1) for m in mats]
     if points is not None:
         parts = [_quantiles(x, points) for x in parts]
-    feat = np.concatenate(parts, axis=1)
-    feat -= feat.mean(axis=0, keepdims=True)
-    return normalise_rows(feat)
+    out: FloatArray = np.concatenate(parts, axis=1)
+    return out
 
 
-def _best(query: FloatArray, pool: FloatArray) -> tuple[IntArray, npt.NDArray[np.float32]]:
-    """For each query row, the most similar pool row (both unit-norm) and its cosine."""
-    best = np.zeros(query.shape[0], dtype=np.int64)
-    score = np.full(query.shape[0], -np.inf, dtype=np.float32)
-    for start in range(0, pool.shape[0], CHUNK):
-        sim = query @ pool[start : start + CHUNK].T
-        idx = sim.argmax(axis=1)
-        val = sim[np.arange(sim.shape[0]), idx]
-        better = val > score
-        best[better] = idx[better] + start
-        score[better] = val[better]
-    return best, score
+class _Features:
+    """One model's sorted-row token features, centred over its vocabulary, read in chunks."""
+
+    def __init__(self, model: ModelWeights, kinds: list[str], points: int) -> None:
+        self.model, self.kinds, self.points = model, kinds, points
+        self.vocab = model.vocab_size()
+        total = np.zeros(points * len(kinds), dtype=np.float64)
+        for start in range(0, self.vocab, CHUNK):
+            total += self._raw(start, start + CHUNK).sum(axis=0, dtype=np.float64)
+        self.mean = (total / max(self.vocab, 1)).astype(np.float32)
+
+    def _raw(self, start: int, stop: int) -> FloatArray:
+        rows = [self.model.token_rows(k, start, stop) for k in self.kinds]
+        return sorted_rows(*rows, points=self.points)
+
+    def chunk(self, start: int, stop: int) -> FloatArray:
+        return normalise_rows(self._raw(start, stop) - self.mean)
+
+    def at(self, ids: IntArray) -> FloatArray:
+        rows = [self.model.token_rows_at(k, ids) for k in self.kinds]
+        return normalise_rows(sorted_rows(*rows, points=self.points) - self.mean)
+
+    def best(self, query: FloatArray) -> IntArray:
+        """For each (unit-norm) query row, the most similar token of this model."""
+        best = np.zeros(query.shape[0], dtype=np.int64)
+        score = np.full(query.shape[0], -np.inf, dtype=np.float32)
+        for start in range(0, self.vocab, CHUNK):
+            sim = query @ self.chunk(start, start + CHUNK).T
+            idx = sim.argmax(axis=1)
+            val = sim[np.arange(sim.shape[0]), idx]
+            better = val > score
+            best[better] = idx[better] + start
+            score[better] = val[better]
+        return best
 
 
-def anchor_tokens(parent_feat: FloatArray, suspect_feat: FloatArray) -> tuple[IntArray, IntArray]:
-    """Mutual nearest-neighbour token pairs (parent ids, suspect ids), sorted by parent id."""
-    n = suspect_feat.shape[0]
+def anchor_tokens(
+    parent: ModelWeights, suspect: ModelWeights, kinds: list[str]
+) -> tuple[IntArray, IntArray]:
+    """Mutual nearest-neighbour token pairs (parent ids, suspect ids), sorted by parent id.
+
+    Reads each vocabulary a few times in chunks of CHUNK tokens, never whole.
+    """
+    points = min(parent.residual_width(), suspect.residual_width())
+    fp, fs = _Features(parent, kinds, points), _Features(suspect, kinds, points)
+    n = fs.vocab
     rng = np.random.default_rng(0)
     sample = np.sort(rng.choice(n, min(n, ANCHOR_SAMPLE), replace=False)).astype(np.int64)
-    to_parent, _ = _best(suspect_feat[sample], parent_feat)
-    back, _ = _best(parent_feat[to_parent], suspect_feat)
+    to_parent = fp.best(fs.at(sample))
+    back = fs.best(fp.at(to_parent))
     mutual = back == sample
     p_tok, s_tok = to_parent[mutual], sample[mutual]
     # a parent token claimed twice cannot anchor anything

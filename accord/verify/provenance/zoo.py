@@ -57,6 +57,9 @@ class ZooSpec:
     batch: int = 32
     corpus_bytes: int = 1_000_000
     derivations: tuple[str, ...] = DERIVATIONS
+    # "per_seed": each base model sees its own batch order; "shared": every base model sees
+    # the same batches in the same order (only the initialisation differs), the harder null
+    shared_data_order: bool = False
 
     def config(self) -> TinyConfig:
         return TinyConfig(self.d_model, self.n_layer, self.n_head, self.d_ff, self.ctx)
@@ -171,7 +174,7 @@ def build_zoo(
         t0 = time.perf_counter()
         torch.manual_seed(seed)
         model = TinyGPT(cfg)
-        train(model, docs, spec.steps, seed, batch=spec.batch)
+        train(model, docs, spec.steps, 0 if spec.shared_data_order else seed, batch=spec.batch)
         bases[seed] = model
         record(f"seed{seed}", "base", None, seed, model, t0)
 
