@@ -4,8 +4,9 @@
 
 Writes a parent and a derived copy (noised, residual and unit permuted) at each depth, then runs
 ``compare_weights`` in a fresh process per pair and reports its peak resident memory (VmHWM)
-above the resident memory after the imports (VmRSS; Linux only), per file size and per parameter. Streaming holds a few
-blocks at a time, so the peak should stay flat as the depth (and the file) grows.
+above the resident memory after the imports (VmRSS; Linux only), per file size and per
+parameter. Streaming holds a few blocks at a time, so the peak should stay flat as the depth
+(and the file) grows.
 ``--python-path`` points the child process at another checkout to compare implementations.
 """
 
