@@ -59,6 +59,28 @@ def pad_units(t: Tensors, extra: int) -> Tensors:
     return out
 
 
+def dead_relu(t: Tensors) -> Tensors:
+    """Dead-ReLU look-alikes behind a non-trivial norm gain: constant input rows (which the
+    gain turns into one shared direction), zero output weights. Both models get the same gain,
+    the harshest case: their dead units then point the same way."""
+    out = mask_units(t, TAIL, lambda d: np.full(d, 0.05, np.float32))
+    gain = np.random.default_rng(0).uniform(0.5, 1.5, size=t["ln_f.weight"].shape[0])
+    for i in range(_blocks(t)):
+        out[f"blocks.{i}.ln2.weight"] = gain.astype(np.float32)
+    return out
+
+
+def shared_row(t: Tensors) -> Tensors:
+    """The tail units all copy one fixed row (plus tiny noise), with live output weights."""
+    out = {k: v.copy() for k, v in t.items()}
+    row = np.random.default_rng(1).normal(size=t["ln_f.weight"].shape[0]).astype(np.float32)
+    noise = np.random.default_rng(abs(int(t["tok_emb.weight"][0, 0] * 1e6)))
+    for i in range(_blocks(t)):
+        w_in = out[f"blocks.{i}.mlp.fc_in.weight"]
+        w_in[TAIL] = row + 1e-4 * noise.normal(size=(len(TAIL), row.size)).astype(np.float32)
+    return out
+
+
 TAIL = np.arange(FF * 3 // 4, FF)  # the last quarter, as width padding or tail pruning leaves
 RANDOM_SAME = np.random.default_rng(99).choice(FF, FF // 3, replace=False)
 
@@ -71,6 +93,8 @@ MASKS: dict[str, Callable[[Tensors], Tensors]] = {
         t, TAIL, lambda d: np.full(d, 1e-9, np.float32) + np.float32(1e-12) * np.arange(d)
     ),
     "zero_padded": lambda t: pad_units(t, FF // 2),
+    "dead_relu_behind_gain": lambda t: dead_relu(t),
+    "copies_of_one_row": lambda t: shared_row(t),
 }
 
 

@@ -59,6 +59,29 @@ def informative_rows(
     return live_from_sums(sq, total, a.shape[1], strength)
 
 
+DUPLICATE_COSINE = 0.999  # rows this close to another row of the same model are duplicates
+DUPLICATE_CHUNK = 2048
+
+
+def duplicated_rows(x: npt.NDArray[np.floating]) -> BoolArray:
+    """Rows with a near-copy (cosine above DUPLICATE_COSINE) elsewhere in the same matrix.
+
+    A group of copies (all the dead units of a model, say, each a scaled norm gain) ties as a
+    block: it matches another model's group as a block, and if both groups sit at the same
+    indices (a masked or padded tail) the ranks line up. Copies say nothing about one unit's
+    origin, so every member of a group is dropped; the rule looks at one model at a time.
+    """
+    r = normalise_rows(x)
+    n = r.shape[0]
+    dup = np.zeros(n, dtype=bool)
+    for start in range(0, n, DUPLICATE_CHUNK):
+        g = r[start : start + DUPLICATE_CHUNK] @ r.T
+        idx = np.arange(g.shape[0])
+        g[idx, start + idx] = -np.inf
+        dup[start : start + g.shape[0]] = g.max(axis=1) > DUPLICATE_COSINE
+    return dup
+
+
 def live_from_sums(
     sq: npt.NDArray[np.float64],
     total: npt.NDArray[np.float64],

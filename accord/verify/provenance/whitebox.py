@@ -23,9 +23,11 @@ independent under this H0 and these tests are, by construction, blind to it (see
   the two matchings. Its false-positive rate is measured on independently trained models in
   docs/provenance.md.
 Units that carry no direction (all-zero, near-zero or constant rows: shape-keeping structured
-pruning, zero-padded widths, dead ReLU units) are dropped from each model *before* matching,
-by a rule that looks at one model at a time (:func:`~.matching.informative_rows`), and the
-remaining ties are broken at random. Dead units would otherwise tie with every unit and line
+pruning, zero-padded widths, dead ReLU units), units whose output weights are zero (they
+contribute nothing, whatever their input weights) and units that are near-copies of another
+unit of the same model are dropped from each model *before* matching, by rules that look at
+one model at a time (:func:`~.matching.informative_rows`, :func:`~.matching.duplicated_rows`),
+and the remaining ties are broken at random. Dead units would otherwise tie with every unit and line
 up by index in two unrelated models. Ranks are taken over the surviving units' original
 indices, so the exact test stays exact: the live units of an independent model are still
 exchangeable among themselves.
@@ -49,6 +51,7 @@ from accord.errors import AccordError
 from accord.verify.provenance.layout import ModelWeights
 from accord.verify.provenance.matching import (
     IntArray,
+    duplicated_rows,
     informative_rows,
     live_from_sums,
     match_similarity,
@@ -151,14 +154,13 @@ def check_mlp_kinds(parent: ModelWeights, suspect: ModelWeights) -> None:
         )
 
 
-def _live_inputs(w_in: FloatArray) -> IntArray:
-    return np.flatnonzero(informative_rows(w_in)).astype(np.int64)
-
-
 def _live_units(w_in: FloatArray, w_out: FloatArray) -> IntArray:
-    """Units alive on both sides; strength = |w_in|·|w_out| ignores ReLU-style rescaling."""
+    """Units that can carry evidence: alive on both sides (strength = |w_in|·|w_out|, which
+    ignores ReLU-style rescaling; a unit whose output is zero contributes nothing, whatever its
+    input weights) and not a near-copy of another unit of the same model."""
     strength = row_strength(w_in) * row_strength(w_out)
     live = informative_rows(w_in, strength) & informative_rows(w_out, strength)
+    live &= ~duplicated_rows(w_in) & ~duplicated_rows(w_out)
     return np.flatnonzero(live).astype(np.int64)
 
 
@@ -200,7 +202,7 @@ def constrained_test(
     for b in range(n):
         p_in = np.concatenate(parent.mlp_in(b), axis=1)
         s_in = np.concatenate(suspect.mlp_in(b), axis=1)
-        lp, ls = _live_inputs(p_in), _live_inputs(s_in)
+        lp, ls = _live_units(p_in, parent.mlp_out(b)), _live_units(s_in, suspect.mlp_out(b))
         units = min(lp.size, ls.size)
         if units < MIN_UNITS:
             notes.append(_skip_note(f"block {b}", lp.size, ls.size))
