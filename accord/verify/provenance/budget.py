@@ -115,6 +115,8 @@ def estimate(
             if method in ("both", "constrained") and same_depth:
                 matchings += 1
             cubic += matchings * float(cells) * (min(np_, ns) + cp + cs)
+            # near-copy scans of both models' units (input and output rows)
+            cubic += 2.0 * (np_ * np_ * (cp + d_p) + ns * ns * (cs + d_s))
     memory = largest + max(align, block_mem)
     seconds = cubic * SECONDS_PER_CUBIC_CELL + file_bytes / HASH_BYTES_PER_SECOND
     widest = max([n for n, _ in ps + ss], default=0)
