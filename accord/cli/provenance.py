@@ -105,9 +105,10 @@ def test_cmd(
         [], "--control", help="An independent control model (repeat; >= 3 for --blackbox)."
     ),
     method: str = typer.Option("both", help="Weight test: both, robust or constrained."),
-    alpha: float = typer.Option(
-        0.001,
-        help="Significance level for the verdict (see docs/provenance.md for the calibration).",
+    alpha: float | None = typer.Option(
+        None,
+        help="Significance level for the verdicts (default: 1e-6 for the weight test, 0.001 for"
+        " the black-box test; see docs/provenance.md for the calibration).",
     ),
     max_memory_gib: float = typer.Option(
         4.0, min=0.01, help="Refuse models whose declared shapes need more memory than this."
@@ -128,9 +129,13 @@ def test_cmd(
     if blackbox:
         check_blackbox_setup(suspect, parent, control)
     limits = Limits(int(max_memory_gib * GIB), max_minutes * 60.0)
-    findings = [compare_weights(suspect, parent, method=method, alpha=alpha, limits=limits)]
+    from accord.verify.provenance.api import BLACKBOX_ALPHA, WEIGHT_ALPHA
+
+    findings = [
+        compare_weights(suspect, parent, method=method, alpha=alpha or WEIGHT_ALPHA, limits=limits)
+    ]
     if blackbox:
-        findings.append(compare_outputs(suspect, parent, control, alpha=alpha))
+        findings.append(compare_outputs(suspect, parent, control, alpha=alpha or BLACKBOX_ALPHA))
     if as_json:
         print_json(findings if blackbox else findings[0])
         return

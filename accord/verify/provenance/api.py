@@ -28,6 +28,14 @@ from accord.verify.provenance.whitebox import (
 )
 
 WEIGHT_METHODS = ("both", "robust", "constrained")
+# Default levels. The weight tests' level is strict because a false accusation is the worst
+# outcome and costs nothing here: over 741 independent pairs (masked, padded, dead-unit and
+# same-data-order nulls included) the smallest weight p-value was 7.8e-4, as an exact test at
+# these numbers predicts, while every weight-derived child had p <= 1.6e-19 (docs/provenance.md).
+WEIGHT_ALPHA = 1e-6
+# Black-box p-values rest on a handful of control models and rarely go far below 1e-6 even for
+# real students, so they keep the looser level that had no false positive in 148 null pairs.
+BLACKBOX_ALPHA = 0.001
 
 
 def file_digests(path: str | Path, label: str) -> dict[str, str]:
@@ -60,7 +68,7 @@ def compare_weights(
     suspect: str | Path,
     parent: str | Path,
     method: str = "both",
-    alpha: float = 0.001,
+    alpha: float = WEIGHT_ALPHA,
     exact_matching: bool | None = None,
     limits: Limits | None = None,
 ) -> Finding:
@@ -203,7 +211,7 @@ def compare_outputs(
     suspect: str | Path,
     parent: str | Path,
     controls: Sequence[str | Path],
-    alpha: float = 0.001,
+    alpha: float = BLACKBOX_ALPHA,
     mode: str = "distribution",
     n_prompts: int = 256,
 ) -> Finding:
