@@ -45,6 +45,23 @@ def test_permutation_and_rescaling_preserve_the_function(zoo: Any) -> None:
         )
 
 
+def test_vocabulary_relabelling_preserves_the_function(zoo: Any) -> None:
+    parent = load_model(zoo.path("seed0"))
+    child, sigma = derive.relabel_vocab(parent, 5)
+    x = torch.randint(0, 256, (4, 32))
+    with torch.no_grad():
+        torch.testing.assert_close(child(x), parent(sigma[x])[..., sigma], rtol=1e-5, atol=1e-5)
+
+
+def test_relabelled_children_are_caught_and_the_relabelling_is_named(zoo: Any) -> None:
+    for kind in ("relabelled", "relabelled_permuted"):
+        finding = compare_weights(zoo.path(f"seed0-{kind}"), zoo.path("seed0"), method="robust")
+        assert finding.p_value is not None and finding.p_value < 1e-10, kind
+        notes = " ".join(finding.statistic["tests"][0]["notes"])
+        assert "relabelled" in notes, notes
+        assert finding.statistic["huref_invariant_cosine"] > 0.5, kind
+
+
 def test_every_weight_derived_child_is_caught(zoo: Any) -> None:
     for entry in zoo.derived():
         if entry.kind not in WEIGHT_DERIVED:

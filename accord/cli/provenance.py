@@ -16,15 +16,31 @@ app = typer.Typer(
 )
 
 
+def meaning(finding: Any) -> str:
+    """What a verdict means for this question, in words (JSON keeps the Finding vocabulary)."""
+    from accord.verify.provenance.stats import format_p
+
+    bound = bool(finding.statistic.get("p_value_is_upper_bound", False))
+    p = format_p(finding.p_value if finding.p_value is not None else 1.0, bound)
+    alpha = finding.statistic.get("alpha")
+    p_text = f"p {p}" if p.startswith("<") else f"p = {p}"
+    if finding.verdict == "inconsistent":
+        return f"derived from the parent — {p_text} (below alpha = {alpha})"
+    if finding.verdict == "consistent":
+        return f"no evidence of derivation — {p_text} (not below alpha = {alpha})"
+    return "inconclusive — the evidence does not support either answer (see below)"
+
+
 def _show(finding: Any) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
-    colour = "red" if finding.verdict == "inconsistent" else "green"
+    from accord.verify.provenance.stats import format_p
+
+    colour = {"inconsistent": "red", "consistent": "green"}.get(str(finding.verdict), "yellow")
     console.print(
         Panel(
-            f"[bold]{finding.subject}[/]\nverdict: [{colour}]{finding.verdict}[/]"
-            f"   p-value: [bold]{finding.p_value:.3g}[/]   ({finding.verifier})",
+            f"[bold]{finding.subject}[/]\n[{colour}]{meaning(finding)}[/]   ({finding.verifier})",
             expand=False,
         )
     )
@@ -41,9 +57,10 @@ def _show(finding: Any) -> None:
                     str(b["suspect_block"]),
                     str(b["units"]),
                     f"{b['spearman_rho']:.3f}",
-                    f"{b['p_value']:.3g}",
+                    format_p(b["p_value"]),
                 )
-            table.add_row(test["method"], "", "", "", "[bold]combined[/]", f"{test['p_value']:.3g}")
+            combined = format_p(test["p_value"]) if test["conclusive"] else "no evidence"
+            table.add_row(test["method"], "", "", "", "[bold]combined[/]", combined)
         console.print(table)
         console.print(
             f"HuRef invariant cosine (a score, not a p-value): {stat['huref_invariant_cosine']:.3f}"
@@ -60,15 +77,15 @@ def _show(finding: Any) -> None:
             "agreement",
             f"{a['similarity']:.4f}",
             f"{min(a['null_similarities']):.4f}–{max(a['null_similarities']):.4f}",
-            f"{a['p_value']:.3g}",
-            f"{stat['holm_adjusted']['agreement']:.3g}",
+            format_p(a["p_value"]),
+            format_p(stat["holm_adjusted"]["agreement"]),
         )
         table.add_row(
             "distillation",
             f"{d['residual_correlation']:.4f}",
             f"{min(d['null_correlations']):.4f}–{max(d['null_correlations']):.4f}",
-            f"{d['p_value']:.3g}",
-            f"{stat['holm_adjusted']['distillation']:.3g}",
+            format_p(d["p_value"]),
+            format_p(stat["holm_adjusted"]["distillation"]),
         )
         console.print(table)
     console.print(finding.explanation, soft_wrap=True)
@@ -88,9 +105,16 @@ def test_cmd(
         [], "--control", help="An independent control model (repeat; >= 3 for --blackbox)."
     ),
     method: str = typer.Option("both", help="Weight test: both, robust or constrained."),
-    alpha: float = typer.Option(
-        0.001,
-        help="Significance level for the verdict (0.001: no false positive in 148 null pairs).",
+    alpha: float | None = typer.Option(
+        None,
+        help="Significance level for the verdicts (default: 1e-6 for the weight test, 0.001 for"
+        " the black-box test; see docs/provenance.md for the calibration).",
+    ),
+    max_memory_gib: float = typer.Option(
+        4.0, min=0.01, help="Refuse models whose declared shapes need more memory than this."
+    ),
+    max_minutes: float = typer.Option(
+        10.0, min=0.01, help="Refuse models whose declared shapes would take longer than this."
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -98,11 +122,23 @@ def test_cmd(
 
     Exits 0 when every test is consistent with independence, 1 when one is not.
     """
-    from accord.verify.provenance.api import compare_outputs, compare_weights
+    from accord.verify.provenance.api import (
+        check_blackbox_setup,
+        compare_outputs,
+        compare_weights,
+    )
+    from accord.verify.provenance.budget import GIB, Limits
 
-    findings = [compare_weights(suspect, parent, method=method, alpha=alpha)]
     if blackbox:
-        findings.append(compare_outputs(suspect, parent, control, alpha=alpha))
+        check_blackbox_setup(suspect, parent, control)
+    limits = Limits(int(max_memory_gib * GIB), max_minutes * 60.0)
+    from accord.verify.provenance.api import BLACKBOX_ALPHA, WEIGHT_ALPHA
+
+    findings = [
+        compare_weights(suspect, parent, method=method, alpha=alpha or WEIGHT_ALPHA, limits=limits)
+    ]
+    if blackbox:
+        findings.append(compare_outputs(suspect, parent, control, alpha=alpha or BLACKBOX_ALPHA))
     if as_json:
         print_json(findings if blackbox else findings[0])
     else:

@@ -14,17 +14,28 @@ from pathlib import Path
 
 from accord.errors import AccordError
 from accord.model.finding import Finding, Severity, Verdict
+from accord.verify.provenance import budget
+from accord.verify.provenance.budget import Limits
 from accord.verify.provenance.checkpoint import Checkpoint
 from accord.verify.provenance.layout import ModelWeights
-from accord.verify.provenance.stats import holm
+from accord.verify.provenance.stats import at_floor, format_p, holm
 from accord.verify.provenance.whitebox import (
     WeightTestResult,
+    check_mlp_kinds,
     constrained_test,
     huref_similarity,
     robust_test,
 )
 
 WEIGHT_METHODS = ("both", "robust", "constrained")
+# Default levels. The weight tests' level is strict because a false accusation is the worst
+# outcome and costs nothing here: over 741 independent pairs (masked, padded, dead-unit and
+# same-data-order nulls included) the smallest weight p-value was 7.8e-4, as an exact test at
+# these numbers predicts, while every weight-derived child had p <= 1.6e-19 (docs/provenance.md).
+WEIGHT_ALPHA = 1e-6
+# Black-box p-values rest on a handful of control models and rarely go far below 1e-6 even for
+# real students, so they keep the looser level that had no false positive in 148 null pairs.
+BLACKBOX_ALPHA = 0.001
 
 
 def file_digests(path: str | Path, label: str) -> dict[str, str]:
@@ -47,20 +58,34 @@ def _verdict(p: float, alpha: float) -> tuple[Verdict, Severity]:
     return Verdict.CONSISTENT, Severity.INFO
 
 
+def _file_bytes(path: str | Path) -> int:
+    p = Path(path)
+    files = [f for f in p.iterdir() if f.is_file()] if p.is_dir() else [p]
+    return sum(f.stat().st_size for f in files)
+
+
 def compare_weights(
     suspect: str | Path,
     parent: str | Path,
     method: str = "both",
-    alpha: float = 0.001,
+    alpha: float = WEIGHT_ALPHA,
     exact_matching: bool | None = None,
+    limits: Limits | None = None,
 ) -> Finding:
-    """White-box test: do SUSPECT's weights share an origin with PARENT's?"""
+    """White-box test: do SUSPECT's weights share an origin with PARENT's?
+
+    The declared shapes are checked against ``limits`` before any tensor is read.
+    """
     if method not in WEIGHT_METHODS:
         raise AccordError("method", f"unknown method {method!r}", f"use one of {WEIGHT_METHODS}")
     if not 0 < alpha < 1:
         raise AccordError("alpha", f"{alpha} is not in (0, 1)", "use e.g. 0.01")
     with Checkpoint(suspect) as s_ckpt, Checkpoint(parent) as p_ckpt:
         s, p = ModelWeights(s_ckpt), ModelWeights(p_ckpt)
+        check_mlp_kinds(p, s)
+        cost = budget.check(
+            p, s, method, limits or Limits(), _file_bytes(suspect) + _file_bytes(parent)
+        )
         results: list[WeightTestResult] = []
         skipped = ""
         if method in ("both", "robust"):
@@ -70,12 +95,17 @@ def compare_weights(
                 skipped = "constrained test skipped: residual widths differ"
             else:
                 results.append(constrained_test(p, s, exact_matching))
-        ics = huref_similarity(p, s)
+        aligned = next((r.alignment for r in results if r.alignment is not None), None)
+        tokens = None if aligned is None else (aligned.parent_tokens, aligned.suspect_tokens)
+        ics = huref_similarity(p, s, tokens=tokens)
         params = {"suspect": s_ckpt.num_parameters(), "parent": p_ckpt.num_parameters()}
         families = (s.layout.family.name, p.layout.family.name)
-    adjusted = holm([r.p_value for r in results])
+    usable = [r for r in results if r.conclusive]
+    adjusted = holm([r.p_value for r in usable]) if usable else [1.0]
     p_value = min(adjusted)
     verdict, severity = _verdict(p_value, alpha)
+    if not usable:
+        verdict, severity = Verdict.INCONCLUSIVE, Severity.INFO
     statistic: dict[str, object] = {
         "null_hypothesis": "suspect and parent were trained from independent initialisations",
         "alpha": alpha,
@@ -84,12 +114,27 @@ def compare_weights(
         "huref_invariant_cosine": round(ics, 6),
         "parameters": params,
         "architecture_families": {"suspect": families[0], "parent": families[1]},
+        "estimated_cost": {
+            "memory_bytes": cost.memory_bytes,
+            "seconds": round(cost.seconds, 1),
+        },
     }
     if skipped:
         statistic["skipped"] = skipped
-    derived = p_value < alpha
-    explanation = (
-        f"Weight test p = {p_value:.3g} ({'below' if derived else 'not below'} alpha = {alpha}). "
+    derived = p_value < alpha and bool(usable)
+    bound = at_floor(p_value, len(usable))
+    statistic["p_value_is_upper_bound"] = bound
+    if not usable:
+        explanation = (
+            "Inconclusive: no MLP block had enough live hidden units to compare (dead, zeroed"
+            " or constant units carry no evidence and are dropped). "
+            + " ".join(n for r in results for n in r.notes)
+        )
+    else:
+        explanation = ""
+    explanation = explanation or (
+        f"Weight test p {'' if bound else '= '}{format_p(p_value, bound)}"
+        f" ({'below' if derived else 'not below'} alpha = {alpha}). "
         + (
             "The suspect's weights match the parent's in a way independently initialised models"
             " do not: it was very likely derived from the parent (fine-tuned, pruned, merged,"
@@ -118,11 +163,55 @@ def compare_weights(
     )
 
 
+def check_blackbox_setup(
+    suspect: str | Path, parent: str | Path, controls: Sequence[str | Path]
+) -> None:
+    """Refuse a black-box run that cannot work, before any test starts (reads headers only)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise AccordError(
+            "--blackbox", "running models needs torch", "pip install 'accord[torch]'"
+        ) from None
+    from accord.verify.provenance.blackbox import MIN_CONTROLS
+    from accord.verify.provenance.tinygpt import CONFIG_KEY, TinyConfig
+
+    if len(controls) < MIN_CONTROLS:
+        raise AccordError(
+            "--control",
+            f"the black-box test needs at least {MIN_CONTROLS} independent control models,"
+            f" got {len(controls)}",
+            "add --control PATH for each model known to be unrelated to the parent",
+        )
+    named = [Path(suspect).resolve(), Path(parent).resolve()]
+    for c in controls:
+        if Path(c).resolve() in named:
+            raise AccordError(
+                "--control",
+                f"{c} is the suspect or the parent; a control must be independent of both",
+                "use other models as controls",
+            )
+    for role, path in [("suspect", suspect), ("parent", parent)] + [
+        ("--control", c) for c in controls
+    ]:
+        with Checkpoint(path) as ck:
+            raw = ck.metadata.get(CONFIG_KEY)
+        if raw is None:
+            raise AccordError(
+                str(path),
+                f"the {role} has no {CONFIG_KEY!r} metadata, so Accord cannot run it for the"
+                " black-box test",
+                "drop --blackbox (the weight test still runs), or query the model through"
+                " accord.verify.provenance.blackbox.query with your own QueryModel",
+            )
+        TinyConfig.from_json(raw)  # raises AccordError when the config is malformed
+
+
 def compare_outputs(
     suspect: str | Path,
     parent: str | Path,
     controls: Sequence[str | Path],
-    alpha: float = 0.001,
+    alpha: float = BLACKBOX_ALPHA,
     mode: str = "distribution",
     n_prompts: int = 256,
 ) -> Finding:
@@ -151,8 +240,10 @@ def compare_outputs(
     p_value = min(adjusted)
     verdict, severity = _verdict(p_value, alpha)
     derived = p_value < alpha
+    bound = at_floor(p_value, 2)
     explanation = (
-        f"Black-box p = {p_value:.3g} (Holm over the agreement and distillation tests,"
+        f"Black-box p {'' if bound else '= '}{format_p(p_value, bound)}"
+        " (Holm over the agreement and distillation tests,"
         f" {len(prompts)} prompts, {len(cs)} control models). "
         + (
             "The suspect behaves like the parent beyond what independent models share, and/or"

@@ -161,6 +161,22 @@ class Checkpoint:
             raise AccordError(str(self.path), f"no tensor named {name!r}", None)
         return f.tensor(name)
 
+    def rows(self, name: str, start: int, stop: int) -> FloatArray:
+        """Rows ``start:stop`` of a tensor without reading the rest (safetensors) or copying
+        it (PyTorch files are memory-mapped)."""
+        if self._torch is not None:
+            t = self._torch.get(name)
+            if t is None:
+                raise AccordError(str(self.path), f"no tensor named {name!r}", None)
+            import torch
+
+            out: FloatArray = t[start:stop].detach().to(dtype=torch.float32).numpy().copy()
+            return out
+        f = self._where.get(name)
+        if f is None:
+            raise AccordError(str(self.path), f"no tensor named {name!r}", None)
+        return f.rows(name, start, stop)
+
     def num_parameters(self) -> int:
         total = 0
         for n in self.names():

@@ -95,6 +95,22 @@ def permute(model: TinyGPT, seed: int) -> TinyGPT:
 
 
 @torch.no_grad()
+def relabel_vocab(model: TinyGPT, seed: int) -> tuple[TinyGPT, torch.Tensor]:
+    """Function-preserving token-id relabelling: new id j is old id ``sigma[j]``.
+
+    Embedding and output-head rows move together, so with the tokenizer relabelled the same
+    way the model computes exactly what the parent did: ``child(x)[..., j] ==
+    parent(sigma[x])[..., sigma[j]]``. Returns the child and ``sigma``.
+    """
+    child = clone(model)
+    g = torch.Generator().manual_seed(seed)
+    sigma = torch.randperm(child.cfg.vocab, generator=g)
+    child.tok_emb.weight.copy_(child.tok_emb.weight[sigma])
+    child.lm_head.weight.copy_(child.lm_head.weight[sigma])
+    return child, sigma
+
+
+@torch.no_grad()
 def rescale(model: TinyGPT, seed: int) -> TinyGPT:
     """Function-preserving rescaling: MLP units (ReLU homogeneity) and LayerNorm gains."""
     child = clone(model)

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from accord.errors import AccordError
 from accord.verify.provenance.checkpoint import Checkpoint
@@ -174,6 +175,36 @@ class ModelWeights:
                 head = head * g[None, :]
         return head
 
+    def token_matrices(self) -> list[str]:
+        """ "embedding", plus "head" when an untied output head fits (checked on the header)."""
+        kinds = ["embedding"]
+        name = self.layout.unembedding
+        if name is not None:
+            shape = self.ckpt.shape(name)
+            if len(shape) == 2 and shape == (self.vocab_size(), self.residual_width()):
+                kinds.append("head")
+        return kinds
+
+    def token_rows(self, kind: str, start: int, stop: int) -> FloatArray:
+        """Rows ``start:stop`` of the embedding or of the head (final norm gain folded in)."""
+        if kind == "embedding":
+            return self.ckpt.rows(self.layout.embedding, start, stop)
+        assert self.layout.unembedding is not None
+        head = self.ckpt.rows(self.layout.unembedding, start, stop)
+        if self.layout.final_norm is not None:
+            g = self.ckpt.tensor(self.layout.final_norm)
+            if g.shape == (head.shape[1],):
+                head = head * g[None, :]
+        return head
+
+    def token_rows_at(self, kind: str, ids: npt.NDArray[np.int64]) -> FloatArray:
+        """The rows of the given token ids, in that order (one small read per id)."""
+        d = self.residual_width()
+        out = np.empty((len(ids), d), dtype=np.float32)
+        for k, i in enumerate(ids):
+            out[k] = self.token_rows(kind, int(i), int(i) + 1)[0]
+        return out
+
     def mlp_in(self, b: int) -> list[FloatArray]:
         """Input matrices (d_ff, d) with hidden units as rows (gate then up for gated MLPs),
         the norm gain folded into the columns."""
@@ -206,6 +237,13 @@ class ModelWeights:
                 None,
             )
         return out
+
+    def units_declared(self, b: int) -> int:
+        """Hidden units of block ``b`` as declared in the file header (nothing is read)."""
+        shape = self.ckpt.shape(self.layout.blocks[b].mlp_in[0])
+        if len(shape) != 2:
+            return 0
+        return shape[1] if self.layout.family.conv1d else shape[0]
 
     def residual_width(self) -> int:
         return self.ckpt.shape(self.layout.embedding)[1]

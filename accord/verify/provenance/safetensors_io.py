@@ -2,7 +2,7 @@
 
 Model files are untrusted evidence and may be tens of gigabytes, so this reader never loads a
 whole file: it parses the JSON header itself (8-byte little-endian length, then UTF-8 JSON),
-checks every offset against the real file size, and memory-maps one tensor at a time. It needs
+checks every offset against the real file size, and reads one tensor at a time. It needs
 only numpy, so the weight tests work without torch or the ``safetensors`` package.
 
 Layout (https://github.com/huggingface/safetensors): ``u64 N`` | ``N bytes JSON`` | data. The
@@ -15,10 +15,10 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import mmap
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from io import BufferedReader
 from pathlib import Path
 from typing import Any
 
@@ -178,9 +178,7 @@ class SafetensorsFile:
                 if 0 < n <= MAX_HEADER_BYTES:
                     prefix += self._fh.read(n)
             self.infos, self.metadata = parse_header(prefix, size, self.path)
-            self._map: mmap.mmap | None = None
-            if size > 0:
-                self._map = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
+            self._closed = False
         except BaseException:
             self._fh.close()
             raise
@@ -192,21 +190,45 @@ class SafetensorsFile:
         self.close()
 
     def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
-            self._map = None
+        self._closed = True
         self._fh.close()
 
     def names(self) -> list[str]:
         return list(self.infos)
 
     def _decode(self, info: TensorInfo) -> FloatArray:
-        if self._map is None:
+        if self._closed:
             raise _bad(self.path, "file is closed")
-        return _copy_out(self._map, info)
+        return _read_out(self._fh, self.path, info)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.infos)
+
+    def rows(self, name: str, start: int, stop: int) -> FloatArray:
+        """Rows ``start:stop`` of a tensor (first axis), reading only their bytes."""
+        info = self.infos.get(name)
+        if info is None:
+            raise AccordError(str(self.path), f"no tensor named {name!r}", None)
+        if not info.shape:
+            raise AccordError(str(self.path), f"tensor {name!r} is a scalar", None)
+        start, stop = max(0, start), min(info.shape[0], stop)
+        tail = info.shape[1:]
+        per_row = math.prod(tail) * _DTYPES[info.dtype][1]
+        part = TensorInfo(
+            name,
+            info.dtype,
+            (max(0, stop - start), *tail),
+            info.begin + start * per_row,
+            info.begin + max(start, stop) * per_row,
+        )
+        if part.numel == 0:
+            return np.zeros(part.shape, dtype=np.float32)
+        if self._closed:
+            raise _bad(self.path, "file is closed")
+        out = _read_out(self._fh, self.path, part)
+        if not np.isfinite(out).all():
+            raise _bad(self.path, f"tensor {name!r} contains NaN or infinity")
+        return out.reshape(part.shape)
 
     def tensor(self, name: str) -> FloatArray:
         """Decode one tensor to float32, reading only its bytes."""
@@ -221,16 +243,32 @@ class SafetensorsFile:
         return out.reshape(info.shape)
 
 
-def _copy_out(buffer: mmap.mmap, info: TensorInfo) -> FloatArray:
-    """Copy one tensor out of the map; the zero-copy view dies with this frame, so the map can
-    always be closed afterwards (even when the caller raises)."""
+def _read_out(fh: BufferedReader, path: Path, info: TensorInfo) -> FloatArray:
+    """Read one tensor's bytes straight into an array and widen it to float32.
+
+    Plain reads rather than a memory map: a map keeps every page it has touched in the
+    process's resident set until it is closed, so streaming a large model through one would
+    grow memory with the file; here each tensor's buffer is freed when the caller drops it.
+    """
     np_dtype, _ = _DTYPES[info.dtype]
-    raw = np.frombuffer(buffer, dtype=np_dtype, count=info.numel, offset=info.begin)
-    if info.dtype == "BF16":
-        out: FloatArray = (raw.astype(np.uint32) << 16).view(np.float32)
-    else:
-        out = raw.astype(np.float32)
-    del raw
+    nbytes = info.end - info.begin
+    try:
+        raw = np.empty(info.numel, dtype=np_dtype)
+        fh.seek(info.begin)
+        got = fh.readinto(raw.data.cast("B"))
+        if got != nbytes:
+            raise _bad(path, f"tensor {info.name!r}: read {got} of {nbytes} bytes (file changed?)")
+        if info.dtype == "BF16":
+            out: FloatArray = (raw.astype(np.uint32) << 16).view(np.float32)
+        else:
+            out = raw.astype(np.float32, copy=False)
+    except MemoryError:
+        raise AccordError(
+            info.name,
+            f"tensor of shape {list(info.shape)} needs {4 * info.numel / 2**30:.1f} GiB as"
+            " float32, more memory than this machine can give",
+            "run on a machine with more memory, or check that the file is what it claims",
+        ) from None
     return out
 
 

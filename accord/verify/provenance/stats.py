@@ -12,7 +12,22 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-MIN_P = 1e-300  # floor so that -log(p) stays finite; reported p-values below this print as 1e-300
+MIN_P = 1e-300  # floor so that -log(p) stays finite; p-values at the floor print as "< 1e-300"
+
+
+def format_p(p: float, bound: bool = False) -> str:
+    """A p-value for people: the floor (or a multiple of it after Holm) is a bound, not a
+    value, so it prints as one ("< 1e-300", "< 2e-300")."""
+    if p <= MIN_P:
+        return "< 1e-300"
+    if bound:
+        return f"< {p:.3g}"
+    return f"{p:.3g}"
+
+
+def at_floor(p: float, tests: int = 1) -> bool:
+    """True when p is the floor, or the floor multiplied by a Holm/Bonferroni factor."""
+    return p <= MIN_P * max(1, tests) * (1 + 1e-9)
 
 
 def normal_sf(z: float) -> float:

@@ -34,6 +34,8 @@ DERIVATIONS = (
     "rescaled_permuted",
     "finetune_permuted",
     "merged",
+    "relabelled",
+    "relabelled_permuted",
     "distilled_soft",
     "distilled_hard",
 )
@@ -55,6 +57,9 @@ class ZooSpec:
     batch: int = 32
     corpus_bytes: int = 1_000_000
     derivations: tuple[str, ...] = DERIVATIONS
+    # "per_seed": each base model sees its own batch order; "shared": every base model sees
+    # the same batches in the same order (only the initialisation differs), the harder null
+    shared_data_order: bool = False
 
     def config(self) -> TinyConfig:
         return TinyConfig(self.d_model, self.n_layer, self.n_head, self.d_ff, self.ctx)
@@ -169,7 +174,7 @@ def build_zoo(
         t0 = time.perf_counter()
         torch.manual_seed(seed)
         model = TinyGPT(cfg)
-        train(model, docs, spec.steps, seed, batch=spec.batch)
+        train(model, docs, spec.steps, 0 if spec.shared_data_order else seed, batch=spec.batch)
         bases[seed] = model
         record(f"seed{seed}", "base", None, seed, model, t0)
 
@@ -206,6 +211,11 @@ def build_zoo(
             if kind == "finetune_permuted":
                 ft = made.get("finetune") or derive.finetune(parent, docs, spec.finetune_steps, fts)
                 return derive.permute(ft, 17 + seed)
+            if kind == "relabelled":
+                return derive.relabel_vocab(parent, 19 + seed)[0]
+            if kind == "relabelled_permuted":
+                ft = made.get("finetune") or derive.finetune(parent, docs, spec.finetune_steps, fts)
+                return derive.permute(derive.relabel_vocab(ft, 23 + seed)[0], 29 + seed)
             if kind == "merged":
                 a = made.get("finetune") or derive.finetune(parent, docs, spec.finetune_steps, fts)
                 b = made.get("finetune_other_domain") or derive.finetune(
