@@ -1,0 +1,95 @@
+"""Commitments in declarations: new optional fields, old entries unchanged byte for byte."""
+
+from __future__ import annotations
+
+import pytest
+
+from accord.errors import AccordError
+from accord.ledger import Signer
+from accord.ledger.note import ALG_ED25519
+from accord.model.declaration import (
+    Kind,
+    ModelReleaseBody,
+    TrainingRunBody,
+    parse_body,
+    parse_leaf,
+    parse_signed,
+)
+from accord.registry.signing import make_declaration, party_key, sign
+
+OLD_RELEASE = {
+    "model_name": "m-1",
+    "run_id": "R-1",
+    "date": "2026-03-01",
+    "open_weights": True,
+    "training_compute_flop": 1.5e24,
+}
+COMPLETION = {
+    "run_id": "R-1",
+    "phase": "completion",
+    "date": "2026-03-01",
+    "facility_id": "f1",
+    "chip": "H100-SXM",
+    "chip_count": 8,
+    "chip_hours": 100.0,
+    "compute_flop": 1.5e21,
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        (Kind.MODEL_RELEASE, OLD_RELEASE),
+        (Kind.TRAINING_RUN, COMPLETION),
+        (Kind.FACILITY, {"facility_id": "f1", "name": "F", "country": "MY"}),
+    ],
+)
+def test_entries_without_commitments_reencode_byte_for_byte(kind: Kind, body: dict) -> None:
+    key = party_key("lab-a")
+    leaf = sign(make_declaration("lab-a", kind, body), key).leaf()
+    data = parse_leaf(leaf)
+    again = parse_signed({k: data[k] for k in ("declaration", "signature")})
+    assert again.leaf() == leaf
+    parsed = parse_body(kind, again.declaration.body, strict=True)
+    assert all(getattr(parsed, f, None) is None for f in ("chain_head", "weights_sha256"))
+
+
+def test_commitments_parse_strictly() -> None:
+    head = "ab" * 32
+    body = parse_body(Kind.TRAINING_RUN, {**COMPLETION, "chain_head": head}, strict=True)
+    assert isinstance(body, TrainingRunBody) and body.chain_head == head
+    release = parse_body(
+        Kind.MODEL_RELEASE,
+        {**OLD_RELEASE, "weights_sha256": "0" * 64, "origin": "derived", "parent_model": "p"},
+        strict=True,
+    )
+    assert isinstance(release, ModelReleaseBody) and release.parent_model == "p"
+    vkey = Signer.generate("resp.f1", ALG_ED25519).verifier.vkey
+    fac = parse_body(
+        Kind.FACILITY,
+        {"facility_id": "f1", "name": "F", "country": "MY", "responder_keys": [vkey]},
+        strict=True,
+    )
+    assert getattr(fac, "responder_keys", None) == [vkey]
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "field"),
+    [
+        (Kind.TRAINING_RUN, {**COMPLETION, "chain_head": "AB" * 32}, "chain_head"),
+        (Kind.TRAINING_RUN, {**COMPLETION, "phase": "progress", "chain_head": "ab" * 32}, ""),
+        (Kind.MODEL_RELEASE, {**OLD_RELEASE, "origin": "derived"}, ""),
+        (Kind.MODEL_RELEASE, {**OLD_RELEASE, "origin": "scratch", "parent_model": "x"}, ""),
+        (Kind.MODEL_RELEASE, {**OLD_RELEASE, "weights_sha256": "1" * 63}, "weights_sha256"),
+        (
+            Kind.FACILITY,
+            {"facility_id": "f", "name": "F", "country": "MY", "responder_keys": ["x"]},
+            "responder_keys",
+        ),
+    ],
+)
+def test_bad_commitments_name_the_field(kind: Kind, body: dict, field: str) -> None:
+    with pytest.raises(AccordError) as err:
+        parse_body(kind, body, strict=True)
+    assert err.value.field.startswith("declaration.body")
+    assert field in err.value.field
