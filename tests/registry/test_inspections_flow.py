@@ -1,0 +1,250 @@
+"""Inspections in one process: open, upload real evidence, run the job, record one finding.
+
+The job function is the one ``accord worker`` runs (called here directly, so each case costs
+one verifier run and no process start); hostile evidence must end in ``error`` with the
+reason, never in a crash, a retry loop or a finding.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from inprocess import Harness
+from inspection_helpers import (
+    completion,
+    record_transcript,
+    sha256,
+    tar_dir,
+    tar_members,
+    tiny_models,
+    upload_headers,
+)
+
+from accord.ledger.note import Verifier
+from accord.model.declaration import canonical_json, parse_leaf
+from accord.registry.api import create_app
+from accord.registry.service import Settings
+
+
+class VarHarness(Harness):
+    def settings(self) -> Settings:
+        base = super().settings()
+        base.var = self.var
+        base.max_evidence_bytes = 4 << 20
+        return base
+
+
+@pytest.fixture(scope="module")
+def transcript(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("tr") / "run"
+    return out, record_transcript(out)
+
+
+@pytest.fixture(scope="module")
+def other_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tr2") / "run"
+    record_transcript(out, run_id="R-other", steps=20, seed=1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return tiny_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def env(tmp_path: Path, transcript: tuple[Path, dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    h = VarHarness(tmp_path / "var")
+    reg = h.start()
+    token = reg.create_token("test")
+    h.party("lab-a")
+    h.file("lab-a", "facility", {"facility_id": "f-lab", "name": "Lab", "country": "US"})
+    start = {
+        k: v
+        for k, v in completion(transcript[1]).items()
+        if k in ("run_id", "facility_id", "chip", "chip_count")
+    }
+    h.file("lab-a", "training_run", {**start, "phase": "start", "date": "2026-05-01"})
+    receipt = h.file("lab-a", "training_run", completion(transcript[1]))
+    client = TestClient(create_app(reg, web=False))
+    yield {"h": h, "reg": reg, "token": token, "client": client, "decl": receipt["leaf_index"]}
+    client.close()
+    reg.close()
+
+
+def _open(env: dict[str, Any], verifier: str = "training", **extra: Any) -> dict[str, Any]:
+    resp = env["client"].post(
+        "/v1/inspections",
+        json={"declaration": env["decl"], "verifier": verifier, **extra},
+        headers={"authorization": f"Bearer {env['token']}"},
+    )
+    assert resp.status_code == 201, resp.text
+    return dict(resp.json())
+
+
+def _upload(env: dict[str, Any], ident: str, name: str, data: bytes, party: str = "lab-a") -> Any:
+    h = env["h"]
+    headers = upload_headers(h.keys[party], ident, name, data, h.clock())
+    return env["client"].put(
+        f"/v1/inspections/{ident}/evidence/{name}", content=data, headers=headers
+    )
+
+
+def _run(env: dict[str, Any], ident: str) -> dict[str, Any]:
+    env["reg"].jobs()._run(ident)
+    env["reg"].record_inspections()
+    return dict(env["client"].get(f"/v1/inspections/{ident}").json())
+
+
+def test_training_inspection_records_one_signed_finding(
+    env: dict[str, Any], transcript: tuple[Path, dict[str, Any]]
+) -> None:
+    ins = _open(env)
+    assert ins["state"] == "awaiting_evidence" and ins["evidence_needed"] == ["transcript"]
+    archive = tar_dir(transcript[0])
+    resp = _upload(env, ins["inspection_id"], "transcript", archive)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["state"] == "queued"
+    assert resp.json()["evidence"][0]["sha256"] == sha256(archive)
+    done = _run(env, ins["inspection_id"])
+    assert done["state"] == "recorded", done
+    assert done["verdict"] == "consistent"
+    reg = env["reg"]
+    entry = parse_leaf(reg.reader().entry(done["finding_leaf"]))
+    finding = entry["finding"]
+    assert entry["key"] == f"inspection:{ins['inspection_id']}"
+    assert entry["refs"] == [env["decl"]]
+    assert finding["evidence"]["evidence:transcript"] == sha256(archive)
+    assert f"leaf:{env['decl']}" in finding["evidence"]
+    stat = finding["statistic"]["inspection"]
+    assert stat["beacon"] == ins["beacon"] and stat["verifier_version"]
+    # the inspectorate's signature over the entry without it verifies with the log key
+    sig = entry.pop("signature")
+    assert sig["key"] == reg.log_key.vkey
+    assert Verifier.parse(sig["key"]).verify(
+        canonical_json(entry, "finding"), base64.b64decode(sig["ed25519"])
+    )
+    # a second recording pass (a restart, a duplicate job) writes nothing new
+    size = reg.reader().size
+    reg.jobs()._run(ins["inspection_id"])
+    assert reg.record_inspections() == []
+    assert reg.reader().size == size
+
+
+def test_upload_needs_the_declaring_party_or_an_inspector(env: dict[str, Any]) -> None:
+    ins = _open(env)
+    ident = ins["inspection_id"]
+    env["h"].party("lab-b")
+    resp = _upload(env, ident, "transcript", b"x" * 10, party="lab-b")
+    assert resp.status_code == 401 and resp.json()["error"]["field"] == "accord-party"
+    good = upload_headers(env["h"].keys["lab-a"], ident, "transcript", b"abc", env["h"].clock())
+    resp = env["client"].put(
+        f"/v1/inspections/{ident}/evidence/transcript", content=b"abd", headers=good
+    )
+    assert resp.status_code == 401 and resp.json()["error"]["field"] == "accord-signature"
+    resp = env["client"].put(
+        f"/v1/inspections/{ident}/evidence/transcript",
+        content=b"abc",
+        headers={"authorization": "Bearer nope"},
+    )
+    assert resp.status_code == 403
+    assert env["client"].get(f"/v1/inspections/{ident}").json()["evidence"] == []
+
+
+def test_oversized_upload_is_refused_and_nothing_is_kept(env: dict[str, Any]) -> None:
+    ident = _open(env)["inspection_id"]
+    big = b"\0" * ((4 << 20) + 1)
+    resp = _upload(env, ident, "transcript", big)
+    assert resp.status_code == 413 and resp.json()["error"]["field"] == "body"
+    var = env["h"].var
+    assert not list((var / "evidence" / "tmp").iterdir())
+    assert not (var / "evidence" / "sha256").exists()
+
+
+def _hostile(transcript: Path, other: Path) -> dict[str, tuple[bytes, str]]:
+    good = tar_dir(transcript)
+    return {
+        "truncated": (good[: len(good) // 2], "not a complete tar archive"),
+        "wrong format": (b"%PDF-1.7\n" + b"x" * 2000, "not a complete tar archive"),
+        "traversal": (tar_members({"../../escape.txt": b"owned"}), "outside its directory"),
+        "absolute": (tar_members({"/tmp/escape.txt": b"owned"}), "outside its directory"),
+        "symlink": (
+            tar_members({"manifest.json": b"{}"}, symlink=("chain.jsonl", "/etc/passwd")),
+            "link or device",
+        ),
+        "no transcript": (tar_members({"readme.txt": b"hello"}), "no manifest.json"),
+        "another run": (tar_dir(other), "not of the declared run"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "truncated",
+        "wrong format",
+        "traversal",
+        "absolute",
+        "symlink",
+        "no transcript",
+        "another run",
+    ],
+)
+def test_hostile_evidence_ends_in_error_with_the_reason(
+    env: dict[str, Any], transcript: tuple[Path, dict[str, Any]], other_run: Path, case: str
+) -> None:
+    data, reason = _hostile(transcript[0], other_run)[case]
+    ident = _open(env)["inspection_id"]
+    assert _upload(env, ident, "transcript", data).status_code == 201
+    size = env["reg"].reader().size
+    done = _run(env, ident)
+    assert done["state"] == "error", done
+    assert reason in done["error"]
+    assert done["finding_leaf"] is None and env["reg"].reader().size == size
+    assert not (env["h"].var / "escape.txt").exists()
+    assert not list((env["h"].var / "work").iterdir())
+
+
+def test_provenance_release_claimed_from_scratch_derives_from_reference(
+    env: dict[str, Any], models: dict[str, Path], transcript: tuple[Path, dict[str, Any]]
+) -> None:
+    h = env["h"]
+    parent, child = models["parent"].read_bytes(), models["derived"].read_bytes()
+    h.party("lab-p", country="CN")
+    h.file("lab-p", "facility", {"facility_id": "f-p", "name": "P", "country": "CN"})
+    run = {"run_id": "P-1", "facility_id": "f-p", "chip": "H100-SXM", "chip_count": 8}
+    h.file("lab-p", "training_run", {**run, "phase": "start", "date": "2026-04-01"})
+    h.file("lab-p", "training_run", {
+        **run, "phase": "completion", "date": "2026-04-20", "chip_hours": 1.0,
+        "compute_flop": 1e18,
+    })  # fmt: skip
+    ref = h.file("lab-p", "model_release", {
+        "model_name": "parent-1", "run_id": "P-1", "date": "2026-05-02", "open_weights": True,
+        "training_compute_flop": 1e18, "weights_sha256": sha256(parent), "origin": "scratch",
+    })["leaf_index"]  # fmt: skip
+    flops = transcript[1]["declared_training_flops"]
+    rel = h.file("lab-a", "model_release", {
+        "model_name": "child-1", "run_id": "R-1", "date": "2026-05-31", "open_weights": True,
+        "training_compute_flop": flops, "weights_sha256": sha256(child), "origin": "scratch",
+    })["leaf_index"]  # fmt: skip
+    env["decl"] = rel
+    ident = _open(env, "provenance", reference=ref)["inspection_id"]
+    assert _upload(env, ident, "weights", child).status_code == 201
+    inspector = {"authorization": f"Bearer {env['token']}"}
+    resp = env["client"].put(
+        f"/v1/inspections/{ident}/evidence/reference", content=parent, headers=inspector
+    )
+    assert resp.status_code == 201 and resp.json()["state"] == "queued"
+    done = _run(env, ident)
+    assert done["state"] == "recorded", done
+    assert done["verdict"] == "inconsistent"
+    assert done["finding"]["p_value"] < 0.001
+    assert "declared as trained from scratch" in done["finding"]["explanation"]
+    entry = parse_leaf(env["reg"].reader().entry(done["finding_leaf"]))
+    assert entry["refs"] == [rel, ref]
+    assert json.dumps(entry["finding"]["evidence"]).count(sha256(child)) == 1
