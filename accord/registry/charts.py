@@ -59,3 +59,28 @@ def line_chart(
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # type: ignore[attr-defined]
     fig.autofmt_xdate()  # type: ignore[attr-defined]
     return _svg(fig)
+
+
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    title: str,
+    ylabel: str,
+    limit: tuple[str, float] | None = None,
+    log_scale: bool = False,
+) -> str:
+    """Bars against a horizontal limit (replay distances against the tolerance, p-values
+    against alpha): which side of the line each bar ends on is the point of the figure."""
+    fig, ax = _figure()
+    floor = 1e-12 if log_scale else 0.0
+    ax.bar(range(len(values)), [max(v, floor) for v in values])  # type: ignore[attr-defined]
+    ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=8)  # type: ignore[attr-defined]
+    if limit is not None:
+        ax.axhline(limit[1], color="red", linestyle="--", label=limit[0])  # type: ignore[attr-defined]
+        ax.legend(fontsize=8)  # type: ignore[attr-defined]
+    if log_scale:
+        ax.set_yscale("log")  # type: ignore[attr-defined]
+    ax.set_title(title)  # type: ignore[attr-defined]
+    ax.set_ylabel(ylabel)  # type: ignore[attr-defined]
+    ax.grid(alpha=0.3, axis="y")  # type: ignore[attr-defined]
+    return _svg(fig)

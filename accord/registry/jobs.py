@@ -48,6 +48,24 @@ def queue_url(db_url: str, var: Path) -> str:
     return f"sqlite:///{var.resolve() / 'jobs.sqlite'}"
 
 
+def _storage_class() -> Any:
+    """huey's SQL storage with its tables named ``jobs_*``: in the registry's own PostgreSQL
+    database, huey's default names (``task``, ``kv``, ...) would be anybody's."""
+    from huey.contrib.sql_huey import SqlStorage
+
+    class Storage(SqlStorage):  # type: ignore[misc]
+        def create_models(self) -> Any:
+            models = super().create_models()
+            for model, name in zip(models, ("kv", "schedule", "task", "counter"), strict=True):
+                model._meta.set_table_name(f"jobs_{name}")
+            task = models[2]  # its index was bound to the old table name: bind it again
+            task._meta.indexes = []
+            task.add_index(task.priority.desc(), task.id)
+            return models
+
+    return Storage
+
+
 @dataclass
 class Jobs:
     """The queue as the API (producer) and ``accord worker`` (consumer) both see it."""
@@ -59,12 +77,16 @@ class Jobs:
     _engines: dict[int, Engine] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from huey.contrib.sql_huey import SqlHuey
+        from huey import Huey
 
         self.var = self.var.resolve()
         self.store = EvidenceStore(self.var / "evidence", DEFAULT_EVIDENCE_BYTES)
-        self.huey = SqlHuey(
-            name=QUEUE_NAME, database=queue_url(self.db_url, self.var), results=False, utc=True
+        self.huey = Huey(
+            name=QUEUE_NAME,
+            storage_class=_storage_class(),
+            database=queue_url(self.db_url, self.var),
+            results=False,
+            utc=True,
         )
         self.task = self.huey.task(
             name="accord.run_inspection",

@@ -93,3 +93,19 @@ def test_bad_commitments_name_the_field(kind: Kind, body: dict, field: str) -> N
         parse_body(kind, body, strict=True)
     assert err.value.field.startswith("declaration.body")
     assert field in err.value.field
+
+
+def test_reproduce_names_every_difference() -> None:
+    from accord.cli.inspect import differences
+
+    recorded = {"verdict": "consistent", "statistic": {"a": 1.0, "b": [1, 2], "c": "x"}}
+    same = {"verdict": "consistent", "statistic": {"a": 1.0 + 1e-12, "b": [1, 2], "c": "x"}}
+    assert differences(recorded, same) == []
+    other = {"verdict": "inconsistent", "statistic": {"a": 1.5, "b": [1, 3], "d": 0}}
+    assert differences(recorded, other) == [
+        "statistic.a: recorded 1.0, now 1.5",
+        "statistic.b[1]: recorded 2, now 3",
+        "statistic.c: only in the recorded run",
+        "statistic.d: only in the new run",
+        "verdict: recorded 'consistent', now 'inconsistent'",
+    ]

@@ -72,7 +72,7 @@ def env(tmp_path: Path, transcript: tuple[Path, dict[str, Any]]) -> Iterator[dic
     }
     h.file("lab-a", "training_run", {**start, "phase": "start", "date": "2026-05-01"})
     receipt = h.file("lab-a", "training_run", completion(transcript[1]))
-    client = TestClient(create_app(reg, web=False))
+    client = TestClient(create_app(reg))
     yield {"h": h, "reg": reg, "token": token, "client": client, "decl": receipt["leaf_index"]}
     client.close()
     reg.close()
@@ -248,3 +248,32 @@ def test_provenance_release_claimed_from_scratch_derives_from_reference(
     entry = parse_leaf(env["reg"].reader().entry(done["finding_leaf"]))
     assert entry["refs"] == [rel, ref]
     assert json.dumps(entry["finding"]["evidence"]).count(sha256(child)) == 1
+
+
+def test_dashboard_shows_status_and_the_inspection_in_both_languages(
+    env: dict[str, Any], transcript: tuple[Path, dict[str, Any]]
+) -> None:
+    client = env["client"]
+    page = client.get("/declarations?lang=en").text
+    assert "Verification" in page and "not inspected" in page
+    ident = _open(env)["inspection_id"]
+    assert f'href="/inspections/{ident}"' in client.get("/declarations?lang=en").text
+    archive = tar_dir(transcript[0])
+    _upload(env, ident, "transcript", archive)
+    _run(env, ident)
+    listing = client.get("/declarations?lang=en").text
+    assert f'<a href="/inspections/{ident}"><span class="ok">consistent</span></a>' in listing
+    en = client.get(f"/inspections/{ident}?lang=en").text
+    assert sha256(archive) in en and "<svg" in en
+    assert "accord inspect reproduce" in en and "Replay distance per segment" in en
+    assert f"/inspections/{ident}" in client.get(f"/declarations/{env['decl']}").text
+    zh = client.get(f"/inspections/{ident}?lang=zh").text
+    assert "核查器的结论" in zh and "结论: 一致" in zh
+    assert "各训练段的重放距离" in zh and "已签名的英文报告" in zh
+    # an inspection that ended in error shows why, in both languages
+    bad = _open(env)["inspection_id"]
+    _upload(env, bad, "transcript", b"not an archive at all" * 10)
+    _run(env, bad)
+    for lang in ("en", "zh"):
+        text = client.get(f"/inspections/{bad}?lang={lang}").text
+        assert "not a complete tar archive" in text and 'id="inspection-error"' in text

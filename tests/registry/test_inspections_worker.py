@@ -8,6 +8,7 @@ and restarted.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -23,9 +24,10 @@ from inspection_helpers import completion, record_transcript, tar_dir, upload_he
 from registry_helpers import facility, register, signed
 
 
-def _worker(var: Path, log: Path) -> subprocess.Popen[bytes]:
+def _worker(var: Path, log: Path, dsn: str | None) -> subprocess.Popen[bytes]:
+    db = ["--db", dsn] if dsn else []
     return subprocess.Popen(
-        [sys.executable, "-m", "accord.cli.main", "worker", "--var", str(var), "--lease", "2"],
+        [sys.executable, "-m", "accord.cli.main", "worker", "--var", str(var), "--lease", "2", *db],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,
@@ -59,12 +61,23 @@ def _entries_with_key(client: httpx.Client, key: str) -> list[int]:
     return found
 
 
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_worker_killed_mid_job_then_restarted_records_exactly_one_finding(
-    tmp_path: Path,
+    tmp_path: Path, backend: str
 ) -> None:
+    from conftest import pg_dsn, reset_pg
+
+    dsn = None
+    if backend == "postgres":
+        dsn = pg_dsn()
+        if dsn is None:
+            pytest.skip("ACCORD_TEST_PG_DSN is not set")
+        reset_pg(dsn)
     summary = record_transcript(tmp_path / "run")
     var = tmp_path / "var"
-    server: Server = start_server(var)
+    server: Server = start_server(var, dsn)
     workers: list[subprocess.Popen[bytes]] = []
     try:
         with server.client() as client:
@@ -100,7 +113,7 @@ def test_worker_killed_mid_job_then_restarted_records_exactly_one_finding(
             assert up.status_code == 201 and up.json()["state"] == "queued", up.text
 
             log = tmp_path / "worker.stderr"
-            workers.append(_worker(var, log))
+            workers.append(_worker(var, log, dsn))
             running = _wait(client, ident, {"running", "decided", "recorded"}, 120)
             assert running["state"] == "running", "the job finished before it could be killed"
             _kill(workers.pop())
@@ -108,7 +121,7 @@ def test_worker_killed_mid_job_then_restarted_records_exactly_one_finding(
             after_kill = client.get(f"/v1/inspections/{ident}").json()
             assert after_kill["state"] == "running" and after_kill["finding_leaf"] is None
 
-            workers.append(_worker(var, log))
+            workers.append(_worker(var, log, dsn))
             final = _wait(client, ident, {"recorded", "error"}, 240)
             assert final["state"] == "recorded", (final, log.read_text(errors="replace")[-3000:])
             assert final["attempts"] == 2
@@ -118,30 +131,57 @@ def test_worker_killed_mid_job_then_restarted_records_exactly_one_finding(
         # the server dies too; after its restart the record still holds one finding
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait(timeout=30)
-        server = start_server(var)
+        server = start_server(var, dsn)
         with server.client() as client:
             time.sleep(1.5)  # a recorder tick
             again = client.get(f"/v1/inspections/{ident}").json()
             assert again["state"] == "recorded"
             assert _entries_with_key(client, f"inspection:{ident}") == [final["finding_leaf"]]
+        # anyone holding the evidence re-derives the verdict and statistics from the log
+        folder = tmp_path / "evidence"
+        folder.mkdir()
+        (folder / "transcript.tgz").write_bytes(archive)
+        out = subprocess.run(
+            [sys.executable, "-m", "accord.cli.main", "inspect", "reproduce",
+             str(final["finding_leaf"]), "--evidence", str(folder), "--url", server.url, "--json"],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+            timeout=300,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr.decode()[-2000:]
+        report = json.loads(out.stdout)
+        assert report == {"verdict": "consistent", "same": True, "differences": []}
     finally:
         for proc in workers:
             _kill(proc)
         stop_server(server)
 
 
-@pytest.mark.parametrize("state", ["queued"])
-def test_a_lost_queue_message_is_found_by_the_sweep(tmp_path: Path, state: str) -> None:
-    """A message taken by a worker that died before claiming the row is queued again."""
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_lost_queue_message_is_found_by_the_sweep(tmp_path: Path, backend: str) -> None:
+    """A message taken by a worker that died before claiming the row is queued again; on
+    PostgreSQL the queue lives in the registry's own database."""
+    from conftest import pg_dsn, reset_pg
+
     from accord.registry import inspections as ins
     from accord.registry.jobs import Jobs
     from accord.registry.server import settings_for
     from accord.registry.service import Registry
 
     var = tmp_path / "var"
-    reg = Registry(settings_for(var))
+    dsn = None
+    if backend == "postgres":
+        dsn = pg_dsn()
+        if dsn is None:
+            pytest.skip("ACCORD_TEST_PG_DSN is not set")
+        reset_pg(dsn)
+    reg = Registry(settings_for(var, dsn))
     try:
         jobs = Jobs(reg.settings.db_url, var, lease=1.0)
+        jobs.huey.flush()
+        if dsn:
+            assert jobs.huey.storage.database.__class__.__name__.startswith("Psycopg3")
         with reg.engine.begin() as conn:
             from accord.registry import db
 
@@ -149,7 +189,7 @@ def test_a_lost_queue_message_is_found_by_the_sweep(tmp_path: Path, state: str) 
                 db.inspections.insert().values(
                     inspection_id="ins-00000000000000aa", declaration=0, party="p",
                     verifier="training", beacon_size=1, beacon_root="00" * 32,
-                    opened_at="2026-01-01T00:00:00Z", state=state, enqueued=time.time() - 3600,
+                    opened_at="2026-01-01T00:00:00Z", state="queued", enqueued=time.time() - 3600,
                     updated_at="2026-01-01T00:00:00Z",
                 )
             )  # fmt: skip

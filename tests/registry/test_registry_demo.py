@@ -166,6 +166,21 @@ def test_every_dashboard_string_has_a_chinese_translation() -> None:
         "consistent",
         "inconsistent",
         "inconclusive",
+        # inspection pages: verifier and evidence names, and the figures' labels
+        "training",
+        "provenance",
+        "transcript",
+        "weights",
+        "reference",
+        "Verdict",
+        "Replay distance per segment",
+        "relative distance",
+        "tolerance",
+        "Largest replay distance",
+        "Tolerance",
+        "Segments replayed",
+        "Weight-test p-values",
+        "p-value",
     }
     missing = sorted(s for s in used if not zh.get(s))
     assert not missing, missing

@@ -1,0 +1,160 @@
+"""Inspections end to end: evidence upload to recorded finding, per verifier.
+
+Runs a real server process and one `accord worker` process (SQLite under a temp dir),
+files the declarations, opens an inspection per verifier, uploads the evidence (a
+40-step transcript of the small MLP task; a tiny GPT derived from another party's), and
+times from the start of the upload to the moment the finding is in the log (the API says
+``recorded``). Reports each time and, as the baseline, a bare evidence upload's time.
+
+    python -m benchmarks.bench_inspections [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "registry"))
+
+from conftest import ROOT, start_server, stop_server
+from inspection_helpers import (
+    completion,
+    record_transcript,
+    sha256,
+    tar_dir,
+    tiny_models,
+    upload_headers,
+)
+from registry_helpers import facility, register, signed
+
+
+def _wait(client: httpx.Client, ident: str, timeout: float = 600) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ins = client.get(f"/v1/inspections/{ident}").json()
+        if ins["state"] in ("recorded", "error"):
+            return dict(ins)
+        time.sleep(0.05)
+    raise RuntimeError(f"{ident} did not finish: {ins}")
+
+
+def _row(verifier: str, upload: float, total: float, done: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "verifier": verifier,
+        "upload_s": round(upload, 3),
+        "upload_to_recorded_s": round(total, 3),
+        "state": done["state"],
+        "verdict": done["verdict"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        summary = record_transcript(root / "run")
+        archive = tar_dir(root / "run")
+        models = tiny_models(root / "models")
+        parent, child = models["parent"].read_bytes(), models["derived"].read_bytes()
+        var = root / "var"
+        server = start_server(var)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "accord.cli.main", "worker", "--var", str(var)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+            stderr=(root / "worker.stderr").open("wb"),
+            start_new_session=True,
+        )
+        try:
+            results = run(server, summary, archive, parent, child, args.repeat)
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=60)
+            stop_server(server)
+    print(json.dumps(results, indent=2))
+
+
+def run(
+    server: Any, summary: dict[str, Any], archive: bytes, parent: bytes, child: bytes, repeat: int
+) -> dict[str, Any]:
+    today = dt.datetime.now(dt.UTC).date()
+    auth = {"authorization": f"Bearer {server.token}"}
+    with server.client() as client:
+        lab = register(client, server.token, "lab-a")
+        other = register(client, server.token, "lab-b", country="CN")
+
+        def post(key: Any, kind: str, body: dict[str, Any]) -> int:
+            resp = client.post("/v1/declarations", json=signed(key, kind, body))
+            assert resp.status_code == 201, resp.text
+            return int(resp.json()["leaf_index"])
+
+        post(lab, "facility", facility("f-lab"))
+        post(other, "facility", facility("f-b", "CN"))
+        run = {"facility_id": "f-lab", "chip": "H100-SXM", "chip_count": 8}
+        post(lab, "training_run", {**run, "run_id": "R-1", "phase": "start",
+                                   "date": str(today - dt.timedelta(days=9))})  # fmt: skip
+        decl = post(lab, "training_run", completion(summary, str(today)))
+        brun = {"facility_id": "f-b", "chip": "H100-SXM", "chip_count": 8, "run_id": "P-1"}
+        days = [str(today - dt.timedelta(days=n)) for n in (20, 10, 5)]
+        post(other, "training_run", {**brun, "phase": "start", "date": days[0]})
+        post(other, "training_run", {**brun, "phase": "completion", "date": days[1],
+                                     "chip_hours": 1.0, "compute_flop": 1e18})  # fmt: skip
+        ref = post(other, "model_release", {
+            "model_name": "parent-1", "run_id": "P-1", "date": days[2],
+            "open_weights": True, "training_compute_flop": 1e18, "weights_sha256": sha256(parent),
+            "origin": "scratch"})  # fmt: skip
+        rel = post(lab, "model_release", {
+            "model_name": "child-1", "run_id": "R-1", "date": str(today), "open_weights": True,
+            "training_compute_flop": summary["declared_training_flops"],
+            "weights_sha256": sha256(child), "origin": "scratch"})  # fmt: skip
+
+        def inspect(
+            verifier: str,
+            declaration: int,
+            uploads: list[tuple[str, bytes, bool]],
+            reference: int | None = None,
+        ) -> tuple[float, float, dict[str, Any]]:
+            body: dict[str, Any] = {"declaration": declaration, "verifier": verifier}
+            if reference is not None:
+                body["reference"] = reference
+            ident = client.post("/v1/inspections", json=body, headers=auth).json()["inspection_id"]
+            start = time.perf_counter()
+            for name, data, by_party in uploads:
+                headers = (
+                    upload_headers(lab, ident, name, data, dt.datetime.now(dt.UTC))
+                    if by_party
+                    else auth
+                )
+                url = f"/v1/inspections/{ident}/evidence/{name}"
+                assert client.put(url, content=data, headers=headers).status_code == 201
+            uploaded = time.perf_counter() - start
+            done = _wait(client, ident)
+            return uploaded, time.perf_counter() - start, done
+
+        out: dict[str, Any] = {"machine_load": os.getloadavg()[0], "runs": []}
+        for _ in range(repeat):
+            up, total, done = inspect("training", decl, [("transcript", archive, True)])
+            out["runs"].append(_row("training", up, total, done))
+            up, total, done = inspect(
+                "provenance", rel, [("weights", child, True), ("reference", parent, False)], ref
+            )
+            out["runs"].append(_row("provenance", up, total, done))
+        return out
+
+
+if __name__ == "__main__":
+    main()
