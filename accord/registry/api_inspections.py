@@ -31,7 +31,7 @@ ID_PATTERN = r"^ins-[0-9a-f]{16}$"
 class InspectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     declaration: int = Field(ge=0, lt=1 << 62, description="Leaf index of the declaration.")
-    verifier: Literal["training", "provenance"]
+    verifier: Literal["training", "provenance", "location"]
     reference: int | None = Field(
         default=None,
         ge=0,
@@ -71,6 +71,9 @@ class InspectionOut(BaseModel):
     verdict: str | None
     finding: dict[str, Any] | None
     finding_leaf: int | None
+    figures: dict[str, str] = Field(
+        default_factory=dict, description="Pictures for people (map_png: base64 PNG)."
+    )
     evidence: list[EvidenceItem]
     evidence_needed: list[str]
     updated_at: str
@@ -155,6 +158,8 @@ def add_inspection_routes(app: FastAPI, registry: Registry, inspector: Any) -> N
         by_inspector = bool(request.headers.get("authorization"))
         if by_inspector:
             inspector(request)
+        elif "party" not in EVIDENCE[row["verifier"]][name]:
+            raise RegistryError(403, "name", f"only an inspector uploads {name!r}")
         elif request.headers.get("accord-party") != row["party"]:
             raise RegistryError(
                 401,

@@ -129,6 +129,7 @@ def get(engine: Engine, inspection_id: str) -> dict[str, Any]:
 def _public(row: dict[str, Any], evidence: list[dict[str, Any]]) -> dict[str, Any]:
     result = json.loads(row["result"]) if row.get("result") else None
     finding = result["finding"] if result else None
+    figures = result.get("figures", {}) if result else {}
     needed = EVIDENCE.get(row["verifier"], {})
     return {
         "inspection_id": row["inspection_id"],
@@ -146,6 +147,7 @@ def _public(row: dict[str, Any], evidence: list[dict[str, Any]]) -> dict[str, An
         "verdict": finding["verdict"] if finding else None,
         "finding": finding,
         "finding_leaf": row["finding_leaf"],
+        "figures": figures,
         "evidence": [
             {k: e[k] for k in ("name", "sha256", "size", "uploaded_by", "uploaded_at")}
             for e in evidence
@@ -363,8 +365,16 @@ def beat(
         )  # fmt: skip
 
 
-def decide(engine: Engine, inspection_id: str, finding: Finding, refs: list[int]) -> bool:
-    result = json.dumps({"finding": finding.model_dump(mode="json"), "refs": refs})
+def decide(
+    engine: Engine,
+    inspection_id: str,
+    finding: Finding,
+    refs: list[int],
+    figures: dict[str, str] | None = None,
+) -> bool:
+    """Store the worker's finding (and the dashboard's pictures, which stay out of the log)."""
+    doc = {"finding": finding.model_dump(mode="json"), "refs": refs, "figures": figures or {}}
+    result = json.dumps(doc)
     t = db.inspections
     with engine.begin() as conn:
         return bool(

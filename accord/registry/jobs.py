@@ -174,8 +174,9 @@ class Jobs:
                 last[0] = now
                 ins.beat(engine, inspection_id, stage, done / total if total else 0.0)
 
+        figures: dict[str, str] = {}
         try:
-            finding = run_verifier(case, paths, work, progress)
+            finding = run_verifier(case, paths, work, progress, figures)
         except EvidenceError as err:
             reason = f"{err.field}: {err.problem}" + (f" ({err.fix})" if err.fix else "")
             ins.fail(engine, inspection_id, reason, retry=False)
@@ -184,7 +185,7 @@ class Jobs:
             ins.fail(engine, inspection_id, f"{err.field}: {err.problem}", retry=False)
             return
         refs = [case.declaration] + ([case.reference] if case.reference is not None else [])
-        ins.decide(engine, inspection_id, finding, refs)
+        ins.decide(engine, inspection_id, finding, refs, figures)
 
 
 def run_worker(db_url: str, var: Path, workers: int = 1, lease: float = DEFAULT_LEASE) -> None:

@@ -29,13 +29,14 @@ from accord.registry.evidence import EvidenceError, find_root, unpack_archive
 
 Progress = Callable[[str, int, int], None]
 
-VERIFIERS = ("training", "provenance")
+VERIFIERS = ("training", "provenance", "location")
 EVIDENCE: dict[str, dict[str, tuple[str, ...]]] = {
     # evidence name -> who may upload it ("party" = the declaring party, "inspector")
     "training": {"transcript": ("party", "inspector")},
     "provenance": {"weights": ("party", "inspector"), "reference": ("party", "inspector")},
+    "location": {"landmarks": ("inspector",), "measurements": ("party", "inspector")},
 }
-KINDS = {"training": "training_run", "provenance": "model_release"}
+KINDS = {"training": "training_run", "provenance": "model_release", "location": "facility"}
 BEACON_DOMAIN = b"accord-inspection-beacon/1\x00"
 DEFAULT_UNPACKED_LIMIT = 1 << 30
 PROVENANCE_ALPHA = 0.001
@@ -87,6 +88,9 @@ def requirements(verifier: str, body: Mapping[str, Any], ref: Mapping[str, Any] 
                 "is not a training-run completion that declares a chain_head",
                 "inspect the run's completion declaration; it must commit to chain_head",
             )
+    elif verifier == "location":
+        if not body.get("responder_keys"):
+            raise AccordError("declaration", "is not a facility that declares responder_keys")
     elif verifier == "provenance":
         if not body.get("weights_sha256"):
             raise AccordError("declaration", "is not a model release that declares weights_sha256")
@@ -132,9 +136,16 @@ def _finish(case: Case, base: Finding, subject: str, explanation: str) -> Findin
     )
 
 
-def run(case: Case, paths: Mapping[str, Path], workdir: Path, progress: Progress) -> Finding:
+def run(
+    case: Case,
+    paths: Mapping[str, Path],
+    workdir: Path,
+    progress: Progress,
+    figures: dict[str, str] | None = None,
+) -> Finding:
     """Run the case's verifier over the evidence files; raises EvidenceError for unusable
-    evidence, never for what the evidence shows."""
+    evidence, never for what the evidence shows. ``figures`` receives pictures for the
+    dashboard (a location map as base64 PNG) that are too big for the log."""
     missing = set(EVIDENCE[case.verifier]) - set(paths)
     if missing:
         raise EvidenceError("evidence", f"missing {sorted(missing)}")
@@ -147,6 +158,10 @@ def run(case: Case, paths: Mapping[str, Path], workdir: Path, progress: Progress
         return _training(case, paths["transcript"], workdir, progress)
     if case.verifier == "provenance":
         return _provenance(case, paths, workdir, progress)
+    if case.verifier == "location":
+        from accord.registry.verify_location import run_location
+
+        return run_location(case, paths, _finish, progress, workdir, figures)
     raise EvidenceError("verifier", f"unknown verifier {case.verifier!r}")
 
 

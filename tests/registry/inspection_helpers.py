@@ -102,3 +102,52 @@ def completion(summary: dict, date: str = "2026-05-30", **extra: Any) -> dict[st
         "final_weights_sha256": summary["final_weights_sha256"],
         **extra,
     }
+
+
+LANDMARKS = {  # id: (lat, lon, country) — public places, positions to ~1 km
+    "sin": (1.352, 103.820, "SG"),
+    "kul": (3.139, 101.687, "MY"),
+    "hkg": (22.320, 114.170, "HK"),
+    "can": (23.129, 113.264, "CN"),
+    "bkk": (13.756, 100.502, "TH"),
+    "mnl": (14.600, 120.984, "PH"),
+}
+
+
+def location_evidence(
+    beacon: bytes, responder: Signer, at: tuple[float, float], nonces: Any = None
+) -> tuple[bytes, bytes]:
+    """(landmarks JSON, measurement records JSONL): each landmark challenges the responder
+    twice with this inspection's nonces; RTTs are 1.3x the fibre time of the great-circle
+    distance from ``at`` plus 0.3 ms, which the physical bound (100 km per ms) accepts."""
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from accord.registry.verify_location import challenge_nonce
+    from accord.verify.location.geodesy import distance_km
+    from accord.verify.location.protocol import (
+        Challenge,
+        LandmarkStation,
+        TargetResponder,
+        public_bytes,
+    )
+
+    nonce_of = nonces or challenge_nonce
+    target = TargetResponder(Ed25519PrivateKey.from_private_bytes(responder.seed))
+    rows, records = [], []
+    for n, (ident, (lat, lon, country)) in enumerate(LANDMARKS.items()):
+        key = Ed25519PrivateKey.from_private_bytes(bytes([n + 1]) * 32)
+        station = LandmarkStation(ident, key)
+        rows.append({"id": ident, "lat": lat, "lon": lon, "country": country,
+                     "key": public_bytes(key).hex()})  # fmt: skip
+        dist = float(distance_km(at[0], at[1], lat, lon))
+        rtt_ns = int((0.013 * dist + 0.3) * 1e6)
+        for i in range(2):
+            challenge = Challenge(ident, nonce_of(beacon, ident, i))
+            station._pending.add(challenge.nonce)
+            frame = target.respond(challenge.encode())
+            sent = 1_000_000_000 * (n * 10 + i)
+            rec = station.complete(challenge, frame, target.public_key, sent, sent + rtt_ns)
+            records.append(rec.to_json())
+    return json.dumps({"landmarks": rows}).encode(), ("\n".join(records) + "\n").encode()

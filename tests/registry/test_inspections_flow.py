@@ -277,3 +277,93 @@ def test_dashboard_shows_status_and_the_inspection_in_both_languages(
     for lang in ("en", "zh"):
         text = client.get(f"/inspections/{bad}?lang={lang}").text
         assert "not a complete tar archive" in text and 'id="inspection-error"' in text
+
+
+def _location_case(env: dict[str, Any], vkey: str) -> tuple[str, bytes]:
+    from accord.registry.inspections import load_case
+
+    h = env["h"]
+    h.party("straits", country="MY", role="cloud")
+    env["decl"] = h.file("straits", "facility", {
+        "facility_id": "sc-jb-1", "name": "Johor Bahru", "country": "MY",
+        "responder_keys": [vkey],
+    })["leaf_index"]  # fmt: skip
+    ident = _open(env, "location")["inspection_id"]
+    return ident, load_case(env["reg"].engine, ident).beacon()
+
+
+def test_location_chips_answering_from_shenzhen_contradict_the_declared_country(
+    env: dict[str, Any],
+) -> None:
+    from inspection_helpers import location_evidence
+
+    from accord.ledger import Signer
+    from accord.ledger.note import ALG_ED25519
+
+    responder = Signer.generate("resp.sc-jb-1", ALG_ED25519)
+    ident, beacon = _location_case(env, responder.verifier.vkey)
+    landmarks, records = location_evidence(beacon, responder, at=(22.543, 114.058))
+    inspector = {"authorization": f"Bearer {env['token']}"}
+    url = f"/v1/inspections/{ident}/evidence/landmarks"
+    # the landmark list is the inspectorate's: the party may not upload it
+    assert _upload(env, ident, "landmarks", landmarks, party="straits").status_code == 403
+    assert env["client"].put(url, content=landmarks, headers=inspector).status_code == 201
+    assert _upload(env, ident, "measurements", records, party="straits").status_code == 201
+    done = _run(env, ident)
+    assert done["state"] == "recorded", done
+    assert done["verdict"] == "inconsistent"
+    assert done["finding"]["subject"] == "facility:sc-jb-1"
+    assert "cannot be in the claimed country" in done["finding"]["explanation"]
+    page = env["client"].get("/inspections/" + ident + "?lang=zh").text
+    assert "不一致" in page and '<img class="map"' in page and "data:image/png;base64," in page
+
+
+def test_location_records_not_drawn_from_the_beacon_are_unusable(env: dict[str, Any]) -> None:
+    import os
+
+    from inspection_helpers import location_evidence
+
+    from accord.ledger import Signer
+    from accord.ledger.note import ALG_ED25519
+
+    responder = Signer.generate("resp.sc-jb-1", ALG_ED25519)
+    ident, beacon = _location_case(env, responder.verifier.vkey)
+    landmarks, records = location_evidence(
+        beacon, responder, at=(1.49, 103.74), nonces=lambda *_: os.urandom(32)
+    )
+    inspector = {"authorization": f"Bearer {env['token']}"}
+    for name, data in (("landmarks", landmarks), ("measurements", records)):
+        url = f"/v1/inspections/{ident}/evidence/{name}"
+        assert env["client"].put(url, content=data, headers=inspector).status_code == 201
+    done = _run(env, ident)
+    assert done["state"] == "error" and "not drawn from this inspection's beacon" in done["error"]
+    # records answered by a key the facility never declared are unusable too
+    other = Signer.generate("resp.elsewhere", ALG_ED25519)
+    _, records = location_evidence(beacon, other, at=(1.49, 103.74))
+    url = f"/v1/inspections/{ident}/evidence/measurements"
+    assert env["client"].put(url, content=records, headers=inspector).status_code == 201
+    done = _run(env, ident)
+    assert done["state"] == "error" and "did not declare in responder_keys" in done["error"]
+
+
+def test_location_answers_from_the_declared_site_are_never_an_accusation(
+    env: dict[str, Any],
+) -> None:
+    """Johor Bahru lies 20 km from Singapore: the bound cannot tell them apart, so the
+    honest facility gets inconclusive (with the share of the region in Malaysia), not
+    inconsistent."""
+    from inspection_helpers import location_evidence
+
+    from accord.ledger import Signer
+    from accord.ledger.note import ALG_ED25519
+
+    responder = Signer.generate("resp.sc-jb-1", ALG_ED25519)
+    ident, beacon = _location_case(env, responder.verifier.vkey)
+    landmarks, records = location_evidence(beacon, responder, at=(1.49, 103.74))
+    inspector = {"authorization": f"Bearer {env['token']}"}
+    for name, data in (("landmarks", landmarks), ("measurements", records)):
+        url = f"/v1/inspections/{ident}/evidence/{name}"
+        assert env["client"].put(url, content=data, headers=inspector).status_code == 201
+    done = _run(env, ident)
+    assert done["state"] == "recorded" and done["verdict"] == "inconclusive", done
+    assert "may be in the claimed country" in done["finding"]["explanation"]

@@ -169,6 +169,9 @@ def test_every_dashboard_string_has_a_chinese_translation() -> None:
         # inspection pages: verifier and evidence names, and the figures' labels
         "training",
         "provenance",
+        "location",
+        "landmarks",
+        "measurements",
         "transcript",
         "weights",
         "reference",
