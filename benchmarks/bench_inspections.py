@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "registry
 from conftest import ROOT, start_server, stop_server
 from inspection_helpers import (
     completion,
+    location_evidence,
     record_transcript,
     sha256,
     tar_dir,
@@ -37,6 +38,10 @@ from inspection_helpers import (
     upload_headers,
 )
 from registry_helpers import facility, register, signed
+
+from accord.ledger import Signer
+from accord.ledger.note import ALG_ED25519
+from accord.registry.verifiers import beacon_bytes
 
 
 def _wait(client: httpx.Client, ident: str, timeout: float = 600) -> dict[str, Any]:
@@ -117,6 +122,9 @@ def run(
             "model_name": "parent-1", "run_id": "P-1", "date": days[2],
             "open_weights": True, "training_compute_flop": 1e18, "weights_sha256": sha256(parent),
             "origin": "scratch"})  # fmt: skip
+        responder = Signer.generate("resp.f-my", ALG_ED25519)
+        site = post(other, "facility", {"facility_id": "f-my", "name": "JB", "country": "MY",
+                                        "responder_keys": [responder.verifier.vkey]})  # fmt: skip
         rel = post(lab, "model_release", {
             "model_name": "child-1", "run_id": "R-1", "date": str(today), "open_weights": True,
             "training_compute_flop": summary["declared_training_flops"],
@@ -153,6 +161,18 @@ def run(
                 "provenance", rel, [("weights", child, True), ("reference", parent, False)], ref
             )
             out["runs"].append(_row("provenance", up, total, done))
+            ident = client.post(
+                "/v1/inspections", json={"declaration": site, "verifier": "location"}, headers=auth
+            ).json()
+            beacon = beacon_bytes(ident["beacon"]["root"], ident["inspection_id"])
+            landmarks, records = location_evidence(beacon, responder, at=(22.543, 114.058))
+            start = time.perf_counter()
+            for name, data in (("landmarks", landmarks), ("measurements", records)):
+                url = f"/v1/inspections/{ident['inspection_id']}/evidence/{name}"
+                assert client.put(url, content=data, headers=auth).status_code == 201
+            up = time.perf_counter() - start
+            done = _wait(client, ident["inspection_id"])
+            out["runs"].append(_row("location", up, time.perf_counter() - start, done))
         return out
 
 

@@ -47,6 +47,12 @@ def version() -> str:
     return accord.__version__
 
 
+def beacon_bytes(root_hex: str, inspection_id: str) -> bytes:
+    """An inspection's beacon from what ``GET /v1/inspections/{id}`` shows (``beacon.root``
+    and the id): what landmarks need to derive their challenge nonces."""
+    return hashlib.sha256(BEACON_DOMAIN + bytes.fromhex(root_hex) + inspection_id.encode()).digest()
+
+
 @dataclass(frozen=True)
 class Case:
     inspection_id: str
@@ -65,9 +71,7 @@ class Case:
         """Randomness the inspected party could not know when it declared: the root of a
         log checkpoint signed after the declaration, bound to this inspection's id (which
         the registry draws at random when the inspection opens)."""
-        return hashlib.sha256(
-            BEACON_DOMAIN + bytes.fromhex(self.beacon_root) + self.inspection_id.encode()
-        ).digest()
+        return beacon_bytes(self.beacon_root, self.inspection_id)
 
     def describe(self) -> dict[str, Any]:
         return {
