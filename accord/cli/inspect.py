@@ -257,9 +257,14 @@ def reproduce(
         raise AccordError(
             "--evidence", f"{evidence} lacks {', '.join(missing)}", "put the evidence files there"
         )
+    verifier = str(finding["verifier"]).removeprefix("verify.").split(".")[0]
+    runs: tuple[dict[str, Any], ...] = ()
+    if verifier == "telemetry":
+        runs = _runs_before(url, int(info["beacon"]["tree_size"]))
     case = Case(
+        runs=runs,
         inspection_id=str(info["inspection_id"]),
-        verifier=str(finding["verifier"]).removeprefix("verify.").split(".")[0],
+        verifier=verifier,
         declaration=int(info["declaration"]),
         party=main[0],
         body=main[1],
@@ -293,6 +298,24 @@ def reproduce(
         console.print(json.dumps(now["statistic"], sort_keys=True)[:2000], highlight=False)
     if diffs:
         raise typer.Exit(1)
+
+
+def _runs_before(url: str, size: int) -> tuple[dict[str, Any], ...]:
+    """The training runs the log held at ``size`` entries, read from the registry's API."""
+    from accord.registry.verify_telemetry import declared_runs
+
+    decls, offset = [], 0
+    while True:
+        page = _call("GET", url, f"/v1/declarations?kind=training_run&limit=500&offset={offset}")
+        for item in page["items"]:
+            if int(item["leaf_index"]) < size:
+                doc = _call("GET", url, f"/v1/declarations/{item['leaf_index']}")
+                d = doc["signed"]["declaration"]
+                decls.append((int(item["leaf_index"]), str(d["party"]), d["body"]))
+        offset += 500
+        if offset >= int(page["total"]):
+            break
+    return tuple(declared_runs(sorted(decls, key=lambda x: x[0])))
 
 
 def _quiet(stage: str, done: int, total: int) -> None:

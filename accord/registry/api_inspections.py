@@ -31,7 +31,7 @@ ID_PATTERN = r"^ins-[0-9a-f]{16}$"
 class InspectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     declaration: int = Field(ge=0, lt=1 << 62, description="Leaf index of the declaration.")
-    verifier: Literal["training", "provenance", "location"]
+    verifier: Literal["training", "provenance", "location", "telemetry"]
     reference: int | None = Field(
         default=None,
         ge=0,

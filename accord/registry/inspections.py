@@ -304,7 +304,11 @@ def load_case(engine: Engine, inspection_id: str) -> Case:
                 db.evidence.c.inspection_id == inspection_id
             )
         ).all()
+    runs: tuple[dict[str, Any], ...] = ()
+    if r["verifier"] == "telemetry":
+        runs = tuple(training_runs_before(engine, r["beacon_size"]))
     return Case(
+        runs=runs,
         inspection_id=inspection_id,
         verifier=r["verifier"],
         declaration=r["declaration"],
@@ -316,6 +320,24 @@ def load_case(engine: Engine, inspection_id: str) -> Case:
         beacon_root=r["beacon_root"],
         evidence={e.name: e.sha256 for e in ev},
     )
+
+
+def training_runs_before(engine: Engine, size: int) -> list[dict[str, Any]]:
+    """The training runs the log held at ``size`` entries, as the telemetry scan needs."""
+    from accord.registry.verify_telemetry import declared_runs
+
+    t = db.declarations
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(t.c.leaf_index, t.c.doc)
+            .where((t.c.kind == "training_run") & (t.c.leaf_index < size))
+            .order_by(t.c.leaf_index)
+        ).all()
+    decls = []
+    for r in rows:
+        d = SignedDeclaration.model_validate_json(r.doc).declaration
+        decls.append((int(r.leaf_index), d.party, d.body))
+    return declared_runs(decls)
 
 
 # -- worker side --------------------------------------------------------------------------

@@ -29,14 +29,20 @@ from accord.registry.evidence import EvidenceError, find_root, unpack_archive
 
 Progress = Callable[[str, int, int], None]
 
-VERIFIERS = ("training", "provenance", "location")
+VERIFIERS = ("training", "provenance", "location", "telemetry")
 EVIDENCE: dict[str, dict[str, tuple[str, ...]]] = {
     # evidence name -> who may upload it ("party" = the declaring party, "inspector")
     "training": {"transcript": ("party", "inspector")},
     "provenance": {"weights": ("party", "inspector"), "reference": ("party", "inspector")},
     "location": {"landmarks": ("inspector",), "measurements": ("party", "inspector")},
+    "telemetry": {"export": ("party", "inspector"), "accounts": ("party", "inspector")},
 }
-KINDS = {"training": "training_run", "provenance": "model_release", "location": "facility"}
+KINDS = {
+    "training": "training_run",
+    "provenance": "model_release",
+    "location": "facility",
+    "telemetry": "facility",
+}
 BEACON_DOMAIN = b"accord-inspection-beacon/1\x00"
 DEFAULT_UNPACKED_LIMIT = 1 << 30
 PROVENANCE_ALPHA = 0.001
@@ -66,6 +72,9 @@ class Case:
     beacon_root: str
     evidence: Mapping[str, str]
     """Evidence name -> SHA-256 of the stored blob."""
+    runs: tuple[Mapping[str, Any], ...] = ()
+    """Telemetry: the training runs declared before the beacon checkpoint
+    (:func:`accord.registry.verify_telemetry.declared_runs`)."""
 
     def beacon(self) -> bytes:
         """Randomness the inspected party could not know when it declared: the root of a
@@ -162,6 +171,10 @@ def run(
         return _training(case, paths["transcript"], workdir, progress)
     if case.verifier == "provenance":
         return _provenance(case, paths, workdir, progress)
+    if case.verifier == "telemetry":
+        from accord.registry.verify_telemetry import run_telemetry
+
+        return run_telemetry(case, paths, _finish, progress)
     if case.verifier == "location":
         from accord.registry.verify_location import run_location
 

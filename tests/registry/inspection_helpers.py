@@ -151,3 +151,29 @@ def location_evidence(
             rec = station.complete(challenge, frame, target.public_key, sent, sent + rtt_ns)
             records.append(rec.to_json())
     return json.dumps({"landmarks": rows}).encode(), ("\n".join(records) + "\n").encode()
+
+
+SACCT_HEADER = (
+    "JobID|JobName|User|Account|Partition|State|Start|End|Elapsed|AllocTRES|NodeList|Cluster"
+)
+
+
+def split_run_export() -> tuple[bytes, bytes]:
+    """(sacct export, customer CSV): one customer's pre-training run split over two accounts,
+    16,384 H100 for 200 days then 139 more, each part under the 1e26 FLOP threshold, the
+    two together above it; both accounts belong to the same customer ``nimbus``."""
+    tres = "billing=16384,cpu=16384,gres/gpu:h100=16384,gres/gpu=16384,node=2048"
+    lines = [
+        SACCT_HEADER,
+        f"9001|titan-pretrain|u1|nimbus-a|gpu|COMPLETED|2025-06-01T00:00:00|"
+        f"2025-12-18T00:00:00|200-00:00:00|{tres}|h[0001-2048]|jb1",
+        f"9002|titan-pretrain-cont|u2|nimbus-b|gpu|COMPLETED|2025-12-18T01:00:00|"
+        f"2026-05-06T01:00:00|139-00:00:00|{tres}|h[0001-2048]|jb1",
+        "9003|notebook|u3|lab-x|gpu|COMPLETED|2026-04-02T09:00:00|2026-04-02T11:30:00|"
+        "02:30:00|billing=8,cpu=8,gres/gpu:a100=1,gres/gpu=1,mem=64G,node=1|a017|jb1",
+    ]
+    kyc = (
+        "account,org,payment,ip,country\n"
+        "nimbus-a,nimbus,,,SG\nnimbus-b,nimbus,,,SG\nlab-x,lab-x,,,MY\n"
+    )
+    return ("\n".join(lines) + "\n").encode(), kyc.encode()

@@ -367,3 +367,37 @@ def test_location_answers_from_the_declared_site_are_never_an_accusation(
     done = _run(env, ident)
     assert done["state"] == "recorded" and done["verdict"] == "inconclusive", done
     assert "may be in the claimed country" in done["finding"]["explanation"]
+
+
+@pytest.mark.parametrize("declared", [False, True])
+def test_telemetry_run_split_across_linked_accounts(env: dict[str, Any], declared: bool) -> None:
+    """Undeclared: inconsistent. Declared (before the inspection opened): consistent."""
+    from inspection_helpers import split_run_export
+
+    h = env["h"]
+    h.party("straits", country="MY", role="cloud")
+    h.party("nimbus", country="SG")
+    h.file("straits", "facility", {"facility_id": "sc-jb-1", "name": "JB", "country": "MY"})
+    if declared:
+        h.file("nimbus", "facility", {"facility_id": "nb-1", "name": "N", "country": "SG"})
+        run = {"run_id": "T-1", "facility_id": "nb-1", "chip": "H100-SXM", "chip_count": 16384}
+        h.file("nimbus", "training_run", {**run, "phase": "start", "date": "2025-06-01"})
+        h.file("nimbus", "training_run", {**run, "phase": "completion", "date": "2026-05-06",
+                                          "chip_hours": 1.3e8, "compute_flop": 2.0e26})  # fmt: skip
+    site = env["client"].get("/v1/declarations?kind=facility&party=straits").json()["items"][0]
+    env["decl"] = site["leaf_index"]
+    ident = _open(env, "telemetry")["inspection_id"]
+    export, kyc = split_run_export()
+    assert _upload(env, ident, "export", export, party="straits").status_code == 201
+    assert _upload(env, ident, "accounts", kyc, party="straits").status_code == 201
+    done = _run(env, ident)
+    assert done["state"] == "recorded", done
+    finding = done["finding"]
+    entities = finding["statistic"]["entities"]
+    assert sorted(entities[0]["statistic"]["accounts"]) == ["nimbus-a", "nimbus-b"]
+    if declared:
+        assert done["verdict"] == "consistent", finding["explanation"]
+    else:
+        assert done["verdict"] == "inconsistent", finding["explanation"]
+        assert finding["subject"] == "facility:sc-jb-1"
+        assert "organisation" in finding["explanation"]
