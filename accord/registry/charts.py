@@ -84,3 +84,22 @@ def bar_chart(
     ax.set_ylabel(ylabel)  # type: ignore[attr-defined]
     ax.grid(alpha=0.3, axis="y")  # type: ignore[attr-defined]
     return _svg(fig)
+
+
+def timeline_chart(rows: Sequence[tuple[str, float, float, str]], title: str, xlabel: str) -> str:
+    """One horizontal bar per run, ``(account, start, end, label)`` with epoch seconds,
+    accounts on the y axis: a run handed from one account to the next reads as one line."""
+    fig, ax = _figure()
+    accounts = sorted({r[0] for r in rows})
+    for account, start, end, label in rows:
+        y = accounts.index(account)
+        a = dt.datetime.fromtimestamp(start, dt.UTC)
+        b = dt.datetime.fromtimestamp(max(end, start), dt.UTC)
+        ax.barh(y, b - a, left=a, height=0.5)  # type: ignore[attr-defined]
+        ax.text(a, y + 0.3, label, fontsize=7)  # type: ignore[attr-defined]
+    ax.set_yticks(range(len(accounts)), accounts)  # type: ignore[attr-defined]
+    ax.set_title(title)  # type: ignore[attr-defined]
+    ax.set_xlabel(xlabel)  # type: ignore[attr-defined]
+    ax.grid(alpha=0.3, axis="x")  # type: ignore[attr-defined]
+    fig.autofmt_xdate()  # type: ignore[attr-defined]
+    return _svg(fig)

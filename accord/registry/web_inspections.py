@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from accord.registry import i18n
 from accord.registry import inspections as ins
-from accord.registry.charts import bar_chart
+from accord.registry.charts import bar_chart, timeline_chart
 from accord.registry.service import Registry
 
 ID_PATTERN = r"^ins-[0-9a-f]{16}$"
@@ -63,7 +63,36 @@ def _figures(
         figures = [(gettext("p-value"), f"{p:.3g}" if isinstance(p, float) else "-")]
         figures.append(("alpha", f"{alpha:g}"))
         return chart, figures
+    if verifier == "verify.telemetry":
+        return _telemetry(stat, gettext, lang)
     return "", []
+
+
+def _telemetry(
+    stat: dict[str, Any], gettext: Callable[[str], str], lang: str
+) -> tuple[str, list[tuple[str, str]]]:
+    entities = [e for e in stat.get("entities", []) if isinstance(e, dict)]
+    rows = []
+    for e in entities:
+        for r in e.get("statistic", {}).get("large_runs", []):
+            if isinstance(r, dict) and isinstance(r.get("start"), int | float):
+                start = float(r["start"])
+                end = float(r["end"]) if isinstance(r.get("end"), int | float) else start
+                rows.append((str(r.get("account")), start, end, str(r.get("name", ""))))
+    chart = (
+        timeline_chart(rows, gettext("Large runs across accounts"), gettext("date")) if rows else ""
+    )
+    figures = [(gettext("Threshold"), f"{float(stat.get('threshold', 0)):.3g} FLOP")]
+    for e in entities:
+        s = e.get("statistic", {})
+        figures.append(
+            (
+                ", ".join(str(a) for a in s.get("accounts", [])),
+                f"{gettext(str(e.get('verdict')))}: {float(s.get('flop_lo', 0)):.3g}"
+                f" – {float(s.get('flop_hi', 0)):.3g} FLOP",
+            )
+        )
+    return chart, figures
 
 
 def add_inspection_pages(

@@ -401,3 +401,5 @@ def test_telemetry_run_split_across_linked_accounts(env: dict[str, Any], declare
         assert done["verdict"] == "inconsistent", finding["explanation"]
         assert finding["subject"] == "facility:sc-jb-1"
         assert "organisation" in finding["explanation"]
+        page = env["client"].get(f"/inspections/{ident}?lang=zh").text
+        assert "各账户的大型训练作业" in page and "nimbus-a" in page and "<svg" in page
