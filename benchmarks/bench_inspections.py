@@ -6,7 +6,12 @@ files the declarations, opens an inspection per verifier, uploads the evidence (
 times from the start of the upload to the moment the finding is in the log (the API says
 ``recorded``). Reports each time and, as the baseline, a bare evidence upload's time.
 
-    python -m benchmarks.bench_inspections [--repeat 2]
+    python -m benchmarks.bench_inspections [--repeat 2] [--throughput 20 --workers 2]
+
+With ``--throughput N`` it also opens N training inspections at once, served by one
+``accord worker --workers W``, and reports inspections per hour; while they run a client
+reads ``GET /v1/declarations`` in a loop, and its p50/p99 latency is compared with the same
+loop run just before, with no inspection running (the baseline), in the same server.
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ def _row(verifier: str, upload: float, total: float, done: dict[str, Any]) -> di
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--throughput", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -77,7 +84,16 @@ def main() -> None:
         var = root / "var"
         server = start_server(var)
         worker = subprocess.Popen(
-            [sys.executable, "-m", "accord.cli.main", "worker", "--var", str(var)],
+            [
+                sys.executable,
+                "-m",
+                "accord.cli.main",
+                "worker",
+                "--var",
+                str(var),
+                "--workers",
+                str(args.workers),
+            ],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=subprocess.DEVNULL,
@@ -86,6 +102,8 @@ def main() -> None:
         )
         try:
             results = run(server, summary, archive, parent, child, args.repeat)
+            if args.throughput:
+                results["throughput"] = throughput(server, archive, args.throughput, args.workers)
         finally:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(timeout=60)
@@ -174,6 +192,60 @@ def run(
             done = _wait(client, ident["inspection_id"])
             out["runs"].append(_row("location", up, time.perf_counter() - start, done))
         return out
+
+
+def _latencies(url: str, stop: Any, out: list[float]) -> None:
+    with httpx.Client(base_url=url, timeout=60) as client:
+        while not stop.is_set():
+            start = time.perf_counter()
+            assert client.get("/v1/declarations?limit=50").status_code == 200
+            out.append(time.perf_counter() - start)
+            time.sleep(0.02)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def throughput(server: Any, archive: bytes, n: int, workers: int) -> dict[str, Any]:
+    import threading
+
+    auth = {"authorization": f"Bearer {server.token}"}
+    with server.client() as client:
+        decl = client.get("/v1/declarations?kind=training_run&party=lab-a").json()["items"][0]
+        idle: list[float] = []
+        stop = threading.Event()
+        reader = threading.Thread(target=_latencies, args=(server.url, stop, idle))
+        reader.start()
+        time.sleep(15)
+        stop.set()
+        reader.join()
+        busy: list[float] = []
+        stop = threading.Event()
+        reader = threading.Thread(target=_latencies, args=(server.url, stop, busy))
+        idents = []
+        for _ in range(n):
+            body = {"declaration": decl["leaf_index"], "verifier": "training"}
+            idents.append(client.post("/v1/inspections", json=body, headers=auth).json())
+        reader.start()
+        start = time.perf_counter()
+        for ins in idents:
+            url = f"/v1/inspections/{ins['inspection_id']}/evidence/transcript"
+            assert client.put(url, content=archive, headers=auth).status_code == 201
+        states = [_wait(client, ins["inspection_id"])["state"] for ins in idents]
+        wall = time.perf_counter() - start
+        stop.set()
+        reader.join()
+    return {
+        "inspections": n,
+        "workers": workers,
+        "recorded": states.count("recorded"),
+        "wall_s": round(wall, 2),
+        "per_hour": round(3600 * n / wall),
+        "read_latency_ms_idle": {"n": len(idle), "p50": _pct(idle, 0.5), "p99": _pct(idle, 0.99)},
+        "read_latency_ms_busy": {"n": len(busy), "p50": _pct(busy, 0.5), "p99": _pct(busy, 0.99)},
+    }
 
 
 if __name__ == "__main__":
