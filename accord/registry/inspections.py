@@ -472,6 +472,16 @@ def decided(engine: Engine) -> list[dict[str, Any]]:
     return [{"inspection_id": r.inspection_id, "result": json.loads(r.result)} for r in rows]
 
 
+def fail_decided(engine: Engine, inspection_id: str, reason: str) -> None:
+    """A decided finding the log cannot take: the inspection ends in ``error``."""
+    t = db.inspections
+    with engine.begin() as conn:
+        conn.execute(
+            update(t).where((t.c.inspection_id == inspection_id) & (t.c.state == DECIDED))
+            .values(state=ERROR, error=reason[:2000], stage=ERROR, updated_at=_now())
+        )  # fmt: skip
+
+
 def mark_recorded(engine: Engine, inspection_id: str, leaf: int) -> None:
     t = db.inspections
     with engine.begin() as conn:

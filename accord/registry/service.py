@@ -1077,31 +1077,49 @@ class Registry:
         def write() -> list[dict[str, Any]]:
             out = []
             for item in todo:
-                ident = item["inspection_id"]
-                key = f"inspection:{ident}"
-                stored = db.finding_key(key)
-                if stored in self.finding_keys:
-                    leaf = self._finding_index(stored)
-                    if leaf is None:
-                        continue  # in the log, index row quarantined: retried at start-up
-                else:
-                    result = item["result"]
-                    refs = [int(i) for i in result["refs"]]
-                    finding = Finding.model_validate(result["finding"])
-                    hashes = {f"leaf:{i}": leaf_hash(self.log.entry(i)).hex() for i in refs}
-                    finding = finding.model_copy(
-                        update={"evidence": {**finding.evidence, **hashes}}
+                try:
+                    out.append(record_one(item))
+                except Exception as err:  # one bad result must not hold up the others
+                    log.exception("inspection %s could not be recorded", item["inspection_id"])
+                    ins.fail_decided(
+                        self.engine,
+                        item["inspection_id"],
+                        f"the finding could not be recorded ({type(err).__name__}: "
+                        f"{str(err)[:200]})",
                     )
-                    entry = ins.finding_leaf(key, refs, finding, self.settings.log_key)
-                    leaf = self.log.append_many([entry])[0]
-                    self.finding_keys.add(stored)
-                    self._index([(leaf, entry)])
-                    self._sign_checkpoint()
-                ins.mark_recorded(self.engine, ident, leaf)
-                out.append({"inspection_id": ident, "leaf_index": leaf})
             return out
 
+        def record_one(item: dict[str, Any]) -> dict[str, Any]:
+            ident = item["inspection_id"]
+            key = f"inspection:{ident}"
+            stored = db.finding_key(key)
+            if stored in self.finding_keys:
+                leaf = self._finding_index(stored)
+                if leaf is None:  # in the log, its index row quarantined
+                    leaf = self._scan_for_key(key)
+            else:
+                result = item["result"]
+                refs = [int(i) for i in result["refs"]]
+                finding = Finding.model_validate(result["finding"])
+                hashes = {f"leaf:{i}": leaf_hash(self.log.entry(i)).hex() for i in refs}
+                finding = finding.model_copy(update={"evidence": {**finding.evidence, **hashes}})
+                entry = ins.finding_leaf(key, refs, finding, self.settings.log_key)
+                leaf = self.log.append_many([entry])[0]
+                self.finding_keys.add(stored)
+                self._index([(leaf, entry)])
+                self._sign_checkpoint()
+            ins.mark_recorded(self.engine, ident, leaf)
+            return {"inspection_id": ident, "leaf_index": leaf}
+
         return self.in_writer(write)
+
+    def _scan_for_key(self, key: str) -> int:
+        """The log entry of a finding whose index row is missing (newest first)."""
+        for index in range(self.log.size - 1, -1, -1):
+            data = parse_leaf(self.log.entry(index))
+            if data.get("type") == FINDING_TYPE and data.get("key") == key:
+                return index
+        raise IntegrityError("log", f"holds no finding {key!r}")
 
     def _finding_index(self, stored_key: str) -> int | None:
         with self.engine.connect() as conn:

@@ -123,6 +123,8 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        return float(value)  # RFC 8785 numbers are IEEE doubles: beyond 2^53 as one
     if isinstance(value, str | int | bool) or value is None:
         return value
     return str(value)
@@ -135,7 +137,7 @@ def _finish(case: Case, base: Finding, subject: str, explanation: str) -> Findin
     stat["inspection"] = case.describe()
     return base.model_copy(
         update={
-            "subject": subject,
+            "subject": subject[:255],
             "statistic": stat,
             "evidence": evidence,
             "explanation": explanation,

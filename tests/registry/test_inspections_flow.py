@@ -403,3 +403,29 @@ def test_telemetry_run_split_across_linked_accounts(env: dict[str, Any], declare
         assert "organisation" in finding["explanation"]
         page = env["client"].get(f"/inspections/{ident}?lang=zh").text
         assert "各账户的大型训练作业" in page and "nimbus-a" in page and "<svg" in page
+
+
+def test_a_result_the_log_cannot_take_ends_in_error_and_holds_up_nothing(
+    env: dict[str, Any], transcript: tuple[Path, dict[str, Any]]
+) -> None:
+    from sqlalchemy import update
+
+    from accord.registry import db
+
+    good, bad = _open(env)["inspection_id"], _open(env)["inspection_id"]
+    archive = tar_dir(transcript[0])
+    for ident in (bad, good):
+        assert _upload(env, ident, "transcript", archive).status_code == 201
+    env["reg"].jobs()._run(good)
+    broken = json.dumps({"finding": {"verdict": "maybe"}, "refs": [env["decl"]]})
+    with env["reg"].engine.begin() as conn:
+        conn.execute(
+            update(db.inspections)
+            .where(db.inspections.c.inspection_id == bad)
+            .values(state="decided", result=broken)
+        )
+    recorded = env["reg"].record_inspections()
+    assert [r["inspection_id"] for r in recorded] == [good]
+    failed = env["client"].get(f"/v1/inspections/{bad}").json()
+    assert failed["state"] == "error" and "could not be recorded" in failed["error"]
+    assert env["reg"].record_inspections() == []
