@@ -259,10 +259,19 @@ def reproduce(
         )
     verifier = str(finding["verifier"]).removeprefix("verify.").split(".")[0]
     runs: tuple[dict[str, Any], ...] = ()
+    reported: tuple[dict[str, Any], ...] = ()
     if verifier == "telemetry":
-        runs = _runs_before(url, int(info["beacon"]["tree_size"]))
+        from accord.registry.verify_telemetry import declared_runs, reported_runs
+
+        size = int(info["beacon"]["tree_size"])
+        runs = tuple(declared_runs(_declared_before(url, "training_run", size)))
+        facility = str(main[1].get("facility_id"))
+        reported = tuple(
+            reported_runs(_declared_before(url, "compute_report", size), main[0], facility)
+        )
     case = Case(
         runs=runs,
+        reported=reported,
         inspection_id=str(info["inspection_id"]),
         verifier=verifier,
         declaration=int(info["declaration"]),
@@ -300,13 +309,12 @@ def reproduce(
         raise typer.Exit(1)
 
 
-def _runs_before(url: str, size: int) -> tuple[dict[str, Any], ...]:
-    """The training runs the log held at ``size`` entries, read from the registry's API."""
-    from accord.registry.verify_telemetry import declared_runs
-
+def _declared_before(url: str, kind: str, size: int) -> list[tuple[int, str, Any]]:
+    """``(leaf, party, body)`` of every ``kind`` declaration among the first ``size`` log
+    entries, read from the registry's API, in log order."""
     decls, offset = [], 0
     while True:
-        page = _call("GET", url, f"/v1/declarations?kind=training_run&limit=500&offset={offset}")
+        page = _call("GET", url, f"/v1/declarations?kind={kind}&limit=500&offset={offset}")
         for item in page["items"]:
             if int(item["leaf_index"]) < size:
                 doc = _call("GET", url, f"/v1/declarations/{item['leaf_index']}")
@@ -315,7 +323,7 @@ def _runs_before(url: str, size: int) -> tuple[dict[str, Any], ...]:
         offset += 500
         if offset >= int(page["total"]):
             break
-    return tuple(declared_runs(sorted(decls, key=lambda x: x[0])))
+    return sorted(decls, key=lambda x: x[0])
 
 
 def _quiet(stage: str, done: int, total: int) -> None:

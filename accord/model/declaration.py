@@ -71,6 +71,7 @@ class Kind(StrEnum):
     TRANSFER = "transfer"
     TRAINING_RUN = "training_run"
     MODEL_RELEASE = "model_release"
+    COMPUTE_REPORT = "compute_report"
 
 
 def _chip_id(name: str) -> str:
@@ -294,6 +295,50 @@ class ModelReleaseBody(Body):
         return self
 
 
+class CustomerRun(Body):
+    """One customer run above the reporting threshold that the provider knows of."""
+
+    customer: Name = Field(description="The customer's registry party id, or its name.")
+    accounts: list[Ident] = Field(min_length=1, max_length=32)
+    start: dt.date
+    end: dt.date
+    chip: ChipName
+    chip_count: int = Field(gt=0, le=MAX_COUNT)
+    compute_flop: float = Field(gt=0, le=MAX_FLOP, description="The provider's estimate.")
+
+    @field_validator("chip")
+    @classmethod
+    def _known_chip(cls, value: str) -> str:
+        _chip_id(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CustomerRun:
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        return self
+
+
+class ComputeReportBody(Body):
+    """A compute provider's report for a period at one of its facilities: the customer runs
+    above the reporting threshold that it knows of (none is a report too)."""
+
+    facility_id: Ident
+    period_start: dt.date
+    date: dt.date = Field(description="The last day of the reporting period.")
+    threshold_flop: float = Field(gt=0, le=MAX_FLOP)
+    runs: list[CustomerRun] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _period(self) -> ComputeReportBody:
+        if self.date < self.period_start:
+            raise ValueError("the period ends (date) before it starts (period_start)")
+        for n, run in enumerate(self.runs):
+            if run.start > self.date or run.end < self.period_start:
+                raise ValueError(f"runs.{n} lies outside the reporting period")
+        return self
+
+
 BODY_MODELS: dict[Kind, type[Body]] = {
     Kind.FACILITY: FacilityBody,
     Kind.CHIP_INVENTORY: ChipInventoryBody,
@@ -301,6 +346,7 @@ BODY_MODELS: dict[Kind, type[Body]] = {
     Kind.TRANSFER: TransferBody,
     Kind.TRAINING_RUN: TrainingRunBody,
     Kind.MODEL_RELEASE: ModelReleaseBody,
+    Kind.COMPUTE_REPORT: ComputeReportBody,
 }
 
 

@@ -19,6 +19,7 @@ from accord.model.declaration import (
     Body,
     ChipInventoryBody,
     ClusterBody,
+    ComputeReportBody,
     FacilityBody,
     Kind,
     ModelReleaseBody,
@@ -201,6 +202,8 @@ class Book:
                 )
         elif isinstance(body, TransferBody):
             self._check_transfer(party, body, prefix)
+        elif isinstance(body, ComputeReportBody):
+            self._own_facility(party, body.facility_id, f"{prefix}.facility_id")
         elif isinstance(body, TrainingRunBody):
             self._check_run(party, body, prefix)
         elif isinstance(body, ModelReleaseBody):

@@ -305,10 +305,17 @@ def load_case(engine: Engine, inspection_id: str) -> Case:
             )
         ).all()
     runs: tuple[dict[str, Any], ...] = ()
+    reported: tuple[dict[str, Any], ...] = ()
     if r["verifier"] == "telemetry":
         runs = tuple(training_runs_before(engine, r["beacon_size"]))
+        reported = tuple(
+            reported_before(
+                engine, r["beacon_size"], r["party"], str(signed.declaration.body["facility_id"])
+            )
+        )
     return Case(
         runs=runs,
+        reported=reported,
         inspection_id=inspection_id,
         verifier=r["verifier"],
         declaration=r["declaration"],
@@ -322,22 +329,33 @@ def load_case(engine: Engine, inspection_id: str) -> Case:
     )
 
 
-def training_runs_before(engine: Engine, size: int) -> list[dict[str, Any]]:
-    """The training runs the log held at ``size`` entries, as the telemetry scan needs."""
-    from accord.registry.verify_telemetry import declared_runs
-
+def _declared_before(engine: Engine, kind: str, size: int) -> list[tuple[int, str, Any]]:
     t = db.declarations
     with engine.connect() as conn:
         rows = conn.execute(
             select(t.c.leaf_index, t.c.doc)
-            .where((t.c.kind == "training_run") & (t.c.leaf_index < size))
+            .where((t.c.kind == kind) & (t.c.leaf_index < size))
             .order_by(t.c.leaf_index)
         ).all()
     decls = []
     for r in rows:
         d = SignedDeclaration.model_validate_json(r.doc).declaration
         decls.append((int(r.leaf_index), d.party, d.body))
-    return declared_runs(decls)
+    return decls
+
+
+def training_runs_before(engine: Engine, size: int) -> list[dict[str, Any]]:
+    """The training runs the log held at ``size`` entries, as the telemetry scan needs."""
+    from accord.registry.verify_telemetry import declared_runs
+
+    return declared_runs(_declared_before(engine, "training_run", size))
+
+
+def reported_before(engine: Engine, size: int, party: str, facility: str) -> list[dict[str, Any]]:
+    """The customer runs ``party``'s compute reports for ``facility`` listed at ``size``."""
+    from accord.registry.verify_telemetry import reported_runs
+
+    return reported_runs(_declared_before(engine, "compute_report", size), party, facility)
 
 
 # -- worker side --------------------------------------------------------------------------

@@ -75,6 +75,9 @@ class Case:
     runs: tuple[Mapping[str, Any], ...] = ()
     """Telemetry: the training runs declared before the beacon checkpoint
     (:func:`accord.registry.verify_telemetry.declared_runs`)."""
+    reported: tuple[Mapping[str, Any], ...] = ()
+    """Telemetry: the customer runs the provider's compute reports for this facility list
+    (:func:`accord.registry.verify_telemetry.reported_runs`), before the beacon."""
 
     def beacon(self) -> bytes:
         """Randomness the inspected party could not know when it declared: the root of a

@@ -48,6 +48,22 @@ def declared_runs(
     return [r for r in runs.values() if r["compute_flop"] > 0]
 
 
+def reported_runs(
+    declarations: Sequence[tuple[int, str, Mapping[str, Any]]], party: str, facility: str
+) -> list[dict[str, Any]]:
+    """The customer runs the provider's ``compute_report`` declarations for ``facility``
+    list, from ``(leaf, party, body)``: only the provider's own reports count."""
+    out = []
+    for leaf, who, body in declarations:
+        if who != party or body.get("facility_id") != facility:
+            continue
+        for run in body.get("runs") or []:
+            out.append({"leaf": leaf, "customer": run.get("customer"),
+                        "accounts": list(run.get("accounts") or []),
+                        "compute_flop": run.get("compute_flop")})  # fmt: skip
+    return out
+
+
 def _kyc(path: Path) -> list[Any]:
     from accord.verify.telemetry.scan import AccountRecord
 
@@ -106,6 +122,12 @@ def run_telemetry(
             "evidence.export", "holds no job the scan could use", "export with sacct -P"
         )
     entities = sorted(result.findings, key=lambda f: ORDER[f.verdict])
+    reported = [set(r["accounts"]) for r in case.reported]
+
+    def by_provider(f: Finding) -> bool:
+        accounts = set(f.statistic.get("accounts", []))
+        return any(accounts & r for r in reported)
+
     stat: dict[str, Any] = {
         "threshold": result.threshold,
         "threshold_source": result.threshold_source,
@@ -113,12 +135,14 @@ def run_telemetry(
         "accounts": result.accounts,
         "large_runs": result.large_runs,
         "declared_runs_considered": len(case.runs),
+        "provider_reported_runs": len(case.reported),
         "entities": [
             {
                 "verdict": f.verdict.value,
                 "subject": f.subject,
                 "explanation": f.explanation,
                 "statistic": f.statistic,
+                "reported_by_provider": by_provider(f),
             }
             for f in entities
         ],
@@ -130,6 +154,13 @@ def run_telemetry(
             f"{len(entities)} customer entit(ies) above {result.threshold:.3g} FLOP in the export; "
             f"the most serious: {worst.explanation}"
         )
+        if worst.verdict != Verdict.CONSISTENT:
+            text += (
+                f" The provider {case.party} reported it in a compute report."
+                if by_provider(worst)
+                else f" The provider {case.party}'s compute reports for this facility do not "
+                "list it either: the finding concerns the provider as well as the customer."
+            )
     else:
         verdict, severity = Verdict.CONSISTENT, Severity.INFO
         text = f"No customer entity reaches {result.threshold:.3g} FLOP in the export."

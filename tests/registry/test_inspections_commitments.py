@@ -109,3 +109,37 @@ def test_reproduce_names_every_difference() -> None:
         "statistic.d: only in the new run",
         "verdict: recorded 'consistent', now 'inconsistent'",
     ]
+
+
+REPORT = {
+    "facility_id": "f1",
+    "period_start": "2026-01-01",
+    "date": "2026-03-31",
+    "threshold_flop": 1e26,
+    "runs": [
+        {
+            "customer": "nimbus",
+            "accounts": ["nimbus-a", "nimbus-b"],
+            "start": "2026-01-10",
+            "end": "2026-03-01",
+            "chip": "H100-SXM",
+            "chip_count": 16384,
+            "compute_flop": 2e26,
+        }
+    ],
+}
+
+
+def test_compute_report_parses_strictly_and_refuses_runs_outside_its_period() -> None:
+    body = parse_body(Kind.COMPUTE_REPORT, REPORT, strict=True)
+    assert body.runs[0].accounts == ["nimbus-a", "nimbus-b"]
+    assert parse_body(Kind.COMPUTE_REPORT, {**REPORT, "runs": []}, strict=True)
+    late = {**REPORT["runs"][0], "start": "2026-04-02", "end": "2026-04-03"}
+    for bad in (
+        {**REPORT, "period_start": "2026-04-01"},
+        {**REPORT, "runs": [late]},
+        {**REPORT, "runs": [{**REPORT["runs"][0], "accounts": []}]},
+    ):
+        with pytest.raises(AccordError) as err:
+            parse_body(Kind.COMPUTE_REPORT, bad, strict=True)
+        assert err.value.field.startswith("declaration.body")

@@ -369,16 +369,25 @@ def test_location_answers_from_the_declared_site_are_never_an_accusation(
     assert "may be in the claimed country" in done["finding"]["explanation"]
 
 
-@pytest.mark.parametrize("declared", [False, True])
-def test_telemetry_run_split_across_linked_accounts(env: dict[str, Any], declared: bool) -> None:
-    """Undeclared: inconsistent. Declared (before the inspection opened): consistent."""
+@pytest.mark.parametrize("declared", ["no", "by the provider only", "by the customer"])
+def test_telemetry_run_split_across_linked_accounts(env: dict[str, Any], declared: str) -> None:
+    """Undeclared: inconsistent, against the provider too unless its compute report lists
+    the run. Declared by the customer (before the inspection opened): consistent."""
     from inspection_helpers import split_run_export
 
     h = env["h"]
     h.party("straits", country="MY", role="cloud")
     h.party("nimbus", country="SG")
     h.file("straits", "facility", {"facility_id": "sc-jb-1", "name": "JB", "country": "MY"})
-    if declared:
+    if declared == "by the provider only":
+        h.file("straits", "compute_report", {
+            "facility_id": "sc-jb-1", "period_start": "2025-06-01", "date": "2026-05-31",
+            "threshold_flop": 1e26, "runs": [{
+                "customer": "nimbus", "accounts": ["nimbus-a", "nimbus-b"], "chip": "H100",
+                "chip_count": 16384, "start": "2025-06-01", "end": "2026-05-06",
+                "compute_flop": 2e26}],
+        })  # fmt: skip
+    if declared == "by the customer":
         h.file("nimbus", "facility", {"facility_id": "nb-1", "name": "N", "country": "SG"})
         run = {"run_id": "T-1", "facility_id": "nb-1", "chip": "H100-SXM", "chip_count": 16384}
         h.file("nimbus", "training_run", {**run, "phase": "start", "date": "2025-06-01"})
@@ -395,12 +404,15 @@ def test_telemetry_run_split_across_linked_accounts(env: dict[str, Any], declare
     finding = done["finding"]
     entities = finding["statistic"]["entities"]
     assert sorted(entities[0]["statistic"]["accounts"]) == ["nimbus-a", "nimbus-b"]
-    if declared:
+    if declared == "by the customer":
         assert done["verdict"] == "consistent", finding["explanation"]
     else:
         assert done["verdict"] == "inconsistent", finding["explanation"]
         assert finding["subject"] == "facility:sc-jb-1"
         assert "organisation" in finding["explanation"]
+        reported = declared == "by the provider only"
+        assert entities[0]["reported_by_provider"] is reported
+        assert ("concerns the provider as well" in finding["explanation"]) is not reported
         page = env["client"].get(f"/inspections/{ident}?lang=zh").text
         assert "各账户的大型训练作业" in page and "nimbus-a" in page and "<svg" in page
 
