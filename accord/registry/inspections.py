@@ -173,6 +173,8 @@ def listing(
     for e in ev:
         by.setdefault(e.inspection_id, []).append(dict(e._mapping))
     items = [_public(dict(r._mapping), by.get(r.inspection_id, [])) for r in rows]
+    for item in items:  # pictures only on the inspection itself, not in every listing
+        item["figures"] = {}
     return {"items": items}
 
 
