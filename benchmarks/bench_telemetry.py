@@ -3,8 +3,9 @@ and detection of injected split runs over several seeds.
 
 Run: ``python -m benchmarks.bench_telemetry [--rows 1e7] [--big 1e8] [--threads 2]``.
 
-Every trace here is SYNTHETIC (accord.verify.telemetry.synthetic): no real cluster trace is
-in this workspace. The baselines do the same work as the engine part of the scan
+Every trace here is SYNTHETIC (accord.verify.telemetry.synthetic): no public trace has
+10^7-10^8 jobs with customer identifiers (the real-trace evaluation is
+``benchmarks.eval_telemetry_trace``). The baselines do the same work as the engine part of the scan
 (validate, cost, per-account totals, checkpoint–restart runs) on a subsample, in a pure
 Python loop and in pandas, and are scaled linearly to the full size; linear scaling
 flatters them slightly (their sorts are n log n).

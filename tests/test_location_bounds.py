@@ -226,16 +226,32 @@ def test_small_state_under_a_neighbours_polygon_blocks_confirmation() -> None:
     assert report.claim is not None
     assert report.claim.relation in (Relation.INSIDE.value, Relation.INSIDE_OR_OFFSHORE.value)
     assert report.countries[0].relation == Relation.EXCLUDED.value
-    assert "cannot be checked" in report.findings[0].explanation
+    claim = next(f for f in report.findings if "claim" in f.statistic)
+    assert "cannot be checked" in claim.explanation
 
 
-def test_faster_than_light_landmarks_are_reported_as_a_finding() -> None:
+def test_faster_than_light_landmarks_are_dropped_and_named() -> None:
     from accord.verify.location.inputs import PeerRtt
 
-    lms = [Landmark("a", 48.85, 2.35), Landmark("b", 40.71, -74.0), Landmark("c", 51.5, -0.1)]
-    peers = [PeerRtt("a", "b", 1.0), PeerRtt("a", "c", 9.0), PeerRtt("b", "c", 80.0)]
-    report = locate(lms, [RttSample("a", 5.0)], calibration=peers)
+    lms = [
+        Landmark("a", 48.85, 2.35, "Paris"),
+        Landmark("b", 40.71, -74.0, "New York"),
+        Landmark("c", 51.5, -0.1, "London"),
+        Landmark("d", 52.52, 13.40, "Berlin"),
+    ]
+    # a-b: 1 ms for 5,800 km beats light, and nothing says which of the two is wrong
+    peers = [
+        PeerRtt("a", "b", 1.0),
+        PeerRtt("a", "c", 9.0),
+        PeerRtt("b", "c", 80.0),
+        PeerRtt("c", "d", 15.0),
+    ]
+    report = locate(lms, [RttSample("a", 5.0), RttSample("d", 3.0)], calibration=peers)
     flagged = [f for f in report.findings if f.subject == "landmarks"]
-    assert len(flagged) == 1 and "a-b" in flagged[0].explanation
+    assert len(flagged) == 1 and flagged[0].verdict.value == "inconclusive"
+    assert "a (Paris) with 1 peer(s): b" in flagged[0].explanation
+    assert [d.landmark_id for d in report.landmark_check.dropped] == ["a", "b"]
     assert report.calibration is not None
     assert report.calibration.faster_than_light_pairs == ["a-b"]
+    # the verdicts rest on the kept landmarks only: Berlin's disc, not Paris's
+    assert [c.landmark_id for c in report.constraints] == ["d"]

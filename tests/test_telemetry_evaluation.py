@@ -1,4 +1,4 @@
-"""The injection evaluation on a small SYNTHETIC trace (no real trace is in this workspace)."""
+"""The injection evaluation on a small SYNTHETIC trace (the real trace: test_telemetry_openb)."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from accord.verify.telemetry.linking import (
     RunSpan,
     UnionFind,
     build_entities,
+    handoff_chain_links,
     handoff_links,
     identifier_links,
     naming_links,
@@ -126,3 +127,50 @@ def test_independent_busy_accounts_are_not_linked_by_timing(seed: int) -> None:
             RunSpan(f"u{user}", "V100-SXM2", 8.0, "", start, start + rng.randint(600, 86400))
         )
     assert handoff_links(spans, CFG) == []
+
+
+def _once(accounts: list[str], start: int, hours: float, chips: float) -> list[RunSpan]:
+    """One run passed through ``accounts`` once each, 1-2 h between segments."""
+    out, t = [], start
+    for i, account in enumerate(accounts):
+        end = t + int(hours * 3600)
+        out.append(RunSpan(account, "V100-SXM2", chips, f"seg{i}", t, end))
+        t = end + 3600 + 1800 * (i % 2)
+    return out
+
+
+def test_a_run_handed_once_through_five_accounts_is_linked_as_a_chain() -> None:
+    rng = random.Random(3)
+    accounts = ["h1", "h2", "h3", "h4", "h5"]
+    spans = _background(50, 3000, rng) + _once(accounts, 10 * 86400, 60, 128.0)
+    # each pair meets once: the pair test cannot see it
+    assert not {lk.a for lk in handoff_links(spans, CFG)} & set(accounts)
+    links = handoff_chain_links(spans, CFG)
+    assert {(lk.a, lk.b) for lk in links} == {
+        ("h1", "h2"),
+        ("h2", "h3"),
+        ("h3", "h4"),
+        ("h4", "h5"),
+    }
+    assert all("chain of 4 hand-offs" in lk.detail and not lk.strong for lk in links)
+    # the same chain in a shape that starts all the time (one GPU) is not evidence
+    busy = []
+    for _ in range(3000):
+        start = rng.randint(0, 60 * 86400)
+        busy.append(RunSpan(f"bg{rng.randint(0, 49)}", "V100-SXM2", 1.0, "", start, start + 7200))
+    assert not handoff_chain_links(busy + _once(accounts, 10 * 86400, 60, 1.0), CFG)
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(min_value=0, max_value=10_000))
+def test_independent_accounts_form_no_chance_chains(seed: int) -> None:
+    rng = random.Random(seed)
+    spans = []
+    for _i in range(3000):
+        user = min(int(rng.paretovariate(1.2)), 60)
+        chips = rng.choice([1.0, 8.0, 64.0, 128.0])
+        start = rng.randint(0, 60 * 86400)
+        spans.append(
+            RunSpan(f"u{user}", "V100-SXM2", chips, "", start, start + rng.randint(600, 86400))
+        )
+    assert handoff_chain_links(spans, CFG) == []

@@ -198,3 +198,70 @@ def test_thresholds_come_from_the_rule_sets() -> None:
         parse_threshold("us-bis-2023-10")  # chip rules: no training-compute threshold
     with pytest.raises(AccordError):
         parse_threshold("-1")
+
+
+def test_window_totals_are_exact_at_day_boundaries() -> None:
+    import random
+
+    from accord.verify.telemetry.windows import Cumulative
+
+    rng = random.Random(11)
+    rows = []
+    for i in range(300):
+        start = rng.randint(0, 40 * 86400)
+        rows.append(
+            {"account": f"a{i % 3}", "job_id": str(i), "chip": "H100", "chip_count": 1.0,
+             "start": start, "end": start + rng.randint(60, 9 * 86400)}
+        )  # fmt: skip
+    con = ibis.duckdb.connect()
+    costed = con.create_table(
+        "c", P.job_compute(P.validate(ibis.memtable(to_table(rows)), _chips()), 0.3, 0.5)
+    )
+    t0 = min(r["start"] for r in rows)
+    cum = Cumulative(P.execute(con, P.day_rates(costed, t0, ["a0", "a1", "a2"])), t0)
+    peak = 989.4e12  # H100-SXM dense bf16, as the catalog resolves "H100"
+
+    def brute(lo_day: int, days: int) -> float:
+        a, b = t0 + lo_day * 86400, t0 + (lo_day + days) * 86400
+        return sum(
+            max(0, min(r["end"], b) - max(r["start"], a)) * peak * 0.5
+            for r in rows
+            if r["account"] in ("a0", "a2")
+        )
+
+    window = cum.busiest(["a0", "a2"], 10)
+    best = max(brute(k, 10) for k in range(cum.days - 10))
+    assert window.flop_hi == pytest.approx(best, rel=1e-9)
+    assert window.flop_hi == pytest.approx(brute(int((window.start - t0) // 86400), 10))
+
+
+def _chips() -> ibis.Table:
+    from accord.verify.telemetry.chips import ChipResolver
+
+    return ibis.memtable(
+        P.chip_arrow([(p.label, p.chip_id, p.peak_flops) for p in ChipResolver().table(["H100"])])
+    )
+
+
+def test_a_run_split_into_small_jobs_is_a_window_referral_not_a_violation() -> None:
+    n = 12_000
+    rows = [
+        {"account": "quiet", "job_id": str(i), "job_name": f"job{i}x", "chip": "H100",
+         "chip_count": 1.0, "start": i * 60, "end": i * 60 + 300}
+        for i in range(n)
+    ]  # fmt: skip
+    # each job 300 s x 989.4e12 x 0.5 = 1.48e17 FLOP, below 1e-4 of the threshold;
+    # together 1.78e21 at the upper bound
+    threshold = 1.6e21
+    result = scan(Parsed(to_table(rows), n), MemoryDeclarations([]), ScanConfig(threshold))
+    assert result.large_runs == 0
+    [finding] = result.findings
+    assert finding.statistic["basis"] == "window"
+    assert finding.verdict == Verdict.INCONCLUSIVE and finding.severity == Severity.LOW
+    assert finding.statistic["flop_hi"] >= threshold > finding.statistic["large_run_flop_hi"]
+    off = scan(
+        Parsed(to_table(rows), n),
+        MemoryDeclarations([]),
+        ScanConfig(threshold, window_days=0),
+    )
+    assert off.findings == []

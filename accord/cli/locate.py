@@ -37,7 +37,11 @@ def register(app: typer.Typer) -> None:
         calibration: Path | None = typer.Option(
             None,
             "--calibration",
-            help="CSV with landmark_id,peer_id,rtt_ms between landmarks, for CBG bestlines.",
+            help=(
+                "CSV with landmark_id,peer_id,rtt_ms between landmarks: checks every "
+                "landmark's listed position (mislocated ones are dropped and named) and fits "
+                "the CBG bestlines. Without it no accusation is drawn."
+            ),
         ),
         target: str | None = typer.Option(
             None, "--target", help="Which target's rows to use when the RTT file holds several."
@@ -57,6 +61,11 @@ def register(app: typer.Typer) -> None:
         ),
         raw_cbg: bool = typer.Option(
             False, "--raw-cbg", help="Use the raw CBG bestlines (no conformal widening)."
+        ),
+        no_cbg: bool = typer.Option(
+            False,
+            "--no-cbg",
+            help="Use --calibration only to check the landmarks (no CBG bestlines; faster).",
         ),
         map_path: Path | None = typer.Option(None, "--map", help="Write the map to this PNG."),
         as_json: bool = JSON_OPTION,
@@ -101,6 +110,7 @@ def register(app: typer.Typer) -> None:
             border_margin_km=margin_km,
             target=target or (samples[0].target or "target"),
             cbg_alpha=None if raw_cbg else cbg_alpha,
+            cbg=not no_cbg,
         )
         written = None
         if map_path is not None:
@@ -114,7 +124,9 @@ def register(app: typer.Typer) -> None:
         else:
             _print_report(report, written)
         # Exit 1 when a claim (--claim, the declared site, --restricted) is not shown to hold.
-        exit_for([f.verdict for f in report.findings])
+        # The landmark check is a report on the evidence, not a claim: an unchecked set of
+        # landmarks already turns any accusation into "inconclusive" (exit 1) by itself.
+        exit_for([f.verdict for f in report.findings if f.subject != "landmarks"])
 
 
 def _print_report(report: object, written: str | None) -> None:
@@ -128,27 +140,54 @@ def _print_report(report: object, written: str | None) -> None:
         f"[bold]{report.target}[/]: {len(report.constraints)} landmarks, "
         f"{report.propagation} bound ({report.km_per_ms_rtt:.1f} km per ms RTT)"
     )
+    check = report.landmark_check
+    if not check.checked:
+        console.print(
+            "landmarks: positions [yellow]not checked[/] (no --calibration): "
+            "accusations are reported as inconclusive"
+        )
+    elif check.dropped:
+        named = ", ".join(
+            f"{d.landmark_id}{f' ({d.name})' if d.name else ''}" for d in check.dropped
+        )
+        console.print(
+            f"landmarks: [bold yellow]dropped {len(check.dropped)}[/] whose RTTs to other "
+            f"landmarks beat light for their listed positions: {named}"
+        )
+    else:
+        console.print(f"landmarks: all {check.pairs_checked} landmark pairs physically consistent")
     if region.empty:
-        console.print("physical region: [bold red]empty[/]")
+        console.print(
+            "physical region: [bold red]empty[/], no verdict; conflicting discs: "
+            + ("; ".join(report.conflicting_landmarks) or "not isolated")
+        )
     else:
         console.print(
             f"physical region: ~{region.area_km2:,.0f} km² (resolution {region.resolution_km:g} km)"
         )
     if report.cbg_region is not None and report.calibration is not None:
         cal = report.calibration
+        size = (
+            "empty (the bestlines contradict each other; verdicts use the physical region)"
+            if report.cbg_region.empty
+            else f"~{report.cbg_region.area_km2:,.0f} km²"
+        )
         console.print(
-            f"CBG region: ~{report.cbg_region.area_km2:,.0f} km²; bestlines for "
+            f"CBG region: {size}; bestlines for "
             f"{cal.landmarks_with_bestline} landmarks, leave-one-out misses "
             f"{cal.constraint_misses}/{cal.constraint_tests} constraints, "
             f"{cal.region_misses}/{cal.region_tests} regions raw, "
             f"{cal.misses_at_slack}/{cal.region_tests} with RTTs +{cal.slack_ms:.2f} ms"
         )
+    # The Finding's verdict is about the declaration (a restricted country "consistent" means
+    # the target cannot be there); people read the answer to the question asked instead.
     table = Table(title="Findings")
-    for col in ("subject", "verdict", "explanation"):
+    for col in ("subject", "answer", "explanation"):
         table.add_column(col, overflow="fold")
     for f in report.findings:
         colour = {"consistent": "green", "inconsistent": "red"}.get(f.verdict.value, "yellow")
-        table.add_row(f.subject, f"[{colour}]{f.verdict.value}[/]", f.explanation)
+        answer = str(f.statistic.get("answer", f.verdict.value))
+        table.add_row(f.subject, f"[{colour}]{answer}[/]", f.explanation)
     console.print(table)
     if written:
         console.print(f"map written to {written}")

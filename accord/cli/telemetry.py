@@ -30,6 +30,10 @@ app = typer.Typer(
 )
 
 STAGES = ("ingest", "validate", "cost", "runs", "link", "judge")
+# Every record refused: the same status as bad input, since the fix is in the input.
+EXIT_NOTHING_ASSESSED = 2
+# Refused chip-hours above this share of all chip-hours earn a warning above the findings.
+UNASSESSED_WARNING = 0.1
 
 
 def _util(text: str) -> tuple[float, float]:
@@ -130,7 +134,7 @@ def scan_cmd(
         ..., "--registry", help="Declared training runs: a JSON file or SQLite database."
     ),
     fmt: str = typer.Option(
-        "auto", "--format", help="auto, records, slurm, k8s, philly, pai or helios."
+        "auto", "--format", help="auto, records, slurm, k8s, philly, pai, helios or openb."
     ),
     threshold: str = typer.Option(
         "ca-sb53-2025",
@@ -140,6 +144,11 @@ def scan_cmd(
     util: str = typer.Option("0.3-0.5", "--util", help="Utilisation range of peak, e.g. 0.3-0.5."),
     gap_hours: str = typer.Option(
         "24", "--gap-hours", help="Longest pause between jobs of one checkpoint-restart run."
+    ),
+    window_days: str = typer.Option(
+        "180",
+        "--window-days",
+        help="Also compare training compute totals over windows of this many days (0: off).",
     ),
     engine: str = typer.Option("duckdb", "--engine", help="duckdb (default) or pyspark."),
     threads: str | None = typer.Option(None, "--threads", help="Engine threads / Spark cores."),
@@ -178,6 +187,7 @@ def scan_cmd(
         threshold_source=flop_source,
         utilisation=_util(util),
         restart_gap_s=int(number(gap_hours, "--gap-hours", positive=False) * 3600),
+        window_days=number(window_days, "--window-days", positive=False),
         engine=engine,
         threads=whole(threads, "--threads") if threads else None,
         chip_map=_chip_map(chip_map),
@@ -228,6 +238,7 @@ def scan_cmd(
                 "screening": result.screening,
                 "screened_against": screen.provenance().as_dict() if screen else None,
                 "timings_s": result.timings_s,
+                "assessed": result.assessed,
             }
         )
     else:
@@ -241,6 +252,14 @@ def scan_cmd(
             )
             if screen.sample:
                 _warn_sample(len(screen))
+    if not result.assessed:
+        # Nothing assessed is not a clean bill: say so on stderr and exit non-zero.
+        err_console.print(
+            f"[bold red]error[/] {escape(result.findings[0].explanation)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_NOTHING_ASSESSED)
     # The registry's declarations are the claim: any entity not shown to be covered fails it.
     exit_for([f.verdict for f in result.findings])
 
@@ -274,14 +293,24 @@ def _print_report(result: Any) -> None:
         f"({result.large_runs:,} large); threshold {result.threshold:.3g} FLOP "
         f"({result.threshold_source})"
     )
-    if not result.findings:
+    if not result.assessed:
+        console.print("[bold red]Nothing was assessed: every record was refused.[/]")
+        return
+    share = rep.unassessed_share()
+    if share > UNASSESSED_WARNING:
+        console.print(
+            f"[bold yellow]WARNING[/] {share:.0%} of chip-hours were refused and not assessed; "
+            "findings below cover only the rest."
+        )
+    entity_findings = [f for f in result.findings if f.subject.startswith("entity:")]
+    if not entity_findings:
         console.print("[green]No entity's compute reaches the threshold.[/]")
     else:
         table = new_table(
-            "verdict", "entity", "accounts", "countries", "FLOP (low-high)", "declared",
+            "verdict", "entity", "accounts", "countries", "basis", "FLOP (low-high)", "declared",
             title="Entities at or above the threshold", ids=("verdict", "entity"),
         )  # fmt: skip
-        for f in result.findings:
+        for f in entity_findings:
             s = f.statistic
             colour = {"inconsistent": "red", "inconclusive": "yellow"}.get(f.verdict.value, "green")
             table.add_row(
@@ -289,6 +318,7 @@ def _print_report(result: Any) -> None:
                 f.subject.removeprefix("entity:"),
                 str(len(s["accounts"])),
                 ",".join(s["countries"]) or "?",
+                "window total" if s.get("basis") == "window" else "large runs",
                 f"{s['flop_lo']:.3g} - {s['flop_hi']:.3g}",
                 f"{s['declared_flop']:.3g}" if s["declared_flop"] else "none",
             )
@@ -404,7 +434,7 @@ def evaluate_cmd(
         print_json(summary)
         return
     console.print(
-        "[bold yellow]SYNTHETIC trace[/] (no real trace in this workspace): "
+        "[bold yellow]SYNTHETIC trace[/] (generated, not real telemetry): "
         f"{summary['jobs']:,} jobs, threshold {summary['threshold']:.3g} FLOP"
     )
     table = Table(title="Detection of injected split runs")

@@ -16,7 +16,7 @@ from accord.ledger.checkpoint import Checkpoint
 from accord.ledger.note import Signer, Verifier, parse_note
 from accord.ledger.parallel import leaf_and_tile_hashes
 from accord.ledger.proofs import consistency_proof, inclusion_proof
-from accord.ledger.storage import LogStore
+from accord.ledger.storage import LogStore, Tiles
 from accord.ledger.tree import TileCache, TiledTree, extend_tiles
 
 MAX_ENTRY_BYTES = 0xFFFF
@@ -39,6 +39,7 @@ class Log:
         self.signer = signer
         self.workers = workers
         self._cache = TileCache()
+        self._seen_size = 0
 
     @classmethod
     def create(cls, store: LogStore, signer: Signer, origin: str | None = None) -> Log:
@@ -59,7 +60,11 @@ class Log:
         return self.store.size()
 
     def tree(self, size: int | None = None) -> TiledTree:
+        # A log only grows: a size already seen needs no query of the store.
+        if size is not None and 0 <= size <= self._seen_size:
+            return TiledTree(size, self.store.read_tile, self._cache)
         current = self.size
+        self._seen_size = max(self._seen_size, current)
         size = current if size is None else size
         if not 0 <= size <= current:
             raise AccordError("size", f"{size} is not between 0 and the log size {current}")
@@ -89,11 +94,19 @@ class Log:
 
     # -- writing -------------------------------------------------------------------------
 
-    def append(self, entry: bytes) -> int:
-        return self.append_many([entry])[0]
+    def append(self, entry: bytes, *, at: int | None = None) -> int:
+        return self.append_many([entry], at=at)[0]
 
-    def append_many(self, entries: Sequence[bytes] | Iterable[bytes]) -> list[int]:
-        """Append a batch in one durable transaction; returns the indexes once committed."""
+    def append_many(
+        self, entries: Sequence[bytes] | Iterable[bytes], *, at: int | None = None
+    ) -> list[int]:
+        """Append a batch in one durable transaction; returns the indexes once committed.
+
+        Other writers, in this process or another, are waited for (up to the store's lock
+        timeout), so the batch lands after whatever they committed: use the returned
+        indexes. A caller that numbered its entries in advance passes ``at`` (the index it
+        expects the first entry to get) and gets IntegrityError instead of another index.
+        """
         batch = list(entries)
         for i, entry in enumerate(batch):
             if not isinstance(entry, bytes):
@@ -106,10 +119,18 @@ class Log:
                 )
         if not batch:
             return []
-        start = self.size
-        leaves, roots = leaf_and_tile_hashes(batch, offset=start, workers=self.workers)
-        tiles = extend_tiles(start, leaves, roots, self.store.read_tile)
-        self.store.commit(start, batch, tiles)
+        # Hash outside the write lock at the size seen now. Leaf hashes do not depend on
+        # the position; if another writer moved the end meanwhile, only the tile roots
+        # (aligned to global multiples of 256) are recomputed, under the lock.
+        guess = self.size if at is None else at
+        leaves, roots = leaf_and_tile_hashes(batch, offset=guess, workers=self.workers)
+
+        def tiles_for(start: int) -> Tiles:
+            return extend_tiles(
+                start, leaves, roots if start == guess else b"", self.store.read_tile
+            )
+
+        start = self.store.append_batch(batch, tiles_for, at=at)
         return list(range(start, start + len(batch)))
 
     def checkpoint(self, extensions: Sequence[str] = ()) -> bytes:
@@ -117,11 +138,11 @@ class Log:
         if self.signer is None:
             raise AccordError("signer key", "is needed to sign checkpoints", "pass --key")
         size = self.size
-        issued = self.store.checkpoints()
-        if issued:
+        issued = self.store.latest_checkpoint()
+        if issued is not None:
             # Never sign a head inconsistent with one already issued (c2sp tlog-checkpoint):
             # if storage was altered or lost data, stop rather than publish a fork.
-            last = Checkpoint.parse(parse_note(issued[-1][1]).text)
+            last = Checkpoint.parse(parse_note(issued[1]).text)
             if last.size > size or self.root(last.size) != last.root:
                 raise IntegrityError(
                     "store",
@@ -134,13 +155,23 @@ class Log:
         return note
 
     def checkpoints(self) -> list[tuple[int, bytes]]:
+        """Every checkpoint issued, oldest first; reads them all, so prefer
+        :meth:`last_checkpoint` or :meth:`checkpoint_at` for one of them."""
         return self.store.checkpoints()
 
+    def last_checkpoint(self) -> tuple[int, bytes] | None:
+        """(size, note) of the newest checkpoint issued, or None; one indexed lookup."""
+        return self.store.latest_checkpoint()
+
+    def checkpoint_at(self, size: int) -> bytes | None:
+        """The newest checkpoint issued at exactly ``size``, or None; one indexed lookup."""
+        return self.store.checkpoint_at(size)
+
     def latest_checkpoint(self) -> bytes:
-        issued = self.store.checkpoints()
-        if not issued:
+        issued = self.store.latest_checkpoint()
+        if issued is None:
             raise IntegrityError("log", "has never issued a checkpoint", "run checkpoint first")
-        return issued[-1][1]
+        return issued[1]
 
     def close(self) -> None:
         self.store.close()
@@ -148,7 +179,4 @@ class Log:
 
 def checkpoint_of_size(log: Log, size: int) -> bytes | None:
     """The latest checkpoint the log issued at exactly ``size``, if any."""
-    for issued_size, note in reversed(log.checkpoints()):
-        if issued_size == size:
-            return note
-    return None
+    return log.checkpoint_at(size)

@@ -2,15 +2,19 @@
 
 The writer exports a log at its latest checkpoint: every full tile and entry bundle once
 (they never change), the partial tiles of that size, and the checkpoint last, so a reader
-that sees a checkpoint finds every tile it needs. Sources read the same layout from a
+that sees a checkpoint finds every tile it needs. Each file is checked and written on its
+own and durably (temporary file, fsync, rename, directory fsync), so an export killed at
+any point, or cut by a power loss, is completed by the next run. Sources read the same layout from a
 directory or over HTTP, so the auditor works against any static host.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import re
+import secrets
 import struct
 import urllib.error
 import urllib.request
@@ -187,15 +191,75 @@ def fetch_tile(source: TileSource, level: int, index: int, width: int) -> bytes:
     return data
 
 
-def _write(path: Path, data: bytes, durable: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        if durable:
-            fh.flush()
-            os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def _fsync_dir(directory: Path) -> None:
+    """Make the names in ``directory`` durable: a rename is only on disk once its
+    directory is (on Linux a file's own fsync does not cover its directory entry)."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _DurableWriter:
+    """Writes files so that a name, once visible, always holds its complete content.
+
+    Each file goes to a uniquely named temporary file in the same directory, is fsynced,
+    then renamed over its final name; a SIGKILL leaves at worst a stray ``*.tmp`` file and
+    never a half-written tile. Directories that gained names are fsynced together by
+    :meth:`sync_dirs`, which the exporter calls before it publishes the checkpoint, so
+    after a power loss every file the checkpoint needs is on disk too.
+    """
+
+    def __init__(self) -> None:
+        self._known: set[Path] = set()
+        self._dirty: set[Path] = set()
+
+    def _ensure_dir(self, directory: Path) -> None:
+        if directory in self._known:
+            return
+        if not directory.is_dir():
+            self._ensure_dir(directory.parent)
+            with contextlib.suppress(FileExistsError):  # another exporter made it
+                directory.mkdir()
+            self._dirty.add(directory.parent)
+        self._known.add(directory)
+
+    def write(self, path: Path, data: bytes) -> None:
+        self._ensure_dir(path.parent)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        self._dirty.add(path.parent)
+
+    def sync_dirs(self) -> None:
+        # Deepest first, so a new directory's own entries are durable before its name is.
+        for directory in sorted(self._dirty, key=lambda d: len(d.parts), reverse=True):
+            _fsync_dir(directory)
+        self._dirty.clear()
+
+
+def _present(path: Path, min_bytes: int, max_bytes: int) -> bool:
+    """Whether ``path`` already holds a complete file; judged by this file alone.
+
+    Files are only ever renamed into place complete and fsynced, so a file of a plausible
+    size is kept (``audit`` checks contents); a missing, empty or wrongly sized one, say
+    from an exporter that did not fsync before a power loss, is written again.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return False
+    return min_bytes <= size <= max_bytes
 
 
 @dataclass(frozen=True)
@@ -206,27 +270,36 @@ class ExportReport:
 
 
 def export_tiles(log: Log, directory: Path, note: bytes | None = None) -> ExportReport:
-    """Write the static tile tree for ``note`` (default: the latest checkpoint)."""
+    """Write the static tile tree for ``note`` (default: the latest checkpoint).
+
+    Every tile and every entry bundle is checked and written on its own, durably, so an
+    export killed at any point is completed by the next one; the checkpoint is written
+    last, once everything it refers to is on disk.
+    """
     note = log.latest_checkpoint() if note is None else note
     size = open_checkpoint(note, log.verifier, origin=log.origin).checkpoint.size
     if size > log.size:
         raise AccordError("checkpoint", f"size {size} is beyond the log size {log.size}")
+    writer = _DurableWriter()
     tiles = bundles = 0
     level = 0
     while size >> (TILE_HEIGHT * level):
         count = size >> (TILE_HEIGHT * level)
         for index in range(-(-count // TILE_WIDTH)):
             width = tile_width(size, level, index)
-            path = directory / tile_path(level, index, width)
-            if path.exists():
-                continue
-            _write(path, log.store.read_tile(level, index, width))
-            tiles += 1
             if level == 0:
-                start = index * TILE_WIDTH
-                bundle = encode_bundle(log.entries(start, start + width))
-                _write(directory / tile_path("entries", index, width), bundle)
-                bundles += 1
+                # A bundle holds ``width`` entries of 2 to 2 + MAX_ENTRY bytes each.
+                bundle_path = directory / tile_path("entries", index, width)
+                if not _present(bundle_path, 2 * width, (2 + 0xFFFF) * width):
+                    start = index * TILE_WIDTH
+                    writer.write(bundle_path, encode_bundle(log.entries(start, start + width)))
+                    bundles += 1
+            path = directory / tile_path(level, index, width)
+            if not _present(path, width * HASH_SIZE, width * HASH_SIZE):
+                writer.write(path, log.store.read_tile(level, index, width))
+                tiles += 1
         level += 1
-    _write(directory / "checkpoint", note, durable=True)
+    writer.sync_dirs()
+    writer.write(directory / "checkpoint", note)
+    writer.sync_dirs()
     return ExportReport(size, tiles, bundles)

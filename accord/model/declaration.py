@@ -433,7 +433,7 @@ def canonical_json(value: Any, field: str) -> bytes:
 _SAFE_PART = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
 
 
-def _loc_part(part: object) -> str:
+def shown_field(part: object) -> str:
     """A path element fit to show back: field names are the sender's text, so odd or long
     ones are replaced (an error never echoes what was sent)."""
     if isinstance(part, int):
@@ -445,7 +445,7 @@ def _loc_part(part: object) -> str:
 def error_location(exc: ValidationError, prefix: str) -> AccordError:
     """The first pydantic error as an AccordError naming the JSON path."""
     first = exc.errors(include_input=False, include_url=False)[0]
-    loc = ".".join(_loc_part(p) for p in first["loc"])
+    loc = ".".join(shown_field(p) for p in first["loc"])
     where = ".".join(part for part in (prefix, loc) if part) or "body"
     msg = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "string_pattern_mismatch" and TEXT_PATTERN in msg:

@@ -29,7 +29,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accord import __version__
 from accord.errors import AccordError, NotFoundError
-from accord.model.declaration import TEXT_PATTERN, Kind, SignedDeclaration, json_schemas
+from accord.model.declaration import (
+    TEXT_PATTERN,
+    Kind,
+    SignedDeclaration,
+    json_schemas,
+    shown_field,
+)
 from accord.model.finding import Finding
 from accord.registry import db
 from accord.registry.accountancy import (
@@ -293,9 +299,11 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, err: RequestValidationError) -> JSONResponse:
-        first = err.errors()[0] if err.errors() else {"loc": (), "msg": "invalid request"}
-        loc = ".".join(str(p) for p in first.get("loc", ()))
-        return _error(422, loc or "request", str(first.get("msg", "invalid")))
+        errors = err.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        # Field names in a body are the sender's text: shown only when short and plain.
+        loc = ".".join(shown_field(p) for p in first.get("loc", ()))
+        return _error(422, loc or "request", str(first.get("msg", "invalid"))[:300])
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, err: StarletteHTTPException) -> JSONResponse:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from accord.errors import AccordError
 from accord.model.declaration import (
@@ -63,14 +64,41 @@ class Inventory:
     leaf: int
 
 
+class SideRecord(NamedTuple):
+    """What the accountancy reads of one side of a transfer: a plain tuple, because the
+    book keeps one for every transfer ever declared (and is saved and restored with it)."""
+
+    transfer_id: str
+    role: str
+    date: dt.date
+    from_facility: str
+    from_country: str
+    to_facility: str
+    to_country: str
+    chips: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, body: TransferBody) -> SideRecord:
+        return cls(
+            body.transfer_id,
+            body.role,
+            body.date,
+            body.from_facility,
+            body.from_country,
+            body.to_facility,
+            body.to_country,
+            tuple((line.chip_id, line.count) for line in body.chips),
+        )
+
+
 @dataclass
 class TransferSide:
     party: str
-    body: TransferBody
+    body: SideRecord
     leaf: int
 
     def chips(self) -> dict[str, int]:
-        return {line.chip_id: line.count for line in self.body.chips}
+        return dict(self.body.chips)
 
 
 TransferKey = tuple[str, str, str]
@@ -320,7 +348,7 @@ class Book:
                 transfer_key(body),
                 Transfer(body.transfer_id, body.from_facility, body.to_facility),
             )
-            side = TransferSide(party, body, leaf)
+            side = TransferSide(party, SideRecord.of(body), leaf)
             if body.role == "shipment":
                 transfer.shipment = side
                 where, sign = body.from_facility, -1
@@ -362,8 +390,9 @@ def _chip(name: str) -> str:
 
 
 def _event_date(body: Body) -> dt.date | None:
+    fields = type(body).model_fields  # a missing attribute is a slow path in pydantic
     for name in ("date", "as_of"):
-        value = getattr(body, name, None)
+        value = getattr(body, name) if name in fields else None
         if isinstance(value, dt.date):
             return value
     return None
@@ -371,8 +400,9 @@ def _event_date(body: Body) -> dt.date | None:
 
 def subject_of(body: Body) -> str:
     """A short key naming what the declaration is about, for listing and search."""
+    fields = type(body).model_fields
     for name in ("transfer_id", "run_id", "cluster_id", "facility_id", "model_name"):
-        value = getattr(body, name, None)
+        value = getattr(body, name) if name in fields else None
         if isinstance(value, str):
             return value
     return ""

@@ -130,23 +130,34 @@ def sqlalchemy_url(url: str) -> str:
     )
 
 
-def open_engine(url: str) -> Engine:
+def open_engine(url: str, durable: bool = True) -> Engine:
+    """An engine on ``url``; ``durable=False`` for writes that can be rebuilt.
+
+    The index rows are rebuilt from the log at start-up (everything past the last indexed
+    entry is indexed again), so their commits need not wait for the disk: a power cut loses
+    at most rows the next start writes again. Tokens and published cosignatures cannot be
+    rebuilt and go through a durable engine.
+    """
     sa_url = sqlalchemy_url(url)
     if sa_url.startswith("sqlite:///"):
         path = Path(sa_url[len("sqlite:///") :])
         if str(path) not in ("", ":memory:"):
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(sa_url, connect_args={"check_same_thread": False, "timeout": 30})
+        sync = "FULL" if durable else "NORMAL"
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA synchronous={sync}")
             cur.close()
 
         return engine
-    return create_engine(sa_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    args = {} if durable else {"options": "-c synchronous_commit=off"}
+    return create_engine(
+        sa_url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=args
+    )
 
 
 def migrate(engine: Engine) -> None:

@@ -104,19 +104,21 @@ def declaration_findings(book: Book, leaf: int, party: str, body: Body) -> list[
         if isinstance(body, ModelReleaseBody):
             return _release(leaf, party, body)
     except AccordError as err:
-        subject = type(body).__name__
-        return [
-            NewFinding.of(
-                f"rules-error:{leaf}",
-                (leaf,),
-                subject=f"leaf:{leaf}",
-                verifier="registry.rules",
-                verdict=Verdict.INCONCLUSIVE,
-                severity=Severity.LOW,
-                message=message("registry.rules.unclassified", item=subject, problem=err.message),
-            )
-        ]
+        return [rules_error(leaf, body, err.message)]
     return []
+
+
+def rules_error(leaf: int, body: Body, problem: str) -> NewFinding:
+    """The rules could not be applied to this declaration: said, never guessed."""
+    return NewFinding.of(
+        f"rules-error:{leaf}",
+        (leaf,),
+        subject=f"leaf:{leaf}",
+        verifier="registry.rules",
+        verdict=Verdict.INCONCLUSIVE,
+        severity=Severity.LOW,
+        message=message("registry.rules.unclassified", item=type(body).__name__, problem=problem),
+    )
 
 
 def _transfer(leaf: int, body: TransferBody) -> list[NewFinding]:

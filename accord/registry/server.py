@@ -36,6 +36,7 @@ def settings_for(
         db_url=db_url,
         ledger=ledger,
         log_key=key,
+        state_file=var / "registry.state",
         witness_keys=[Verifier.parse(k) for k in (witness_keys or [])],
         var=var,
     )
@@ -90,10 +91,13 @@ class Publisher:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            size = self.registry.reader().size
-            if size != self._last:
-                self.registry.run_accountancy()
-                self._last = self.registry.publish()["size"]
+            try:
+                size = self.registry.reader().size
+                if size != self._last:
+                    self.registry.run_accountancy()
+                    self._last = self.registry.publish()["size"]
+            except Exception:  # one failed round must not end publishing for good
+                log.exception("accountancy or publishing failed; retrying next interval")
 
     def stop(self) -> None:
         self._stop.set()

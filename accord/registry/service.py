@@ -51,12 +51,11 @@ from accord.model.declaration import (
     parse_leaf,
     parse_signed,
 )
-from accord.model.finding import Finding, Severity, Verdict
-from accord.registry import db
+from accord.model.finding import Finding
+from accord.registry import db, snapshot
 from accord.registry.accountancy import accountancy_findings
 from accord.registry.book import Book, event_date, subject_of
-from accord.registry.findings import NewFinding, declaration_findings
-from accord.registry.messages import message
+from accord.registry.findings import NewFinding, declaration_findings, rules_error
 from accord.registry.signing import utc_text, verify
 from accord.registry.views import Views
 
@@ -89,6 +88,10 @@ class Settings:
     max_postdate: dt.timedelta = dt.timedelta(days=1)
     accounting_date: Callable[[], dt.date] | None = None
     """The accountancy's "today"; the clock's date unless a closed period is being shown."""
+    state_file: Path | None = None
+    """Where the writer's state is saved (on a clean stop and every ``snapshot_every`` new
+    entries) so that a restart replays only the log's tail."""
+    snapshot_every: int = 100_000
     witnesses: list[Witness] = field(default_factory=list)
     witness_keys: list[Verifier] = field(default_factory=list)
     var: Path | None = None
@@ -164,6 +167,7 @@ class Registry:
         self.settings = settings
         self.engine: Engine = db.open_engine(settings.db_url)
         db.migrate(self.engine)
+        self.index_engine: Engine = db.open_engine(settings.db_url, durable=False)
         self._local = threading.local()
         self._readers: list[Log] = []
         self._readers_lock = threading.Lock()
@@ -178,6 +182,9 @@ class Registry:
         self._rejections_lock = threading.Lock()
         self._checkpoint: tuple[int, bytes] | None = None
         self._last_appended: list[NewFinding] = []
+        self._snapshot_size = 0
+        self.restored_from = 0
+        """The log size the saved state was restored at (0: replayed from the start)."""
         self.failure: str | None = None
         self._jobs: Any = None
         self._queue: queue.Queue[_Submission | _Task | None] = queue.Queue()
@@ -202,11 +209,55 @@ class Registry:
         else:
             self.log = Log(store, self.settings.log_key)
         self.log_key = self.log.verifier
-        issued = self.log.checkpoints()
-        self._checkpoint = issued[-1] if issued else None
+        self._checkpoint = self.log.last_checkpoint()
         self._load_quarantine()
-        self._replay()
+        self.restored_from = self._restore()
+        self._replay(self.restored_from)
+        self._snapshot_size = self.log.size
         self._reconcile()
+
+    def _restore(self) -> int:
+        """Adopt the saved state if the log still has its root; returns where to replay."""
+        path = self.settings.state_file
+        if path is None:
+            return 0
+        loaded = snapshot.load(path, self.log.origin)
+        if loaded is None:
+            return 0
+        state, data = loaded
+        if state.size > self.log.size or self.log.root(state.size) != state.root:
+            log.warning("registry snapshot does not match the log; replaying it all")
+            return 0
+        parts = state.parts
+        self.book = parts["book"]
+        self.parties = parts["parties"]
+        self.party_leaf = parts["party_leaf"]
+        self.nonces = parts["nonces"]
+        self.finding_keys = parts["finding_keys"]
+        origin = self.log.origin
+        # The views decode their own copy from the same bytes on their first read, off the
+        # writer and out of the start-up time.
+        self.views.seed(lambda: snapshot_book(data, origin))
+        return state.size
+
+    def _save_snapshot(self) -> None:
+        """On the writer, between batches: the state matches the log at its current size."""
+        path = self.settings.state_file
+        if path is None:
+            return
+        size = self.log.size
+        parts = {
+            "book": self.book,
+            "parties": self.parties,
+            "party_leaf": self.party_leaf,
+            "nonces": self.nonces,
+            "finding_keys": self.finding_keys,
+        }
+        try:
+            snapshot.save(path, snapshot.State(self.log.origin, size, self.log.root(size), parts))
+            self._snapshot_size = size
+        except Exception:  # a snapshot is an optimisation; the log stays the record
+            log.exception("could not save the registry snapshot")
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -215,8 +266,9 @@ class Registry:
             for row in conn.execute(select(db.quarantine.c.leaf_index, db.quarantine.c.error)):
                 self.quarantined[int(row.leaf_index)] = str(row.error)
 
-    def _replay(self) -> None:
-        """Rebuild parties, nonces, finding keys and the book from the log itself.
+    def _replay(self, first: int = 0) -> None:
+        """Rebuild parties, nonces, finding keys and the book from the log itself, from
+        entry ``first`` on (after a snapshot).
 
         The log, not the database, is the record: an entry whose index rows could not be
         written still counts. An entry that cannot even be read is quarantined and skipped,
@@ -224,7 +276,7 @@ class Registry:
         """
         size = self.log.size
         chunk = 4096
-        for start in range(0, size, chunk):
+        for start in range(first, size, chunk):
             for offset, leaf in enumerate(self.log.entries(start, min(size, start + chunk))):
                 index = start + offset
                 try:
@@ -279,23 +331,32 @@ class Registry:
             return "party", dict(data["party"])
         if kind == DECLARATION_TYPE:
             signed = parse_signed({k: data[k] for k in ("declaration", "signature")})
-            return "declaration", self._decl_row(index, leaf, signed, now)
+            return "declaration", self._decl_row(index, leaf, signed, now, None)
         nf = NewFinding(data["key"], Finding.model_validate(data["finding"]), tuple(data["refs"]))
         return "finding", self._finding_row(index, nf, now)
 
-    def _index(self, entries: list[tuple[int, bytes]]) -> None:
+    def _index(
+        self,
+        entries: list[tuple[int, bytes]],
+        known: dict[int, tuple[str, dict[str, Any]]] | None = None,
+    ) -> None:
         """Write the index rows of appended entries; never raises.
 
-        One transaction for the batch; if it fails, one per entry, and an entry that still
-        fails is quarantined: it stays in the log and the book, the registry keeps serving,
-        and /healthz reports it until a restart indexes it.
+        ``known`` holds rows the caller built from what it had parsed already (the writer
+        does not parse its own entries a second time). One transaction for the batch; if
+        it fails, one per entry, and an entry that still fails is quarantined: it stays in
+        the log and the book, the registry keeps serving, and /healthz reports it until a
+        restart indexes it.
         """
         if not entries:
             return
         now = utc_text(self.settings.clock())
+        known = known or {}
         try:
-            rows = [(i, *self._rows(i, leaf, now)) for i, leaf in entries]
-            with self.engine.begin() as conn:
+            rows = [
+                (i, *(known[i] if i in known else self._rows(i, leaf, now))) for i, leaf in entries
+            ]
+            with self.index_engine.begin() as conn:
                 decls = [r for _, t, r in rows if t == "declaration"]
                 finds = [r for _, t, r in rows if t == "finding"]
                 if decls:
@@ -317,7 +378,7 @@ class Registry:
             pass
         for index, leaf in entries:
             try:
-                with self.engine.begin() as conn:
+                with self.index_engine.begin() as conn:
                     table, row = self._rows(index, leaf, now)
                     if table == "party":
                         self._upsert_party(conn, row)
@@ -336,7 +397,7 @@ class Registry:
     def _quarantine(self, index: int, error: str) -> None:
         self.quarantined[index] = error
         log.error("log entry %d quarantined: %s", index, error)
-        with contextlib.suppress(Exception), self.engine.begin() as conn:
+        with contextlib.suppress(Exception), self.index_engine.begin() as conn:
             conn.execute(delete(db.quarantine).where(db.quarantine.c.leaf_index == index))
             conn.execute(
                 insert(db.quarantine).values(
@@ -358,9 +419,11 @@ class Registry:
     # -- rows ------------------------------------------------------------------------------
 
     @staticmethod
-    def _decl_row(index: int, leaf: bytes, signed: SignedDeclaration, now: str) -> dict[str, Any]:
+    def _decl_row(
+        index: int, leaf: bytes, signed: SignedDeclaration, now: str, body: Body | None
+    ) -> dict[str, Any]:
         decl = signed.declaration
-        body = decl.parsed_body()
+        body = decl.parsed_body() if body is None else body
         issued = decl.issued()
         return {
             "leaf_index": index,
@@ -401,6 +464,7 @@ class Registry:
         ready.set_result(None)
         try:
             self._loop()
+            self._save_snapshot()
         except BaseException as err:  # only a bug in the loop itself gets here
             self.failure = f"the writer stopped: {type(err).__name__}"
             log.exception("registry writer stopped")
@@ -441,6 +505,8 @@ class Registry:
                     break
                 batch.append(nxt)
             self._commit_safely(batch)
+            if self.log.size - self._snapshot_size >= self.settings.snapshot_every:
+                self._save_snapshot()
             if task is not None:
                 self._do_task(task)
             if stop:
@@ -468,6 +534,10 @@ class Registry:
             self._commit(batch)
         except Exception as err:  # a bug must cost one batch, not the writer
             log.exception("registry commit failed")
+            # The book may hold part of the batch: read everything back from the log,
+            # which also tells which of these declarations it recorded.
+            with contextlib.suppress(Exception):
+                self._rebuild()
             recorded = self._recorded_since(batch)
             for sub in batch:
                 if not sub.future.done():
@@ -498,7 +568,7 @@ class Registry:
     def _rebuild(self) -> None:
         """After a failed append: the book holds what the log refused; read it back."""
         self.book = Book()
-        self.views = Views(self.views._today, self.views.max_staleness)
+        self.views = Views(self.today, self.views.max_staleness)
         self.nonces = {}
         self.finding_keys = set()
         self.parties = {}
@@ -553,7 +623,9 @@ class Registry:
             accepted.append((sub, index, found))
         if entries:
             try:
-                self.log.append_many(entries)
+                # Entries were numbered from ``start`` (findings cite them): land exactly
+                # there or not at all.
+                self.log.append_many(entries, at=start)
             except Exception as err:  # the log is the record: ask it
                 if self.log.size == start:
                     log.exception("log append failed; nothing recorded")
@@ -571,7 +643,6 @@ class Registry:
                     accepted = []
                     entries = []
                 elif self.log.size != start + len(entries):
-                    self._rebuild()
                     raise
                 # else: the commit landed before the error surfaced; it is recorded.
         if entries:
@@ -579,11 +650,22 @@ class Registry:
             self.finding_keys |= batch_keys
             for item in pushed:
                 self.views.push(item)
-            self._index([(start + i, e) for i, e in enumerate(entries)])
+            now = utc_text(self.settings.clock())
+            known: dict[int, tuple[str, dict[str, Any]]] = {}
+            for sub, index, found in accepted:
+                row = self._decl_row(index, sub.leaf, sub.signed, now, sub.body)
+                known[index] = ("declaration", row)
+                for at, nf in found:
+                    known[at] = ("finding", self._finding_row(at, nf, now))
+            self._index([(start + i, e) for i, e in enumerate(entries)], known)
         if not entries and not repeats:
             return
         try:
-            note = self._sign_checkpoint()
+            latest = self._checkpoint
+            if not entries and latest is not None and latest[0] == self.log.size:
+                note = latest[1]  # only resends: the newest checkpoint covers them
+            else:
+                note = self._sign_checkpoint()
         except Exception as err:  # recorded, but no signed head to prove it
             log.exception("checkpoint signing failed")
             for sub, index, _ in accepted:
@@ -601,30 +683,16 @@ class Registry:
             return
         size = start + len(entries)
         for sub, index, found in accepted:
-            sub.future.set_result(self._receipt(self.log, index, size, note, found))
+            sub.future.set_result(self._receipt(self.log, index, size, note, found, sub.leaf))
         for sub, index in repeats:
             sub.future.set_result(self._receipt(self.log, index, size, note, []))
 
     def _findings_for(self, index: int, party: str, body: Body) -> list[NewFinding]:
         try:
             return declaration_findings(self.book, index, party, body)
-        except Exception as err:  # the declaration stands; say rules failed
+        except Exception as err:  # the declaration stands; say the rules failed
             log.exception("rules evaluation failed for entry %d", index)
-            return [
-                NewFinding.of(
-                    f"rules-error:{index}",
-                    (index,),
-                    subject=f"leaf:{index}",
-                    verifier="registry.rules",
-                    verdict=Verdict.INCONCLUSIVE,
-                    severity=Severity.LOW,
-                    message=message(
-                        "registry.rules.unclassified",
-                        item=type(body).__name__,
-                        problem=f"internal error ({type(err).__name__})",
-                    ),
-                )
-            ]
+            return [rules_error(index, body, f"internal error ({type(err).__name__})")]
 
     def _sign_checkpoint(self) -> bytes:
         note = self.log.checkpoint()
@@ -666,8 +734,9 @@ class Registry:
         size: int,
         note: bytes,
         found: list[tuple[int, NewFinding]],
+        leaf: bytes | None = None,
     ) -> dict[str, Any]:
-        leaf = log.entry(index)
+        leaf = log.entry(index) if leaf is None else leaf
         findings = []
         for at, nf in found:
             entry = nf.leaf()
@@ -1158,6 +1227,15 @@ class Registry:
                 with contextlib.suppress(Exception):
                     log.close()
         self.engine.dispose()
+        self.index_engine.dispose()
+
+
+def snapshot_book(data: bytes, origin: str) -> Book:
+    state = snapshot.decode(data, origin)
+    if state is None:  # the same bytes decoded a moment ago: cannot happen
+        raise IntegrityError("snapshot", "no longer decodes")
+    book: Book = state.parts["book"]
+    return book
 
 
 def decode_kind(value: str) -> Kind:

@@ -35,6 +35,14 @@ class Views:
         self._applied = 0
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[int, float, dt.date, Any]] = {}
+        self._make: Callable[[], Book] | None = None
+
+    def seed(self, make: Callable[[], Book]) -> None:
+        """Start from a restored book, built by ``make`` on the first read (a copy of its
+        own: the writer keeps and changes the other)."""
+        with self._lock:
+            self._make = make
+            self._cache.clear()
 
     def push(self, accepted: Accepted) -> None:
         """Called by the writer (or the start-up replay): thread-safe and O(1)."""
@@ -59,6 +67,8 @@ class Views:
                 version, at, _, value = hit
                 if version == self._applied + len(self._pending) or now - at < self.max_staleness:
                     return value  # type: ignore[no-any-return]
+            if self._make is not None:
+                self._book, self._make = self._make(), None
             self._catch_up()
             self._book.today = today
             value = fn(self._book)

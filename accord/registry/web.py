@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Form, Query, Request
 from fastapi import Path as PathParam
@@ -28,7 +29,7 @@ from accord.registry.accountancy import (
     facility_series,
 )
 from accord.registry.charts import line_chart
-from accord.registry.receipts import check_receipt
+from accord.registry.receipts import ReceiptCheck, check_receipt
 from accord.registry.service import Registry, RegistryError
 from accord.registry.web_inspections import add_inspection_pages
 
@@ -55,10 +56,15 @@ def add_pages(app: FastAPI, registry: Registry) -> None:
     def render(request: Request, template: str, **ctx: Any) -> HTMLResponse:
         lang = _lang(request)
         tr = i18n.translations(lang)
+        other = "zh" if lang == "en" else "en"
+        # The language switch keeps the page's filters (party, kind, offset, ...).
+        query = {k: v for k, v in request.query_params.items() if k != "lang"}
+        switch = request.url.path + "?" + urlencode({**query, "lang": other})
         html = _ENV.get_template(template).render(
             _=tr.gettext,
             lang=lang,
-            other_lang="zh" if lang == "en" else "en",
+            other_lang=other,
+            switch_url=switch,
             path=request.url.path,
             num=lambda v, d=0: i18n.number(v, lang, d),
             day=lambda v: i18n.date(v, lang),
@@ -275,19 +281,25 @@ def add_pages(app: FastAPI, registry: Registry) -> None:
     @app.post("/proof", response_class=HTMLResponse, include_in_schema=False)
     def proof_check(
         request: Request,
-        leaf: Annotated[str, Form(max_length=100_000)],
-        leaf_index: Annotated[int, Form(ge=0, lt=1 << 62)],
-        checkpoint: Annotated[str, Form(max_length=100_000)],
+        leaf: Annotated[str, Form(max_length=100_000)] = "",
+        leaf_index: Annotated[str, Form(max_length=20)] = "",
+        checkpoint: Annotated[str, Form(max_length=100_000)] = "",
         proof: Annotated[str, Form(max_length=10_000)] = "",
     ) -> Response:
+        # Everything is read as text, so a mistyped field gets an answer on the page with
+        # the form as it was typed, never a JSON error and an emptied form.
         hashes = [line.strip() for line in proof.splitlines() if line.strip()]
         note = checkpoint.replace("\r\n", "\n")
         if not note.endswith("\n"):
             note += "\n"
-        result = check_receipt(leaf.strip(), leaf_index, hashes, note, registry.log_key.vkey)
+        index = int(leaf_index.strip()) if leaf_index.strip().isdigit() else None
+        if index is None:
+            result = ReceiptCheck(False, "leaf_index", "must be a whole number, 0 or more")
+        else:
+            result = check_receipt(leaf.strip(), index, hashes, note, registry.log_key.vkey)
         prefill = {
             "leaf": leaf,
-            "leaf_index": str(leaf_index),
+            "leaf_index": leaf_index,
             "proof": proof,
             "checkpoint": checkpoint,
         }

@@ -32,6 +32,20 @@ def _territories() -> dict[str, str]:
     }
 
 
+@lru_cache(maxsize=1)
+def _aliases() -> dict[str, str]:
+    """Former ISO short names and common short forms, upper-cased (data/country_aliases.yaml)."""
+    text = resources.files("accord.rules").joinpath("data/country_aliases.yaml").read_text("utf-8")
+    raw = yaml.safe_load(text)["aliases"]
+    known = _territories()
+    out = {}
+    for name, code in raw.items():
+        if code not in known:
+            raise AccordError(f"country_aliases.yaml:{name}", f"unknown code {code!r}")
+        out[str(name).upper()] = str(code)
+    return out
+
+
 def country_name(code: str, locale: str = "en") -> str:
     names = Locale.parse(locale).territories
     return str(names.get(code, code))
@@ -47,8 +61,16 @@ def normalise_country(code: str, field: str = "country") -> str:
     by_name = {name.upper(): c for c, name in known.items()}
     if upper in by_name:
         return by_name[upper]
-    close = difflib.get_close_matches(upper, list(by_name), n=3, cutoff=0.75)
-    hint = ", ".join(f"{by_name[c]} ({known[by_name[c]]})" for c in close)
+    aliases = _aliases()
+    if upper in aliases:
+        return aliases[upper]
+    everything = {**by_name, **aliases}
+    close = difflib.get_close_matches(upper, list(everything), n=3, cutoff=0.75)
+    if not close and len(upper) >= 4:
+        # "Korea" for "South Korea", "Hong" for "Hong Kong SAR China": whole words of a name
+        close = [n for n in sorted(everything) if f" {upper} " in f" {n} "][:3]
+    codes = list(dict.fromkeys(everything[c] for c in close))
+    hint = ", ".join(f"{c} ({known[c]})" for c in codes)
     fix = f"did you mean {hint}?" if hint else "use an ISO 3166-1 alpha-2 code such as CN, MY, AE"
     raise NotFoundError(field, f"unknown country code {code!r}", fix)
 

@@ -22,7 +22,7 @@ WRITER = Path(__file__).with_name("crash_writer.py")
 
 @pytest.mark.parametrize(
     ("backend", "trials", "budget_s"),
-    [("sqlite", 30, 40.0), pytest.param("postgres", 8, 15.0, marks=pytest.mark.postgres)],
+    [("sqlite", 30, 40.0), pytest.param("postgres", 8, 40.0, marks=pytest.mark.postgres)],
 )
 def test_sigkill_never_loses_acknowledged_entries(
     backend: str, trials: int, budget_s: float, tmp_path: Path, request: pytest.FixtureRequest

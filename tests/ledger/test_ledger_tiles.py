@@ -163,3 +163,54 @@ def test_history_rewrite_is_detected(tmp_path: Path) -> None:
     export_tiles(evil, tmp_path / "evil", evil.checkpoint())
     with pytest.raises(IntegrityError, match="rewrote history"):
         audit(DirectorySource(tmp_path / "evil"), signer.verifier, previous=seen)
+
+
+def test_export_checks_each_file_on_its_own(tmp_path: Path) -> None:
+    """A tile without its bundle, a bundle without its tile, an empty file left by a power
+    loss: the next export completes each one (it used to skip a bundle whose tile existed)."""
+    log, _ = build_log(tmp_path / "log.db", [1000])
+    out = tmp_path / "tiles"
+    export_tiles(log, out)
+    (out / "tile/entries/001").unlink()
+    (out / "tile/0/002").unlink()
+    (out / "tile/0/000").write_bytes(b"")
+    (out / "tile/entries/003.p/232").write_bytes(b"")
+    report = export_tiles(log, out)
+    assert (report.tiles_written, report.bundles_written) == (2, 2)
+    assert audit(DirectorySource(out), log.verifier).checkpoint.size == 1000
+    # Nothing is missing any more, so nothing is written; no temporary file is left.
+    again = export_tiles(log, out)
+    assert (again.tiles_written, again.bundles_written) == (0, 0)
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_export_fsyncs_every_file_and_directory_before_the_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files and directory entries are on disk before the checkpoint that needs them is.
+    The real fsync runs; the wrapper only records which inode each call made durable."""
+    log, _ = build_log(tmp_path / "log.db", [70_000])
+    out = tmp_path / "tiles"
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        real_fsync(fd)
+        synced.append(os.fstat(fd).st_ino)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    export_tiles(log, out)
+    checkpoint_ino = (out / "checkpoint").stat().st_ino
+    assert checkpoint_ino in synced
+    before_checkpoint = set(synced[: synced.index(checkpoint_ino)])
+    everything = [out, *out.rglob("*")]
+    files = [p for p in everything if p.is_file() and p.name != "checkpoint"]
+    assert len(files) > 2 * 273
+    unsynced = [p for p in everything if p.stat().st_ino not in set(synced)]
+    assert not unsynced, f"never fsynced: {unsynced[:5]}"
+    late = [p for p in files if p.stat().st_ino not in before_checkpoint]
+    assert not late, f"fsynced only after the checkpoint: {late[:5]}"
+    dirs = [p for p in everything if p.is_dir()]
+    assert all(d.stat().st_ino in before_checkpoint for d in dirs if d != out)
+    # The root directory, which holds the checkpoint's name, is fsynced after it.
+    assert out.stat().st_ino in synced[synced.index(checkpoint_ino) :]

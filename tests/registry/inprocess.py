@@ -37,6 +37,7 @@ class Harness:
             ledger=str(self.var / "ledger.sqlite"),
             log_key=load_or_create_key(self.var / "log.key", "test.accord.local/log"),
             clock=self.clock,
+            state_file=self.var / "registry.state",
         )
 
     def start(self) -> Registry:

@@ -10,6 +10,15 @@ from conftest import start_server, stop_server
 from registry_helpers import facility, register, signed
 
 CHROMIUM = os.environ.get("ACCORD_CHROMIUM", "/usr/bin/chromium")
+
+
+def need_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: run .ci/chromium.sh")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+
+
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -20,10 +29,7 @@ ARGS = [
 
 
 def test_dashboard_shows_filed_declaration_with_proof_in_two_languages(tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: run .ci/chromium.sh")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     server = start_server(tmp_path / "var")
@@ -60,10 +66,7 @@ def test_dashboard_shows_filed_declaration_with_proof_in_two_languages(tmp_path:
 def test_api_reference_renders_from_local_assets(tmp_path: Path) -> None:
     """/docs and /redoc draw the API reference in a browser with the site's own policy,
     and fetch nothing from outside the registry."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: run .ci/chromium.sh")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     server = start_server(tmp_path / "var")
@@ -97,10 +100,7 @@ def test_api_reference_renders_from_local_assets(tmp_path: Path) -> None:
 
 def test_demo_overview_and_balances_in_both_languages(tmp_path: Path) -> None:
     """Both demo stories on the first page; a facility's table and chart in each language."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: run .ci/chromium.sh")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     server = start_server(tmp_path / "var", None, "--demo")
@@ -123,6 +123,37 @@ def test_demo_overview_and_balances_in_both_languages(tmp_path: Path) -> None:
                 if lang == "zh":
                     legend = ("账面余额", "申报现存量", "盘存前的账面余额")
                 assert all(word in svg for word in legend), svg[:200]
+            browser.close()
+    finally:
+        stop_server(server)
+
+
+def test_language_switch_keeps_filters_and_proof_form_keeps_input(tmp_path: Path) -> None:
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    server = start_server(tmp_path / "var")
+    try:
+        with server.client() as c:
+            key = register(c, server.token, "lab-switch")
+            assert c.post("/v1/declarations", json=signed(key, "facility", facility("sw-1")))
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page()
+            page.goto(server.url + "/declarations?party=lab-switch&kind=facility&lang=en")
+            page.click("#switch-lang")
+            assert "party=lab-switch" in page.url and "kind=facility" in page.url
+            assert "lang=zh" in page.url
+            page.goto(server.url + "/proof?lang=en")
+            page.fill("textarea[name=leaf]", "not base64 at all")
+            page.fill("input[name=leaf_index]", "seven")
+            page.click("#check")
+            assert page.locator("#result.bad").count() == 1
+            assert page.input_value("textarea[name=leaf]") == "not base64 at all"
+            assert page.input_value("input[name=leaf_index]") == "seven"
+            page.goto(server.url + "/proof?leaf_index=1&lang=zh")
+            page.click("#check")
+            assert "第 1 条记录" in page.locator("#result.ok").inner_text()
             browser.close()
     finally:
         stop_server(server)

@@ -226,3 +226,11 @@ def test_error_bodies_never_echo_long_keys(server: Server) -> None:
         assert "qqqq" not in resp.text and len(resp.text) < 500
         body = json.loads(resp.text)
         assert body["error"]["problem"]
+
+
+def test_validation_errors_never_echo_unknown_field_names(server: Server) -> None:
+    with server.client() as c:
+        body = {"party_id": "x-y", "name": "n", "role": "lab", "country": "US", "vkey": "k" * 20}
+        resp = c.post("/v1/log/cosignatures", json={"size": 1, "line": "x", "w" * 5000: 1, **body})
+        assert resp.status_code == 422
+        assert "wwww" not in resp.text and len(resp.text) < 600

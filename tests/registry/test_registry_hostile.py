@@ -22,6 +22,7 @@ from registry_helpers import facility, inventory
 from accord.errors import AccordError
 from accord.model.declaration import parse_leaf
 from accord.registry import db
+from accord.registry.accountancy import facility_balances
 
 H = "H100"
 
@@ -143,6 +144,83 @@ def test_an_index_failure_after_the_append_quarantines_and_keeps_serving(h: Harn
     with h.reg.engine.connect() as conn:
         subjects = {r.subject for r in conn.execute(db.declarations.select())}
     assert "poison" in subjects
+
+
+def test_a_failed_log_append_records_nothing_and_says_so(h: Harness) -> None:
+    """The log itself refuses the batch (a trigger on its entries table): the submitter is
+    told nothing was recorded, the book forgets the batch, and the writer carries on."""
+    h.party("lab-a")
+    h.file("lab-a", "facility", facility("fa"))
+    path = h.var / "ledger.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'no'); END"
+        )
+    size = h.reg.reader().size
+    with pytest.raises(AccordError) as info:
+        h.file("lab-a", "facility", facility("lost"))
+    assert info.value.status == 503 and "nothing was recorded" in info.value.problem
+    assert "lost" not in h.reg.book.facilities and h.reg.reader().size == size
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TRIGGER refuse")
+    h.file("lab-a", "facility", facility("lost"))  # the same facility id is free again
+    assert h.reg.health()["status"] == "ok"
+
+
+def _state(h: Harness) -> tuple[Any, ...]:
+    reg = h.reg
+    return (
+        sorted(reg.book.facilities),
+        sorted(reg.book.transfers),
+        {k: len(v) for k, v in reg.book.movements.items()},
+        sorted(reg.book.runs),
+        sorted(reg.parties),
+        dict(reg.nonces),
+        sorted(reg.finding_keys),
+        reg.cached("b", lambda b: [f.to_dict() for f in facility_balances(b)]),
+    )
+
+
+def test_a_snapshot_restores_exactly_what_a_full_replay_builds(h: Harness) -> None:
+    h.party("lab-a")
+    h.party("lab-b")
+    h.file("lab-a", "facility", facility("fa"))
+    h.file("lab-b", "facility", facility("fb"))
+    h.file("lab-a", "chip_inventory", inventory("fa", "2026-05-01", H100=50))
+    h.file("lab-a", "transfer", _shipment("t1", "fa", "fb", "2026-05-02"))
+    size = h.reg.reader().size
+    h.restart()  # a clean stop saves the state; this start restores it
+    assert (h.var / "registry.state").exists() and h.reg.restored_from == size
+    h.file("lab-b", "transfer", _shipment("t1", "fa", "fb", "2026-05-03", role="receipt"))
+    restored = _state(h)
+    h.reg.close()
+    (h.var / "registry.state").unlink()
+    h.start()  # full replay from the log
+    assert _state(h) == restored
+
+
+def test_a_wrong_or_broken_snapshot_costs_a_replay_never_a_wrong_book(h: Harness) -> None:
+    h.party("lab-a")
+    h.file("lab-a", "facility", facility("fa"))
+    h.restart()
+    good = (h.var / "registry.state").read_bytes()
+    h.file("lab-a", "facility", facility("fb"))
+    h.reg.close()
+    # a truncated file, and a file from an earlier, different log of the same origin
+    for data in (good[: len(good) // 2], b"not a pickle"):
+        (h.var / "registry.state").write_bytes(data)
+        h.start()
+        assert {"fa", "fb"} <= set(h.reg.book.facilities)
+        h.reg.close()
+    other = Harness(h.var.parent / "other")
+    other.start()
+    other.party("lab-z")
+    other.file("lab-z", "facility", facility("zz"))
+    other.reg.close()
+    (h.var / "registry.state").write_bytes((other.var / "registry.state").read_bytes())
+    h.start()  # same origin name, other tree: its root does not match this log
+    assert h.reg.restored_from == 0
+    assert "zz" not in h.reg.book.facilities and {"fa", "fb"} <= set(h.reg.book.facilities)
 
 
 def test_finding_keys_are_never_truncated_in_the_database() -> None:

@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from accord.verify.location.geodesy import FloatArray, Propagation, distance_km
+from accord.verify.location.consistency import (
+    FasterThanLight,
+    LandmarkCheck,
+    check_landmarks,
+    pair_distances,
+    pair_table,
+)
+from accord.verify.location.geodesy import FloatArray, Propagation
 from accord.verify.location.inputs import Landmark, PeerRtt
 
 MIN_PEERS = 3
@@ -131,16 +138,6 @@ def clopper_pearson_upper(k: int, n: int, confidence: float = 0.95) -> float:
 
 
 @dataclass(frozen=True)
-class FasterThanLight:
-    """A calibration pair whose RTT is below the physical bound: a coordinate is wrong."""
-
-    landmark_id: str
-    peer_id: str
-    rtt_ms: float
-    distance_km: float
-
-
-@dataclass(frozen=True)
 class Calibration:
     """Bestlines for the landmarks that have enough peers, and their measured miss rate."""
 
@@ -152,6 +149,7 @@ class Calibration:
     region_misses: int = 0
     faster_than_light: list[FasterThanLight] = field(default_factory=list)
     worst_excess_ms: dict[str, float] = field(default_factory=dict)
+    landmark_check: LandmarkCheck | None = None
 
     @property
     def miss_rate(self) -> float | None:
@@ -197,26 +195,6 @@ class Calibration:
         return max(0.0, values[rank - 1])
 
 
-def _pair_table(
-    landmarks: Sequence[Landmark], peers: Iterable[PeerRtt]
-) -> dict[tuple[str, str], float]:
-    from accord.errors import AccordError
-
-    known = {lm.id for lm in landmarks}
-    table: dict[tuple[str, str], float] = {}
-    for p in peers:
-        for ident in (p.landmark_id, p.peer_id):
-            if ident not in known:
-                raise AccordError(
-                    "calibration:landmark_id",
-                    f"unknown landmark {ident!r}",
-                    "list every calibration landmark in the landmarks file",
-                )
-        key = (min(p.landmark_id, p.peer_id), max(p.landmark_id, p.peer_id))
-        table[key] = min(p.rtt_ms, table.get(key, math.inf))
-    return table
-
-
 def calibrate(
     landmarks: Sequence[Landmark],
     peers: Iterable[PeerRtt],
@@ -225,29 +203,22 @@ def calibrate(
 ) -> Calibration:
     """Fit every landmark's bestline and measure the miss rate by leave-one-out.
 
+    Landmarks that the pairs show to be mislocated (see ``consistency``) are dropped first:
+    their pairs would teach every peer's bestline a wrong distance.
     RTTs are symmetric, so a pair measured in either direction (minimum of all samples)
     serves both landmarks. For the miss rate, each pair (L, T) is tested with L's bestline
     fitted without T, exactly as if T were an unknown target.
     """
     baseline = 1.0 / propagation.km_per_ms_rtt
-    by_id = {lm.id: lm for lm in landmarks}
-    table = _pair_table(landmarks, peers)
+    peers = list(peers)
+    check = check_landmarks(landmarks, peers, propagation)
+    gone = set(check.dropped)
+    bad = {(f.landmark_id, f.peer_id) for f in check.faster_than_light}
+    table = pair_table(landmarks, peers)
+    keys = [k for k in sorted(table) if k not in bad and not (set(k) & gone)]
     points: dict[str, list[tuple[str, float, float]]] = {}
-    ftl: list[FasterThanLight] = []
-    keys = sorted(table)
-    if keys:
-        lat_a = np.array([by_id[a].lat for a, _ in keys])
-        lon_a = np.array([by_id[a].lon for a, _ in keys])
-        lat_b = np.array([by_id[b].lat for _, b in keys])
-        lon_b = np.array([by_id[b].lon for _, b in keys])
-        pair_km = distance_km(lat_a, lon_a, lat_b, lon_b).tolist()
-    else:
-        pair_km = []
-    for (a, b), d in zip(keys, pair_km, strict=True):
+    for (a, b), d in zip(keys, pair_distances(landmarks, keys), strict=True):
         pair_rtt = table[(a, b)]
-        if pair_rtt < d * baseline * (1.0 - 1e-9):  # below the bound beyond rounding
-            ftl.append(FasterThanLight(a, b, pair_rtt, d))
-            continue
         points.setdefault(a, []).append((b, d, pair_rtt))
         points.setdefault(b, []).append((a, d, pair_rtt))
     bestlines: dict[str, Bestline] = {}
@@ -294,6 +265,7 @@ def calibrate(
         misses,
         region_tests=len(tested_targets),
         region_misses=len(missed_targets),
-        faster_than_light=ftl,
+        faster_than_light=list(check.faster_than_light),
         worst_excess_ms=worst,
+        landmark_check=check,
     )

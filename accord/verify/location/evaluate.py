@@ -22,11 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from accord.errors import AccordError
+from accord.model import Verdict
 from accord.verify.location.calibration import calibrate, clopper_pearson_upper
-from accord.verify.location.geodesy import Propagation, unit_vectors
+from accord.verify.location.consistency import LandmarkCheck, PairIndex
+from accord.verify.location.geodesy import Propagation, distance_km, unit_vectors
 from accord.verify.location.geography import all_countries, country_at
 from accord.verify.location.inputs import Landmark, PeerRtt, RttSample
-from accord.verify.location.locate import locate
+from accord.verify.location.locate import LocationReport, locate
 from accord.verify.location.region import Caps, Relation, sample_region
 
 CONFIRMED = {Relation.INSIDE.value, Relation.INSIDE_OR_OFFSHORE.value}
@@ -50,6 +53,22 @@ class FoldResult:
     distant_excluded_physical: int
     distant_excluded_cbg: int | None
     seconds: float
+    empty: bool = False
+    dropped: tuple[str, ...] = ()
+    claim_verdict: str | None = None
+    declared_verdict: str = "inconclusive"
+    distant_accused: int = 0
+    target_flagged: bool = False
+
+    @property
+    def accused(self) -> bool:
+        """An honest target was accused: its true country or place rejected, or placed in a
+        country far from the truth."""
+        return (
+            self.claim_verdict == Verdict.INCONSISTENT.value
+            or self.declared_verdict == Verdict.INCONSISTENT.value
+            or self.distant_accused > 0
+        )
 
 
 def distant_countries(lat: float, lon: float, min_km: float) -> list[str]:
@@ -75,8 +94,16 @@ def leave_one_out(
     seed: int = 0,
     targets: Sequence[str] | None = None,
     cbg_alpha: float | None = 0.05,
+    cbg: bool = True,
+    vet_landmarks: bool = True,
 ) -> list[FoldResult]:
-    """One fold per target node that has at least one RTT; see the module docstring."""
+    """One fold per target node that has at least one RTT; see the module docstring.
+
+    Every fold checks the other nodes' positions against their RTTs to each other (as
+    ``locate`` does on every run) and leaves out the ones that conflict. ``cbg=False``
+    skips the bestlines (the landmark check still runs): the physical verdicts only, fast.
+    ``vet_landmarks=False`` trusts every listed position instead (what the check prevents).
+    """
     rng = np.random.default_rng(seed)
     by_id = {n.id: n for n in nodes}
     involving: dict[str, list[PeerRtt]] = {}
@@ -84,6 +111,9 @@ def leave_one_out(
         involving.setdefault(p.landmark_id, []).append(p)
         involving.setdefault(p.peer_id, []).append(p)
     chosen = [t for t in (targets or sorted(involving)) if t in involving]
+    index = PairIndex(nodes, pairs, propagation)
+    # nodes whose own listed position the whole mesh contradicts: not honest targets
+    flagged = set(index.check().dropped)
     results: list[FoldResult] = []
     for t in chosen:
         start = time.perf_counter()
@@ -93,12 +123,13 @@ def leave_one_out(
             RttSample(p.peer_id if p.landmark_id == t else p.landmark_id, p.rtt_ms, t)
             for p in involving[t]
         ]
-        cal = calibrate(
-            others,
-            [p for p in pairs if t not in (p.landmark_id, p.peer_id)],
-            propagation,
-            measure_misses=cbg_alpha is not None,
-        )
+        check = index.check(exclude=[t]) if vet_landmarks else _trust_all(others)
+        cal = None
+        if cbg:
+            rest = [p for p in pairs if t not in (p.landmark_id, p.peer_id)]
+            if not vet_landmarks:
+                rest = [p for p in rest if _at_or_above_bound(p, by_id, propagation)]
+            cal = calibrate(others, rest, propagation, measure_misses=cbg_alpha is not None)
         true_country = country_at(truth.lat, truth.lon)
         far = distant_countries(truth.lat, truth.lon, distant_km)
         if len(far) > max_distant:
@@ -107,16 +138,19 @@ def leave_one_out(
             others,
             rtts,
             claim=true_country,
+            declared=(truth.lat, truth.lon),
             restricted=far,
-            calibration=cal if cal.bestlines else None,
+            calibration=cal,
             propagation=propagation,
             target=t,
             cbg_alpha=cbg_alpha,
+            cbg=cbg,
+            landmark_check=check,
         )
         has_cbg = report.cbg is not None
         cbg_contains = raw_contains = None
         raw_area = None
-        if report.cbg is not None:
+        if report.cbg is not None and cal is not None:
             cbg_contains = report.cbg.caps.contains_point(truth.lat, truth.lon)
             raw = Caps(
                 np.array([c.lat for c in report.constraints]),
@@ -162,9 +196,37 @@ def leave_one_out(
                     else None
                 ),
                 seconds=time.perf_counter() - start,
+                empty=report.physical.empty,
+                dropped=tuple(d.landmark_id for d in report.landmark_check.dropped),
+                claim_verdict=_verdict_of(report, "claim"),
+                declared_verdict=str(_verdict_of(report, "declared")),
+                distant_accused=sum(
+                    f.verdict is Verdict.INCONSISTENT
+                    for f in report.findings
+                    if f.subject.startswith(f"{t} in ")
+                ),
+                target_flagged=t in flagged,
             )
         )
     return results
+
+
+def _trust_all(nodes: Sequence[Landmark]) -> LandmarkCheck:
+    """A check that drops nothing and vouches for everyone: the behaviour without one."""
+    return LandmarkCheck(0, (), (), {}, frozenset(n.id for n in nodes))
+
+
+def _at_or_above_bound(p: PeerRtt, by_id: dict[str, Landmark], propagation: Propagation) -> bool:
+    a, b = by_id[p.landmark_id], by_id[p.peer_id]
+    return p.rtt_ms * propagation.km_per_ms_rtt >= float(distance_km(a.lat, a.lon, b.lat, b.lon))
+
+
+def _verdict_of(report: LocationReport, key: str) -> str | None:
+    """The verdict of the Finding whose statistic carries ``key`` (claim or declared)."""
+    for f in report.findings:
+        if f.subject == report.target and key in f.statistic:
+            return f.verdict.value
+    return None
 
 
 def _rate(k: int, n: int) -> dict[str, Any]:
@@ -212,6 +274,17 @@ def summarise(results: Sequence[FoldResult]) -> dict[str, Any]:
         "distant_country_excluded_cbg": _rate(
             sum(r.distant_excluded_cbg or 0 for r in cbg), sum(r.distant_tested for r in cbg)
         ),
+        "empty_regions": sum(r.empty for r in results),
+        "targets_accused": _rate(sum(r.accused for r in results), len(results)),
+        "targets_flagged": [r.target for r in results if r.target_flagged],
+        "honest_accused": _rate(
+            sum(r.accused for r in results if not r.target_flagged),
+            sum(not r.target_flagged for r in results),
+        ),
+        "true_claim_rejected": _rate(
+            sum(r.claim_verdict == Verdict.INCONSISTENT.value for r in land), len(land)
+        ),
+        "landmarks_dropped_per_fold": quantiles([float(len(r.dropped)) for r in results]),
         "seconds_per_fold_median": float(np.median([r.seconds for r in results]))
         if results
         else None,
@@ -282,19 +355,71 @@ def ripe_anchor_coordinates() -> list[Landmark]:
     return parse_landmarks(base.joinpath("anchors.csv").read_text("utf-8"), "anchors.csv")
 
 
+NODE_FILES = ("nodes.csv", "landmarks.csv", "anchors.csv")
+PAIR_FILES = ("rtts.csv", "pairs.csv", "mesh_pairs.csv")
+
+
+def load_mesh(folder: Path) -> tuple[list[Landmark], list[PeerRtt]]:
+    """A nodes table and a pairwise RTT table from a folder, in any of the usual namings.
+
+    Nodes: ``id,lat,lon`` or ``id,latitude,longitude`` (name, country optional). Pairs:
+    ``landmark_id,peer_id,rtt_ms`` or ``src_id,dst_id,rtt_ms``; either direction, several
+    rows per pair allowed (the minimum is used). Nodes without any pair are kept as
+    landmarks but never become targets.
+    """
+    from accord.verify.location.inputs import parse_landmarks, parse_peer_rtts, read_text
+
+    if not folder.is_dir():
+        raise AccordError("--data", f"{folder} is not a folder", "give a folder with nodes + RTTs")
+
+    def pick(names: tuple[str, ...], what: str) -> Path:
+        for name in names:
+            if (folder / name).is_file():
+                return folder / name
+        raise AccordError(
+            "--data", f"{folder} has no {what} file", f"name it one of {', '.join(names)}"
+        )
+
+    nodes_path, pairs_path = pick(NODE_FILES, "nodes"), pick(PAIR_FILES, "pairs")
+    nodes = parse_landmarks(read_text(nodes_path, "--data"), str(nodes_path))
+    pairs = parse_peer_rtts(read_text(pairs_path, "--data"), str(pairs_path))
+    return nodes, pairs
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     from accord.verify.location.synthetic import synthetic_mesh
 
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--dataset", choices=["ripe", "synthetic"], required=True)
+    source = ap.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", choices=["ripe", "synthetic"])
+    source.add_argument(
+        "--data", type=Path, help="folder with a nodes table and a pairwise RTT table"
+    )
     ap.add_argument("--nodes", type=int, default=150, help="synthetic: anchors to draw")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--speed", choices=["fibre", "vacuum"], default="fibre")
+    ap.add_argument("--no-cbg", action="store_true", help="physical bound only (fast)")
+    ap.add_argument(
+        "--folds", type=int, default=None, help="only this many targets, drawn with --seed"
+    )
+    ap.add_argument(
+        "--no-landmark-check",
+        action="store_true",
+        help="trust every listed landmark position (to measure what the check prevents)",
+    )
     ap.add_argument("--out", type=Path, required=True, help="folder for JSON and PNG")
     args = ap.parse_args(argv)
-    if args.dataset == "ripe":
+    if args.data is not None:
+        try:
+            nodes, pairs = load_mesh(args.data)
+        except AccordError as exc:
+            ap.exit(2, f"{exc}\n")
+        label = f"REAL mesh {args.data.name}: {len(nodes)} nodes, {len(pairs)} RTT rows"
+        stem_name = args.data.name
+    elif args.dataset == "ripe":
         nodes, pairs = ripe_sample()
         label = "REAL RIPE Atlas sample (measurement 26858348)"
+        stem_name = "ripe"
     else:
         rng = np.random.default_rng(args.seed)
         anchors = ripe_anchor_coordinates()
@@ -302,10 +427,31 @@ def main(argv: Sequence[str] | None = None) -> None:
         nodes = [anchors[i] for i in pick]
         pairs = synthetic_mesh(nodes, seed=args.seed)
         label = f"SYNTHETIC delays over {len(nodes)} real RIPE anchor positions"
-    results = leave_one_out(nodes, pairs, Propagation(args.speed), seed=args.seed)
-    summary = {"dataset": label, "speed": args.speed, **summarise(results)}
+        stem_name = "synthetic"
+    targets = None
+    if args.folds is not None:
+        draw = np.random.default_rng(args.seed).permutation(len(nodes))[: args.folds]
+        targets = [nodes[i].id for i in sorted(draw.tolist())]
+    results = leave_one_out(
+        nodes,
+        pairs,
+        Propagation(args.speed),
+        seed=args.seed,
+        targets=targets,
+        cbg=not args.no_cbg,
+        vet_landmarks=not args.no_landmark_check,
+    )
+    summary = {
+        "dataset": label,
+        "speed": args.speed,
+        "cbg": not args.no_cbg,
+        "landmark_check": not args.no_landmark_check,
+        **summarise(results),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"location_eval_{args.dataset}_{args.speed}"
+    suffix = ("_nocbg" if args.no_cbg else "") + ("_nocheck" if args.no_landmark_check else "")
+    suffix += f"_{args.folds}folds" if args.folds is not None else ""
+    stem = f"location_eval_{stem_name}_{args.speed}{suffix}"
     (args.out / f"{stem}.json").write_text(
         json.dumps({"summary": summary, "folds": [asdict(r) for r in results]}, indent=1)
     )

@@ -159,6 +159,31 @@ class CountryShape:
             out[start : start + _CHUNK] = angular_km(cos.max(axis=1))
         return out
 
+    def near_border(self, vectors: FloatArray, within_km: float) -> np.ndarray:
+        """Mask of points whose nearest densified border point is within ``within_km``.
+
+        Same answer as ``border_distance_km(vectors) <= within_km``, but border points that
+        are farther than ``within_km`` from every sample (beyond the samples' spread around
+        their centre) are dropped first, which leaves none for most countries a region
+        does not reach.
+        """
+        if self.disc is not None or not len(vectors):
+            return np.asarray(self.border_distance_km(vectors) <= within_km)
+        centre = vectors.mean(axis=0)
+        norm = float(np.linalg.norm(centre))
+        border = self.border_points
+        if norm > 1e-9:
+            centre = centre / norm
+            spread = float(angular_km(vectors @ centre).max())
+            border = border[angular_km(border @ centre) <= spread + within_km + 1e-6]
+        if not len(border):
+            return np.zeros(len(vectors), dtype=bool)
+        out = np.empty(len(vectors), dtype=bool)
+        for start in range(0, len(vectors), _CHUNK):
+            cos = vectors[start : start + _CHUNK] @ border.T
+            out[start : start + _CHUNK] = angular_km(cos.max(axis=1)) <= within_km
+        return out
+
 
 def _rings(geometry: dict[str, object]) -> list[FloatArray]:
     coords = geometry["coordinates"]

@@ -49,6 +49,16 @@ class PeerRtt:
     rtt_ms: float
 
 
+# Other names measurement data sets give the same columns (WonderProxy-style node and ping
+# tables: latitude/longitude, src_id/dst_id); read as the canonical name.
+ALIASES = {
+    "latitude": "lat",
+    "longitude": "lon",
+    "src_id": "landmark_id",
+    "dst_id": "peer_id",
+}
+
+
 def _read_rows(text: str, source: str, required: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
     if "\x00" in text:
         raise AccordError(source, "contains NUL bytes; not a CSV text file", "export it as CSV")
@@ -60,6 +70,11 @@ def _read_rows(text: str, source: str, required: Sequence[str]) -> list[tuple[in
     except csv.Error as exc:
         raise AccordError(source, f"is not valid CSV ({exc})", "export it as CSV") from None
     names = [h.strip().lower() for h in header]
+    if len(set(names)) == len(names):
+        names = [
+            ALIASES[n] if n in ALIASES and n != ALIASES[n] and ALIASES[n] not in names else n
+            for n in names
+        ]
     missing = [c for c in required if c not in names]
     if missing:
         raise AccordError(

@@ -30,6 +30,13 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 from accord.errors import AccordError
 from accord.model import Finding, Severity, Verdict
 from accord.verify.location.calibration import Calibration, calibrate, clopper_pearson_upper
+from accord.verify.location.consistency import (
+    MAX_NAMED,
+    LandmarkCheck,
+    check_landmarks,
+    conflicting_set,
+    disjoint_pairs,
+)
 from accord.verify.location.geodesy import Propagation, distance_km, rtt_bound_km
 from accord.verify.location.geography import CountryShape, all_countries, country_shape
 from accord.verify.location.inputs import (
@@ -54,7 +61,9 @@ DEFAULT_CBG_ALPHA = 0.05
 ROUNDING_KM = 1e-6
 
 ASSUMPTIONS = [
-    "Landmark coordinates are correct (a wrong landmark position voids its disc).",
+    "Landmark coordinates are correct (a wrong landmark position voids its disc); they are "
+    "checked against the landmarks' RTTs to each other when those are given, and landmarks "
+    "that fail are left out.",
     "The challenge is answered with a key bound to the one chip; a copied key answering from "
     "several places, or a relay holding the key near a landmark, is outside this model.",
     "No signal between landmark and target travels faster than the chosen propagation speed.",
@@ -116,6 +125,22 @@ class CountryVerdict(BaseModel):
     shape: str
 
 
+class DroppedLandmark(BaseModel):
+    landmark_id: str
+    name: str
+    faster_than_light_with: list[str]
+
+
+class LandmarkCheckSummary(BaseModel):
+    """What the landmark-to-landmark RTTs said about the landmarks' listed positions."""
+
+    checked: bool
+    pairs_checked: int
+    faster_than_light_pairs: int
+    dropped: list[DroppedLandmark]
+    unchecked: list[str]
+
+
 class LocationReport(BaseModel):
     """Everything `locate` concluded, with what it rests on."""
 
@@ -128,6 +153,8 @@ class LocationReport(BaseModel):
     physical_region: RegionSummary
     cbg_region: RegionSummary | None
     calibration: CalibrationSummary | None
+    landmark_check: LandmarkCheckSummary
+    conflicting_landmarks: list[str]
     declared: DeclaredCheck | None
     claim: CountryVerdict | None
     countries: list[CountryVerdict]
@@ -225,6 +252,83 @@ UNMAPPED_CAVEAT = (
 )
 
 
+class Guard(BaseModel):
+    """Why a confident verdict may not be drawn: an empty region, unchecked landmarks."""
+
+    empty: bool
+    conflicts: list[str]
+    unchecked: list[str]
+
+    def blocks(self, accusation: bool) -> str | None:
+        """The reason a verdict must be inconclusive, or None if it may stand.
+
+        An empty region blocks every verdict (it would exclude every country at once);
+        unchecked landmark positions block accusations, which a misplaced disc creates.
+        """
+        if self.empty:
+            named = "; ".join(self.conflicts) or "see the region finding"
+            return (
+                "no single place satisfies every RTT (conflicting discs: "
+                f"{named}), so no location verdict can be drawn"
+            )
+        if accusation and self.unchecked:
+            shown = ", ".join(self.unchecked[:MAX_NAMED])
+            more = (
+                f" and {len(self.unchecked) - MAX_NAMED} more"
+                if len(self.unchecked) > MAX_NAMED
+                else ""
+            )
+            return (
+                f"the positions of {len(self.unchecked)} landmark(s) ({shown}{more}) were not "
+                "checked against other landmarks (give landmark-to-landmark RTTs), and a "
+                "landmark listed in the wrong place produces exactly this"
+            )
+        return None
+
+
+def _conflicts(caps: Caps, ids: Sequence[str], names: dict[str, str]) -> list[str]:
+    """Name the discs that cannot all hold: disjoint pairs first, else a minimal set."""
+
+    def label(i: str) -> str:
+        return f"{i} ({names[i]})" if names.get(i) else i
+
+    pairs = disjoint_pairs(caps, ids)
+    if pairs:
+        out = [f"{label(a)} and {label(b)} are {gap:,.0f} km apart" for a, b, gap in pairs]
+        if len(out) > MAX_NAMED:
+            out = [*out[:MAX_NAMED], f"{len(pairs) - MAX_NAMED} more disjoint pair(s)"]
+        return out
+    group = conflicting_set(caps, ids)
+    return [f"{', '.join(label(i) for i in group)} have no common point"] if group else []
+
+
+def _landmark_summary(
+    check: LandmarkCheck | None, used: Sequence[Landmark], names: dict[str, str]
+) -> LandmarkCheckSummary:
+    if check is None:
+        return LandmarkCheckSummary(
+            checked=False,
+            pairs_checked=0,
+            faster_than_light_pairs=0,
+            dropped=[],
+            unchecked=[lm.id for lm in used],
+        )
+    return LandmarkCheckSummary(
+        checked=True,
+        pairs_checked=check.pairs_checked,
+        faster_than_light_pairs=len(check.faster_than_light),
+        dropped=[
+            DroppedLandmark(
+                landmark_id=i,
+                name=names.get(i, ""),
+                faster_than_light_with=list(check.conflicts.get(i, ())),
+            )
+            for i in check.dropped
+        ],
+        unchecked=[lm.id for lm in used if lm.id not in check.checked],
+    )
+
+
 def locate(
     landmarks: Sequence[Landmark],
     rtts: Iterable[RttSample],
@@ -236,14 +340,19 @@ def locate(
     border_margin_km: float = DEFAULT_BORDER_MARGIN_KM,
     target: str = "target",
     cbg_alpha: float | None = DEFAULT_CBG_ALPHA,
+    cbg: bool = True,
+    landmark_check: LandmarkCheck | None = None,
 ) -> LocationReport:
     """Bound where the target can be, and judge a claimed country and declared facility.
 
     ``claim`` is the country the target is declared to be in, ``declared`` the facility's
     (lat, lon), ``restricted`` countries to test the target against (e.g. restricted
-    destinations), ``calibration`` landmark-to-landmark RTTs (or a ready Calibration) for
-    the CBG bestlines. ``cbg_alpha`` widens every CBG radius by the conformal slack that
-    keeps the leave-one-out region miss rate at or below it (None: raw bestlines).
+    destinations), ``calibration`` landmark-to-landmark RTTs (or a ready Calibration): they
+    always check the landmarks' positions (mislocated landmarks are dropped and reported)
+    and, with ``cbg``, fit the CBG bestlines. ``cbg_alpha`` widens every CBG radius by the
+    conformal slack that keeps the leave-one-out region miss rate at or below it (None: raw
+    bestlines). ``landmark_check`` is a check already made on the same landmarks (it takes
+    precedence). Without landmark-to-landmark RTTs no accusation is drawn.
     """
     if cbg_alpha is not None and not 0.0 < cbg_alpha < 1.0:
         raise AccordError("cbg_alpha", f"{cbg_alpha} is not in (0, 1)", "use e.g. 0.05")
@@ -256,19 +365,34 @@ def locate(
                 "declared", f"({lat}, {lon}) is not a valid position", "lat in ±90, lon in ±180"
             )
     by_id = {lm.id: lm for lm in landmarks}
-    best = min_rtt_by_landmark(landmarks, rtts)
+    names = {lm.id: lm.name for lm in landmarks}
+    measured = min_rtt_by_landmark(landmarks, rtts)
+
+    cal: Calibration | None = None
+    check: LandmarkCheck | None = None
+    if isinstance(calibration, Calibration):
+        cal = calibration
+        check = calibration.landmark_check
+    elif calibration is not None:
+        peers = list(calibration)
+        if cbg:
+            cal = calibrate(landmarks, peers, propagation)
+            check = cal.landmark_check
+        elif landmark_check is None:
+            check = check_landmarks(landmarks, peers, propagation)
+    if landmark_check is not None:
+        check = landmark_check
+    if not cbg:
+        cal = None
+    dropped = set(check.dropped) if check is not None else set()
+    best = {k: v for k, v in measured.items() if k not in dropped}
     used = [by_id[i] for i in sorted(best)]
-    lat_arr = np.array([lm.lat for lm in used])
-    lon_arr = np.array([lm.lon for lm in used])
-    rtt_arr = np.array([best[lm.id] for lm in used])
+    lat_arr = np.array([lm.lat for lm in used], dtype=np.float64)
+    lon_arr = np.array([lm.lon for lm in used], dtype=np.float64)
+    rtt_arr = np.array([best[lm.id] for lm in used], dtype=np.float64)
     phys_km = rtt_bound_km(rtt_arr, propagation)
     physical_caps = Caps(lat_arr, lon_arr, phys_km)
 
-    cal: Calibration | None
-    if calibration is None or isinstance(calibration, Calibration):
-        cal = calibration
-    else:
-        cal = calibrate(landmarks, calibration, propagation)
     slack = 0.0
     if cal is not None and cbg_alpha is not None:
         slack = cal.slack_ms(cbg_alpha)
@@ -292,7 +416,17 @@ def locate(
         )
 
     physical = sample_region(physical_caps)
-    cbg = sample_region(cbg_caps) if cbg_caps is not None else None
+    cbg_sampled = sample_region(cbg_caps) if cbg_caps is not None else None
+    # bestlines that contradict each other carry no information: no CBG note on verdicts
+    cbg_region = cbg_sampled if cbg_sampled is not None and not cbg_sampled.empty else None
+    landmark_summary = _landmark_summary(check, used, names)
+    guard = Guard(
+        empty=physical.empty,
+        conflicts=_conflicts(physical_caps, [lm.id for lm in used], names)
+        if physical.empty
+        else [],
+        unchecked=landmark_summary.unchecked,
+    )
 
     constraints = [
         Constraint(
@@ -336,6 +470,7 @@ def locate(
         )
     stats_common = {
         "landmarks": len(used),
+        "landmarks_dropped": sorted(dropped & set(measured)),
         "propagation": propagation.value,
         "km_per_ms_rtt": round(propagation.km_per_ms_rtt, 4),
         "region_area_km2": round(physical.area_km2, 1),
@@ -346,46 +481,35 @@ def locate(
         findings.append(
             _finding(
                 target,
-                stats_common,
+                {**stats_common, "conflicting_landmarks": guard.conflicts, "answer": "no verdict"},
                 evidence,
-                Verdict.INCONSISTENT,
+                Verdict.INCONCLUSIVE,
                 severity=Severity.HIGH,
+                error_bound=None,
                 explanation=(
                     "No single place satisfies every RTT under the physical bound: the "
                     "responses came from more than one place (a copied key or a relay), or a "
-                    "landmark's coordinates are wrong. No location verdict can be drawn."
+                    "landmark's coordinates are wrong. Conflicting discs: "
+                    f"{'; '.join(guard.conflicts) or 'not isolated'}. No location verdict "
+                    "can be drawn, in either direction; inspect these landmarks and the target."
                 ),
             )
         )
-
-    if cal is not None and cal.faster_than_light:
-        pairs = ", ".join(f"{f.landmark_id}-{f.peer_id}" for f in cal.faster_than_light[:5])
-        findings.append(
-            _finding(
-                "landmarks",
-                {**stats_common, "faster_than_light_pairs": len(cal.faster_than_light)},
-                evidence,
-                Verdict.INCONCLUSIVE,
-                severity=Severity.MEDIUM,
-                error_bound=None,
-                explanation=(
-                    f"{len(cal.faster_than_light)} landmark pair(s) ({pairs}) measured an RTT "
-                    "below the physical bound for their stated distance: at least one of each "
-                    "pair's coordinates is wrong, and every bound rests on them. Fix the "
-                    "landmark list before acting on these verdicts."
-                ),
-            )
-        )
+    findings.append(_landmark_finding(landmark_summary, stats_common, evidence, len(used)))
     declared_check = None
     if declared is not None:
         dlat, dlon = declared
         d_to = distance_km(dlat, dlon, lat_arr, lon_arr)
         violated = [
             lm.id
-            for lm, d, b in zip(used, d_to, phys_km, strict=True)
+            for lm, d, b in zip(used, np.atleast_1d(d_to), phys_km, strict=True)
             if d > b + ROUNDING_KM + 1e-9 * b
         ]
-        inside_cbg = cbg_caps.contains_point(dlat, dlon) if cbg_caps is not None else None
+        inside_cbg = (
+            cbg_caps.contains_point(dlat, dlon)
+            if cbg_region is not None and cbg_caps is not None
+            else None
+        )
         declared_check = DeclaredCheck(
             lat=dlat,
             lon=dlon,
@@ -393,27 +517,29 @@ def locate(
             inside_cbg=inside_cbg,
             max_distance_km=round(physical.max_distance_km(dlat, dlon), 1),
             max_distance_km_cbg=(
-                round(cbg.max_distance_km(dlat, dlon), 1) if cbg is not None else None
+                round(cbg_region.max_distance_km(dlat, dlon), 1) if cbg_region is not None else None
             ),
             violated_by=violated,
         )
         findings.append(
-            _declared_finding(
-                target, declared_check, cal_summary, stats_common, evidence, physical.empty
-            )
+            _declared_finding(target, declared_check, cal_summary, stats_common, evidence, guard)
         )
 
     claim_verdict = None
     if claim is not None:
-        claim_verdict, check = _country(claim, physical, cbg, border_margin_km, "claim")
+        claim_verdict, check_c = _country(claim, physical, cbg_region, border_margin_km, "claim")
         findings.append(
-            _claim_finding(target, claim_verdict, check, cal_summary, stats_common, evidence)
+            _claim_finding(
+                target, claim_verdict, check_c, cal_summary, stats_common, evidence, guard
+            )
         )
     countries: list[CountryVerdict] = []
     for code in restricted:
-        verdict, check = _country(code, physical, cbg, border_margin_km, "restricted")
+        verdict, check_r = _country(code, physical, cbg_region, border_margin_km, "restricted")
         countries.append(verdict)
-        findings.append(_restricted_finding(target, verdict, check, stats_common, evidence))
+        findings.append(
+            _restricted_finding(target, verdict, check_r, stats_common, evidence, guard)
+        )
 
     report = LocationReport(
         target=target,
@@ -421,8 +547,10 @@ def locate(
         km_per_ms_rtt=propagation.km_per_ms_rtt,
         constraints=constraints,
         physical_region=_summary("physical", physical),
-        cbg_region=_summary("cbg", cbg) if cbg is not None else None,
+        cbg_region=_summary("cbg", cbg_sampled) if cbg_sampled is not None else None,
         calibration=cal_summary,
+        landmark_check=landmark_summary,
+        conflicting_landmarks=guard.conflicts,
         declared=declared_check,
         claim=claim_verdict,
         countries=countries,
@@ -430,8 +558,75 @@ def locate(
         assumptions=ASSUMPTIONS,
     )
     report._physical = physical
-    report._cbg = cbg
+    report._cbg = cbg_sampled
     return report
+
+
+def _landmark_finding(
+    summary: LandmarkCheckSummary, stats: dict[str, Any], evidence: dict[str, str], kept: int
+) -> Finding:
+    """Say what was checked about the landmarks and what was left out, on every run."""
+    statistic = {**stats, "landmark_check": summary.model_dump()}
+    if not summary.checked:
+        return _finding(
+            "landmarks",
+            {**statistic, "answer": "landmark positions unchecked"},
+            evidence,
+            Verdict.INCONCLUSIVE,
+            severity=Severity.MEDIUM,
+            error_bound=None,
+            explanation=(
+                "No landmark-to-landmark RTTs were given, so the landmarks' listed positions "
+                "were not checked; a landmark hosted elsewhere than listed moves its disc and "
+                "can place an honest target in the wrong country. Accusations are therefore "
+                "reported as inconclusive; give the landmarks' RTTs to each other "
+                "(--calibration) to check them."
+            ),
+        )
+    if summary.dropped:
+        shown = "; ".join(
+            f"{d.landmark_id}{f' ({d.name})' if d.name else ''} with "
+            f"{len(d.faster_than_light_with)} peer(s): "
+            f"{', '.join(d.faster_than_light_with[:3])}"
+            f"{', ...' if len(d.faster_than_light_with) > 3 else ''}"
+            for d in summary.dropped[:MAX_NAMED]
+        )
+        more = (
+            f" and {len(summary.dropped) - MAX_NAMED} more"
+            if len(summary.dropped) > MAX_NAMED
+            else ""
+        )
+        return _finding(
+            "landmarks",
+            {**statistic, "answer": f"{len(summary.dropped)} landmark(s) dropped"},
+            evidence,
+            Verdict.INCONCLUSIVE,
+            severity=Severity.MEDIUM,
+            error_bound=None,
+            explanation=(
+                f"{summary.faster_than_light_pairs} of {summary.pairs_checked} landmark pairs "
+                "measured an RTT below the physical bound for their listed distance, so at "
+                f"least one position in each is wrong. Dropped {len(summary.dropped)} "
+                f"landmark(s) to clear every such pair ({shown}{more}); the verdicts use the "
+                f"other {kept}. Fix or remove these landmarks."
+            ),
+        )
+    unchecked = (
+        f" {len(summary.unchecked)} landmark(s) had no pair to check and block accusations."
+        if summary.unchecked
+        else ""
+    )
+    return _finding(
+        "landmarks",
+        {**statistic, "answer": "landmark positions consistent"},
+        evidence,
+        Verdict.CONSISTENT,
+        error_bound=None,
+        explanation=(
+            f"All {summary.pairs_checked} landmark pairs are at or above the physical bound "
+            f"for their listed distances.{unchecked}"
+        ),
+    )
 
 
 def _finding(
@@ -462,13 +657,33 @@ def _finding(
     )
 
 
+def _blocked(
+    subject: str,
+    statistic: dict[str, Any],
+    evidence: dict[str, str],
+    reason: str,
+    would: str,
+    answer: str,
+) -> Finding:
+    """A verdict the evidence would give but cannot support: inconclusive, with the reason."""
+    return _finding(
+        subject,
+        {**statistic, "answer": answer},
+        evidence,
+        Verdict.INCONCLUSIVE,
+        severity=Severity.MEDIUM,
+        error_bound=None,
+        explanation=f"No verdict: {reason}. Taken at face value the RTTs would say {would}.",
+    )
+
+
 def _declared_finding(
     target: str,
     check: DeclaredCheck,
     cal: CalibrationSummary | None,
     stats: dict[str, Any],
     evidence: dict[str, str],
-    empty: bool,
+    guard: Guard,
 ) -> Finding:
     statistic = {
         **stats,
@@ -477,10 +692,30 @@ def _declared_finding(
         "max_distance_km_cbg": check.max_distance_km_cbg,
         "violated_by": check.violated_by,
     }
-    if not check.inside_physical:
-        return _finding(
+    if guard.empty:
+        return _blocked(
             target,
             statistic,
+            evidence,
+            str(guard.blocks(accusation=True)),
+            "nothing about the declared facility",
+            "no verdict",
+        )
+    if not check.inside_physical:
+        reason = guard.blocks(accusation=True)
+        if reason is not None:
+            return _blocked(
+                target,
+                statistic,
+                evidence,
+                reason,
+                f"that the chip is not at the declared facility (violated by "
+                f"{len(check.violated_by)} landmark(s))",
+                "not at the declared facility, if every landmark is where it is listed",
+            )
+        return _finding(
+            target,
+            {**statistic, "answer": "not at the declared facility"},
             evidence,
             Verdict.INCONSISTENT,
             severity=Severity.HIGH,
@@ -494,7 +729,7 @@ def _declared_finding(
     if check.inside_cbg is False and cal is not None:
         return _finding(
             target,
-            statistic,
+            {**statistic, "answer": "at the declared facility only if its paths are slow"},
             evidence,
             Verdict.INCONCLUSIVE,
             severity=Severity.MEDIUM,
@@ -509,9 +744,9 @@ def _declared_finding(
         )
     return _finding(
         target,
-        statistic,
+        {**statistic, "answer": f"within {check.max_distance_km:,.0f} km of the declared facility"},
         evidence,
-        Verdict.INCONCLUSIVE if empty else Verdict.CONSISTENT,
+        Verdict.CONSISTENT,
         explanation=(
             "The declared facility is inside the feasible region; the target is at most "
             f"{check.max_distance_km:,.0f} km from it (a bound that added delay can only "
@@ -527,12 +762,33 @@ def _claim_finding(
     cal: CalibrationSummary | None,
     stats: dict[str, Any],
     evidence: dict[str, str],
+    guard: Guard,
 ) -> Finding:
     statistic = {**stats, "claim": verdict.model_dump()}
-    if check.relation is Relation.EXCLUDED:
-        return _finding(
+    code = verdict.country
+    if guard.empty:
+        return _blocked(
             target,
             statistic,
+            evidence,
+            str(guard.blocks(accusation=True)),
+            f"that the target is in no country at all, {code} included",
+            "no verdict",
+        )
+    if check.relation is Relation.EXCLUDED:
+        reason = guard.blocks(accusation=True)
+        if reason is not None:
+            return _blocked(
+                target,
+                statistic,
+                evidence,
+                reason,
+                f"that the target cannot be in the claimed country ({check.description})",
+                f"cannot be in {code}, if every landmark is where it is listed",
+            )
+        return _finding(
+            target,
+            {**statistic, "answer": f"cannot be in {code}"},
             evidence,
             Verdict.INCONSISTENT,
             severity=Severity.HIGH,
@@ -549,7 +805,7 @@ def _claim_finding(
         )
         return _finding(
             target,
-            statistic,
+            {**statistic, "answer": f"is in {code}"},
             evidence,
             Verdict.CONSISTENT,
             explanation=(
@@ -566,7 +822,7 @@ def _claim_finding(
         )
     return _finding(
         target,
-        statistic,
+        {**statistic, "answer": f"may be in {code}"},
         evidence,
         Verdict.INCONCLUSIVE,
         explanation=(
@@ -583,36 +839,57 @@ def _restricted_finding(
     check: CountryCheck,
     stats: dict[str, Any],
     evidence: dict[str, str],
+    guard: Guard,
 ) -> Finding:
-    subject = f"{target} in {verdict.country}"
+    code = verdict.country
+    subject = f"{target} in {code}"
     statistic = {**stats, "country": verdict.model_dump()}
-    if check.relation is Relation.EXCLUDED:
-        return _finding(
+    if guard.empty:
+        return _blocked(
             subject,
             statistic,
             evidence,
-            Verdict.CONSISTENT,
-            explanation=f"The target cannot be in {verdict.country}. {check.description}.",
+            str(guard.blocks(accusation=True)),
+            f"that the target cannot be in {code}, nor anywhere else",
+            "no verdict",
         )
-    if check.relation in (Relation.INSIDE, Relation.INSIDE_OR_OFFSHORE):
+    if check.relation is Relation.EXCLUDED:
         return _finding(
             subject,
-            statistic,
+            {**statistic, "answer": f"cannot be in {code}"},
+            evidence,
+            Verdict.CONSISTENT,
+            explanation=f"The target cannot be in {code}. {check.description}.",
+        )
+    if check.relation in (Relation.INSIDE, Relation.INSIDE_OR_OFFSHORE):
+        reason = guard.blocks(accusation=True)
+        if reason is not None:
+            return _blocked(
+                subject,
+                statistic,
+                evidence,
+                reason,
+                f"that the target is in {code} ({check.description})",
+                f"is in {code}, if every landmark is where it is listed",
+            )
+        return _finding(
+            subject,
+            {**statistic, "answer": f"is in {code}"},
             evidence,
             Verdict.INCONSISTENT,
             severity=Severity.CRITICAL,
             explanation=(
-                f"The target is in {verdict.country}: the whole physical region lies there "
+                f"The target is in {code}: the whole physical region lies there "
                 f"(or at sea off its coast). {check.description}.{UNMAPPED_CAVEAT}"
             ),
         )
     return _finding(
         subject,
-        statistic,
+        {**statistic, "answer": f"may be in {code}"},
         evidence,
         Verdict.INCONCLUSIVE,
         explanation=(
-            f"The target could be in {verdict.country} "
+            f"The target could be in {code} "
             f"({verdict.share_of_region:.0%} of the physical region); more landmarks near it "
             f"would settle this. {check.description}."
         ),

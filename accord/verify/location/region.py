@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 import numpy as np
 
@@ -132,6 +133,7 @@ class Relation(StrEnum):
     POSSIBLE = "possible"  # the region touches the country and leaves it
     INSIDE = "inside"  # every point of the region is in the country
     INSIDE_OR_OFFSHORE = "inside_or_offshore"  # touches no other country: there or at sea
+    UNDETERMINED = "undetermined"  # the region is empty: the evidence contradicts itself
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,16 @@ class SampledRegion:
     strict: FloatArray  # samples inside the region itself
     delta_km: float
     cell_area_km2: float
+
+    @cached_property
+    def spread(self) -> tuple[FloatArray, float]:
+        """A cap (centre, radius km) holding every near sample, to skip far countries fast."""
+        centre = self.near.mean(axis=0)
+        norm = float(np.linalg.norm(centre))
+        if norm < 1e-9:
+            return np.array([0.0, 0.0, 1.0]), HALF_CIRCUMFERENCE_KM
+        centre = centre / norm
+        return centre, float(angular_km(self.near @ centre).max())
 
     @property
     def empty(self) -> bool:
@@ -181,18 +193,28 @@ class SampledRegion:
             tol = self.delta_km + margin_km
         share = 0.0
         if self.empty:
-            return CountryCheck(shape.code, Relation.EXCLUDED, 0.0, shape.description, tol)
+            # no place fits every RTT, so "excluded" would hold vacuously for every country
+            return CountryCheck(shape.code, Relation.UNDETERMINED, 0.0, shape.description, tol)
         centre, radius = shape.bounding_cap
+        own_centre, own_radius = self.spread
+        if float(angular_km(float(own_centre @ centre))) > own_radius + radius + tol + 1e-6:
+            return CountryCheck(shape.code, Relation.EXCLUDED, 0.0, shape.description, tol)
         reach = angular_km(self.near @ centre) <= radius + tol
         if not reach.any():
             return CountryCheck(shape.code, Relation.EXCLUDED, 0.0, shape.description, tol)
         lat, lon = to_latlon(self.near[reach])
         inside = shape.contains(lat, lon)
-        near_border = shape.border_distance_km(self.near[reach]) <= tol
-        touches = bool((inside | near_border).any())
         if len(self.strict):
-            slat, slon = to_latlon(self.strict)
-            share = float(shape.contains(slat, slon).mean())
+            # only samples within the country's bounding cap can be inside it
+            candidates = self.strict[angular_km(self.strict @ centre) <= radius]
+            if len(candidates):
+                slat, slon = to_latlon(candidates)
+                share = float(shape.contains(slat, slon).sum()) / len(self.strict)
+        if inside.any() and not (inside.all() and reach.all()):
+            # touches, and cannot be wholly inside: the border distances would change nothing
+            return CountryCheck(shape.code, Relation.POSSIBLE, share, shape.description, tol)
+        near_border = shape.near_border(self.near[reach], tol)
+        touches = bool((inside | near_border).any())
         if not touches:
             return CountryCheck(shape.code, Relation.EXCLUDED, 0.0, shape.description, tol)
         all_inside = (

@@ -101,7 +101,7 @@ class ChipResolver:
         if key in self._cache:
             return self._cache[key]
         target = self.overrides.get(key.upper(), key)
-        spec = _lookup(target, self.catalogs)
+        spec = self._lookup_set(target) if "|" in target else _lookup(target, self.catalogs)
         peak: ChipPeak | None = None
         if spec is not None:
             try:
@@ -112,6 +112,16 @@ class ChipResolver:
                 peak = ChipPeak(key, spec.id, precision, flops)
         self._cache[key] = peak
         return peak
+
+    def _lookup_set(self, label: str) -> ChipSpec | None:
+        """``V100M16|V100M32`` (a job that accepts any of several models) has one peak only
+        when every model is the same chip; otherwise the trace cannot say which ran it."""
+        parts = [p.strip() for p in label.split("|") if p.strip()]
+        specs = [_lookup(self.overrides.get(p.upper(), p), self.catalogs) for p in parts]
+        if not specs or any(s is None for s in specs):
+            return None
+        ids = {s.id for s in specs if s is not None}
+        return specs[0] if len(ids) == 1 else None
 
     def table(self, labels: Iterable[str | None]) -> list[ChipPeak]:
         """The resolved subset of ``labels`` (unresolved ones are left for the report)."""

@@ -7,9 +7,9 @@ run, a false positive otherwise (background organisations, declared runs, runs b
 threshold). Both are reported twice: for every flag (referrals for review) and for
 ``inconsistent`` verdicts only (the ones resting on documentary links alone).
 
-The traces used here are SYNTHETIC (see ``synthetic.py``) because no real trace is in
-this workspace; :func:`evaluate_on` takes any parsed trace, so the same harness runs on a
-real one (Philly, PAI, Helios) once it is available.
+The traces used here are SYNTHETIC (see ``synthetic.py``): they carry the customer
+identifiers (organisation, card, address, region) that public traces lack. The evaluation
+on a real trace, with its own injections, is ``trace_eval.py``.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ threshold is reported as inconclusive, never as a violation.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import math
 import re
 from collections import Counter, defaultdict
@@ -69,6 +70,10 @@ class LinkConfig:
     handoff_min: int = 2
     handoff_alpha: float = 0.01
     handoff_shifts: int = 16
+    # chain test: starts of a shape are counted this many days either side of a hand-off
+    handoff_local_days: float = 7.0
+    # ... and a hand-off with more expected chance followers than this breaks the chain
+    handoff_chain_max_chance: float = 0.3
     naming_min_stem: int = 6
     workload_max_accounts: int = 8
 
@@ -310,6 +315,135 @@ def handoff_links(spans: Sequence[RunSpan], cfg: LinkConfig) -> list[Link]:
                 )
             )
     return links
+
+
+def _edges(
+    ends: np.ndarray,
+    end_acc: np.ndarray,
+    starts: np.ndarray,
+    start_acc: np.ndarray,
+    gap: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j) where run j of another account starts within ``gap`` after run i ends.
+    ``starts`` must be sorted; j indexes into the sorted order."""
+    lo = np.searchsorted(starts, ends, side="left")
+    hi = np.searchsorted(starts, ends + gap, side="right")
+    lens = hi - lo
+    total = int(lens.sum())
+    if total == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    src = np.repeat(np.arange(len(ends), dtype=np.int64), lens)
+    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+    dst = np.repeat(lo, lens) + offsets
+    keep = start_acc[dst] != end_acc[src]
+    return src[keep], dst[keep]
+
+
+def handoff_chain_links(spans: Sequence[RunSpan], cfg: LinkConfig) -> list[Link]:
+    """A run handed along a chain of accounts, each hand-off once: A -> B -> C -> ...
+
+    The pair test above needs the same two accounts to meet at least twice; a run passed
+    through six accounts in turn meets each pair once and escapes it. Here each hand-off
+    (a run of one shape starting, in another account, within the gap after a run of that
+    shape ended) is scored by how likely such a start is by chance *at that time*: the
+    rate r of starts of the shape by other accounts is the larger of their count within
+    ``handoff_local_days`` either side of the hand-off (the follower left out) and their
+    count over the whole period (the follower counted once more: add-one), and the chance
+    expected number of chance followers is m = r x gap. The expected number of chance
+    chains along a path is the product of its hand-offs' m, so over the N runs that could
+    start one it is N x product, and the chain is linked when that is below
+    ``handoff_alpha``. A hand-off with m above ``handoff_chain_max_chance`` breaks the chain.
+    A rare shape in a quiet period needs two or three hand-offs; a common shape (one GPU)
+    or a busy period for that shape needs many more, or never qualifies. The local count
+    follows the cluster's own bursts, which a rate averaged over the whole trace would hide.
+    """
+    if not spans:
+        return []
+    gap = cfg.handoff_gap_s
+    half = cfg.handoff_local_days * 86400
+    total_runs = len(spans)
+    need = math.log(total_runs / cfg.handoff_alpha)
+    first = min(sp.start for sp in spans)
+    last = max(sp.end for sp in spans)
+    period = max(1, last - first)
+    by_shape: dict[tuple[str, float], list[RunSpan]] = defaultdict(list)
+    for sp in spans:
+        by_shape[(sp.chip_id, sp.chip_count)].append(sp)
+    best: dict[tuple[str, str], Link] = {}
+    best_score: dict[tuple[str, str], float] = {}
+    for (chip, count), group in sorted(by_shape.items()):
+        if len({sp.account for sp in group}) < 2:
+            continue
+        group = sorted(group, key=lambda sp: (sp.start, sp.end, sp.account))
+        names = sorted({sp.account for sp in group})
+        code = {a: i for i, a in enumerate(names)}
+        acc = np.array([code[sp.account] for sp in group], dtype=np.int64)
+        starts = np.array([sp.start for sp in group], dtype=np.int64)
+        ends = np.array([sp.end for sp in group], dtype=np.int64)
+        src, dst = _edges(ends, acc, starts, acc, gap)
+        if not len(src):
+            continue
+        # other-account starts of this shape near each hand-off, the follower left out
+        near = np.searchsorted(starts, ends[src] + half, side="right") - np.searchsorted(
+            starts, ends[src] - half, side="left"
+        )
+        own = np.array(
+            [
+                int(np.count_nonzero(acc[lo:hi] == acc[i]))
+                for i, lo, hi in zip(
+                    src.tolist(),
+                    np.searchsorted(starts, ends[src] - half, side="left").tolist(),
+                    np.searchsorted(starts, ends[src] + half, side="right").tolist(),
+                    strict=True,
+                )
+            ],
+            dtype=np.int64,
+        )
+        others = np.maximum(near - own - 1, 0)
+        # the same over the whole period (add-one), so a quiet stretch is not taken for a
+        # rate lower than the shape's own average
+        overall = np.bincount(acc, minlength=len(names))
+        everywhere = len(group) - overall[acc[src]]
+        # the local window, cut to the period the records cover
+        around = np.minimum(ends[src] + half, last) - np.maximum(ends[src] - half, first)
+        rate = np.maximum(others / np.maximum(around, gap), everywhere / period)
+        # expected chance followers; a hand-off where chance followers are common is no
+        # hand-off at all: it breaks the chain rather than lengthening it, so a chain cannot
+        # gather significance from a busy stretch, nor bridge two real chains that happen
+        # to run side by side
+        expected = rate * gap
+        keep = expected <= cfg.handoff_chain_max_chance
+        src, dst, expected = src[keep], dst[keep], expected[keep]
+        weight = -np.log(expected)
+        # most surprising chain ending at each run (sorted by start; edges never point back)
+        score = np.zeros(len(group))
+        hops = np.zeros(len(group), dtype=np.int64)
+        previous = np.full(len(group), -1, dtype=np.int64)
+        order = np.lexsort((src, dst))
+        for e in order.tolist():
+            i, j = int(src[e]), int(dst[e])
+            if i < j and score[i] + weight[e] > score[j]:
+                score[j] = score[i] + weight[e]
+                hops[j] = hops[i] + 1
+                previous[j] = i
+        for j in np.flatnonzero(score > need).tolist():
+            bound = total_runs * math.exp(-float(score[j]))
+            path = [j]
+            while previous[path[-1]] >= 0:
+                path.append(int(previous[path[-1]]))
+            path.reverse()
+            accounts = [group[k].account for k in path]
+            detail = (
+                f"chain of {int(hops[j])} hand-offs of {count:g} x {chip} across "
+                f"{len(set(accounts))} accounts within {gap / 3600:g} h each "
+                f"(expected chance chains this unlikely: at most {bound:.1e})"
+            )
+            for a, b in itertools.pairwise(accounts):
+                key = (min(a, b), max(a, b))
+                if a != b and score[j] > best_score.get(key, 0.0):
+                    best_score[key] = float(score[j])
+                    best[key] = Link(key[0], key[1], "timing_handoff", detail)
+    return [best[k] for k in sorted(best)]
 
 
 @dataclass

@@ -69,22 +69,77 @@ def job_compute(validated: ir.Table, util_lo: float, util_hi: float) -> ir.Table
     ok = validated.filter(validated.reason.isnull())
     chip_seconds = (ok.end - ok.start).cast("float64") * ok.chip_count
     stem = ok.job_name.fill_null("").lower().strip().re_replace(RESTART_SUFFIX, "")
+    serving = ok.workload.fill_null("").lower().strip() == "serving"
     return ok.mutate(
         chip_seconds=chip_seconds,
         flop_lo=chip_seconds * ok.peak * util_lo,
         flop_hi=chip_seconds * ok.peak * util_hi,
         stem=stem,
+        serving=serving,
     )
 
 
+def training(costed: ir.Table) -> ir.Table:
+    """Jobs that count as training compute: everything a source did not mark as serving."""
+    return costed.filter(~costed.serving)
+
+
 def account_totals(costed: ir.Table) -> ir.Table:
+    """Per account: all jobs, and the training/serving split (serving is reported, not
+    counted towards the threshold)."""
+    zero = ibis.literal(0.0)
+    serve = costed.serving
     return costed.group_by("account").aggregate(
         jobs=costed.count(),
         chip_hours=costed.chip_seconds.sum() / 3600.0,
         flop_lo=costed.flop_lo.sum(),
         flop_hi=costed.flop_hi.sum(),
+        train_flop_lo=ibis.cases((serve, zero), else_=costed.flop_lo).sum(),
+        train_flop_hi=ibis.cases((serve, zero), else_=costed.flop_hi).sum(),
+        serving_jobs=serve.cast("int64").sum(),
+        serving_chip_hours=ibis.cases((serve, costed.chip_seconds), else_=zero).sum() / 3600.0,
+        serving_flop_hi=ibis.cases((serve, costed.flop_hi), else_=zero).sum(),
         first=costed.start.min(),
         last=costed.end.max(),
+    )
+
+
+DAY_S = 86400
+
+
+def day_rates(costed: ir.Table, t0: int, accounts: list[str]) -> ir.Table:
+    """Per account and day, the FLOP/s rates of training jobs starting and ending that day,
+    and the rates times the offsets of those instants from ``t0``.
+
+    From these four sums per day the compute an account did before any day boundary T is
+    exact: F(T) = T * (rates started - rates ended before T) - (rate x start - rate x end
+    before T), so window totals over whole days need no per-job data outside the engine.
+    """
+    jobs = training(costed)
+    jobs = jobs.filter((jobs.end > jobs.start) & jobs.account.isin(accounts))
+    span = (jobs.end - jobs.start).cast("float64")
+    s = (jobs.start - t0).cast("int64")
+    e = (jobs.end - t0).cast("int64")
+    rates = jobs.mutate(
+        lo=jobs.flop_lo / span,
+        hi=jobs.flop_hi / span,
+        s=s,
+        e=e,
+    )
+    starts = rates.group_by(account=rates.account, day=(rates.s // DAY_S)).aggregate(
+        lo=rates.lo.sum(),
+        hi=rates.hi.sum(),
+        lo_t=(rates.lo * rates.s.cast("float64")).sum(),
+        hi_t=(rates.hi * rates.s.cast("float64")).sum(),
+    )
+    ends = rates.group_by(account=rates.account, day=(rates.e // DAY_S)).aggregate(
+        lo=rates.lo.sum(),
+        hi=rates.hi.sum(),
+        lo_t=(rates.lo * rates.e.cast("float64")).sum(),
+        hi_t=(rates.hi * rates.e.cast("float64")).sum(),
+    )
+    return starts.mutate(kind=ibis.literal(1, "int64")).union(
+        ends.mutate(kind=ibis.literal(-1, "int64"))
     )
 
 
@@ -94,7 +149,9 @@ def account_details(costed: ir.Table) -> ir.Table:
 
 
 def runs(costed: ir.Table, gap_seconds: int) -> ir.Table:
-    """Checkpoint–restart chains: same account, chip, count and workload name, gaps <= bound."""
+    """Checkpoint–restart chains: same account, chip, count and workload name, gaps <= bound.
+    Serving jobs are not training runs and are left out."""
+    costed = training(costed)
     keys = [costed.account, costed.chip_id, costed.chip_count, costed.stem]
     w = ibis.window(group_by=keys, order_by=[costed.start, costed.end])
     prev_end = costed.end.lag().over(w)

@@ -54,6 +54,7 @@ class IngestReport(BaseModel):
     lines: int = 0
     read: int = 0
     accepted: int = 0
+    accepted_chip_hours: float = 0.0
     rejected: list[ReasonCount] = Field(default_factory=list)
     warnings: list[ReasonCount] = Field(default_factory=list)
     unknown_chip_labels: dict[str, int] = Field(default_factory=dict)
@@ -88,6 +89,12 @@ class IngestReport(BaseModel):
             self.warnings.append(
                 ReasonCount(reason=reason, meaning=WARNINGS.get(reason, reason), count=count)
             )
+
+    def unassessed_share(self) -> float:
+        """Share of chip-hours (where known) in records refused after parsing."""
+        refused = sum(r.chip_hours or 0.0 for r in self.rejected)
+        total = refused + self.accepted_chip_hours
+        return refused / total if total > 0 else 0.0
 
     def balanced(self) -> bool:
         return self.read == self.accepted + self.rejected_total

@@ -35,6 +35,7 @@ from accord.verify.telemetry.linking import (
     LinkConfig,
     RunSpan,
     build_entities,
+    handoff_chain_links,
     handoff_links,
     identifier_links,
     naming_links,
@@ -45,6 +46,7 @@ from accord.verify.telemetry.report import IngestReport
 from accord.verify.telemetry.screening.csl import ScreenHit, ScreeningList
 from accord.verify.telemetry.screening.names import normalise_org
 from accord.verify.telemetry.thresholds import rule_threshold
+from accord.verify.telemetry.windows import Cumulative, WindowTotal
 
 VERIFIER = "verify.telemetry"
 # 10^26 operations: California SB 53's frontier-model threshold, read from the rule set
@@ -69,6 +71,11 @@ class ScanConfig:
     handoff_run_fraction: float = 1e-3
     # A declaration covers an entity when it declares at least this share of the lower bound.
     declared_tolerance: float = 0.5
+    # Training compute totals over windows of this many days (all jobs, however small) are
+    # compared with the threshold too: a run split into many small jobs never forms a
+    # large run. 0 turns the window test off. 180 days covers the training time of the
+    # largest published runs (months, not years) without summing a customer's whole history.
+    window_days: float = 180.0
     engine: str = "duckdb"
     threads: int | None = None
     chip_map: dict[str, str] = field(default_factory=dict)
@@ -83,6 +90,8 @@ class ScanConfig:
             raise AccordError("--util", f"need 0 < low <= high <= 1, got {lo}-{hi}")
         if self.restart_gap_s < 0:
             raise AccordError("--gap-hours", "must not be negative")
+        if not self.window_days >= 0:
+            raise AccordError("--window-days", "must not be negative", "e.g. 180, or 0 for off")
 
 
 class AccountRecord(BaseModel):
@@ -107,6 +116,10 @@ class EntitySummary(BaseModel):
     first: int
     last: int
     links: list[dict[str, str]] = Field(default_factory=list)
+    # what crosses: "runs" (large runs) or "window" (the window total of all training jobs)
+    basis: str = "runs"
+    window: dict[str, float] = Field(default_factory=dict)
+    serving: dict[str, float] = Field(default_factory=dict)
     strongest_subentity_flop_lo: float = 0.0
     declared_flop: float = 0.0
     declarations: list[str] = Field(default_factory=list)
@@ -132,6 +145,11 @@ class ScanResult(BaseModel):
     @property
     def flagged(self) -> list[Finding]:
         return [f for f in self.findings if f.verdict != Verdict.CONSISTENT]
+
+    @property
+    def assessed(self) -> bool:
+        """False when every record was refused: no statement about anyone can be made."""
+        return self.report.accepted > 0
 
 
 Stage = Callable[[str], None]
@@ -200,6 +218,9 @@ def scan(
     totals = P.execute(con, P.account_totals(costed))
     details = P.execute(con, P.account_details(costed))
     lap("cost")
+    if report.accepted == 0:
+        stage("runs")  # nothing to chain or link: say so instead of "nothing crosses"
+        return _nothing_assessed(report, records, declarations, cfg, con, timings)
 
     stage("runs")
     run_table = P.materialise(con, P.runs(costed, cfg.restart_gap_s), "runs")
@@ -233,15 +254,16 @@ def scan(
     )
     attr_rows += [(k.account, k.org, k.payment, k.ip) for k in kyc_list]
     accounts = sorted(set(totals["account"].astype(str)))
+    handoff_spans = [sp for sp, hi in zip(spans, large_hi, strict=True) if hi >= handoff_cut]
     links = [
         *identifier_links(attr_rows, cfg.links),
         *naming_links(accounts, cfg.links),
         *workload_links(spans, cfg.links),
-        *handoff_links(
-            [sp for sp, hi in zip(spans, large_hi, strict=True) if hi >= handoff_cut], cfg.links
-        ),
+        *handoff_links(handoff_spans, cfg.links),
+        *handoff_chain_links(handoff_spans, cfg.links),
     ]
     entities = build_entities(accounts, links)
+    cumulative = _cumulative(con, costed, totals, entities, cfg)
     lap("link")
 
     stage("judge")
@@ -274,6 +296,7 @@ def scan(
         screening,
         spans,
         cfg,
+        cumulative,
         evidence={
             "records": _records_digest(records),
             "registry": _digest([d.model_dump() for d in declared]),
@@ -295,6 +318,79 @@ def scan(
         screening=[
             h.as_dict() | {"account_org": org} for org, hits in screening.items() for h in hits
         ],
+        timings_s=timings,
+        registry=declarations.describe(),
+    )
+
+
+def _cumulative(
+    con: Any, costed: Any, totals: Any, entities: Entities, cfg: ScanConfig
+) -> Cumulative | None:
+    """Day-boundary compute series for the accounts of entities whose training total could
+    reach the threshold (a window total never exceeds the total)."""
+    if cfg.window_days <= 0 or not len(totals):
+        return None
+    train_hi = {str(r.account): float(r.train_flop_hi) for r in totals.itertuples(index=False)}
+    wanted = sorted(
+        {
+            m
+            for members in entities.full.values()
+            if sum(train_hi.get(m, 0.0) for m in members) >= cfg.threshold
+            for m in members
+        }
+    )
+    if not wanted:
+        return None
+    t0 = int(totals["first"].min())
+    return Cumulative(P.execute(con, P.day_rates(costed, t0, wanted)), t0)
+
+
+def _nothing_assessed(
+    report: IngestReport,
+    records: Parsed | Path,
+    declarations: DeclarationSource,
+    cfg: ScanConfig,
+    con: Any,
+    timings: dict[str, float],
+) -> ScanResult:
+    """Every record refused: an inconclusive finding naming why, never a clean result."""
+    refused = {r.reason: r.count for r in report.rejected}
+    top = ", ".join(f"{k} {v:,}" for k, v in sorted(refused.items(), key=lambda kv: -kv[1])[:3])
+    labels = ", ".join(sorted(report.unknown_chip_labels)[:5])
+    hint = []
+    if "unknown_chip" in refused:
+        hint.append(f"map the chip labels ({labels}) with --chip-map LABEL=CHIP")
+    if "unparseable" in refused or not refused:
+        hint.append("check --format")
+    if "missing_account" in refused:
+        hint.append("give each record an account (openb traces: add an 'account' column)")
+    text = (
+        f"Nothing was assessed: {report.read:,} record(s) read, none accepted"
+        + (f" (refused: {top})" if top else "")
+        + ". No statement about any customer's compute can be made from these records"
+        + (f"; {'; '.join(hint)}." if hint else ".")
+    )
+    finding = Finding(
+        subject="scan:records",
+        verifier=VERIFIER,
+        verdict=Verdict.INCONCLUSIVE,
+        severity=Severity.MEDIUM,
+        statistic={"read": report.read, "accepted": 0, "refused": refused},
+        evidence={"records": _records_digest(records)},
+        explanation=text,
+    )
+    return ScanResult(
+        engine=backend_name(con),
+        threshold=cfg.threshold,
+        threshold_source=cfg.threshold_source,
+        utilisation=cfg.utilisation,
+        report=report,
+        accounts=0,
+        entities=0,
+        runs=0,
+        large_runs=0,
+        candidates=[],
+        findings=[finding],
         timings_s=timings,
         registry=declarations.describe(),
     )
@@ -354,6 +450,8 @@ def _report(
     rows = list(outcomes.itertuples(index=False))
     accepted = [r for r in rows if _s(r.reason) is None]
     report.accepted = sum(int(r.count) for r in accepted)
+    # rounded: engines sum in different orders, and the report must not differ by engine
+    report.accepted_chip_hours = round(sum(float(r.chip_hours) for r in accepted), 3)
     by_reason: dict[str, list[Any]] = {}
     for r in rows:
         why = _s(r.reason)
@@ -421,6 +519,7 @@ def _judge(
     screening: dict[str, list[ScreenHit]],
     spans: Sequence[RunSpan],
     cfg: ScanConfig,
+    cumulative: Cumulative | None,
     evidence: dict[str, str],
 ) -> tuple[list[EntitySummary], list[Finding]]:
     t = cfg.threshold
@@ -434,10 +533,14 @@ def _judge(
     for root, members in sorted(entities.full.items()):
         big = [per_account_large[m] for m in members if m in per_account_large]
         hi = sum(float(r.flop_hi) for r in big)
-        if hi < t:
+        rows = [per_account[m] for m in members if m in per_account]
+        train_hi = sum(float(r.train_flop_hi) for r in rows)
+        window: WindowTotal | None = None
+        if cumulative is not None and train_hi >= t:
+            window = cumulative.busiest(members, cfg.window_days)
+        if hi < t and (window is None or window.flop_hi < t):
             continue
         lo = sum(float(r.flop_lo) for r in big)
-        rows = [per_account[m] for m in members if m in per_account]
         first = min(int(r.first) for r in rows)
         last = max(int(r.last) for r in rows)
         keys = _party_keys(members, orgs)
@@ -462,6 +565,13 @@ def _judge(
             first=first,
             last=last,
             links=[{"a": lk.a, "b": lk.b, "kind": lk.kind, "detail": lk.detail} for lk in links],
+            basis="runs" if hi >= t else "window",
+            window=_window_dict(window, cumulative),
+            serving={
+                "jobs": float(sum(int(r.serving_jobs) for r in rows)),
+                "chip_hours": sum(float(r.serving_chip_hours) for r in rows),
+                "flop_hi": sum(float(r.serving_flop_hi) for r in rows),
+            },
             strongest_subentity_flop_lo=max((strong_lo.get(m, 0.0) for m in members), default=0.0),
             declared_flop=declared_flop,
             declarations=[d.id for d in matches],
@@ -472,9 +582,24 @@ def _judge(
     return candidates, findings
 
 
+def _window_dict(window: WindowTotal | None, cumulative: Cumulative | None) -> dict[str, float]:
+    if window is None or cumulative is None:
+        return {}
+    return {
+        "days": float(window.days),
+        "flop_lo": window.flop_lo,
+        "flop_hi": window.flop_hi,
+        "start": float(window.start),
+        "end": float(window.end),
+        "day_from": float((window.start - cumulative.t0) // 86400),
+    }
+
+
 def _finding(
     s: EntitySummary, spans: Sequence[RunSpan], cfg: ScanConfig, evidence: dict[str, str]
 ) -> Finding:
+    if s.basis == "window":
+        return _window_finding(s, cfg, evidence)
     t = cfg.threshold
     lo_u, hi_u = cfg.utilisation
     covered = s.declared_flop > 0 and s.declared_flop >= cfg.declared_tolerance * s.flop_lo
@@ -502,6 +627,9 @@ def _finding(
         "declared_flop": s.declared_flop,
         "declarations": s.declarations,
         "restricted_party_hits": s.restricted_party_hits,
+        "basis": s.basis,
+        "window": s.window,
+        "serving": s.serving,
         "large_runs": [
             {
                 "account": r.account,
@@ -555,6 +683,92 @@ def _finding(
         )
         if s.restricted_party_hits:
             text += f" {len(s.restricted_party_hits)} restricted-party screening hit(s)."
+    text += _serving_note(s)
+    return Finding(
+        subject=f"entity:{s.entity}",
+        verifier=VERIFIER,
+        verdict=verdict,
+        severity=severity,
+        statistic=statistic,
+        evidence={**evidence, "entity": _digest(statistic)},
+        explanation=text,
+    )
+
+
+def _serving_note(s: EntitySummary) -> str:
+    jobs = int(s.serving.get("jobs", 0))
+    if not jobs:
+        return ""
+    return (
+        f" {jobs:,} serving job(s) ({s.serving['chip_hours']:,.0f} chip-hours, at most "
+        f"{s.serving['flop_hi']:.3g} FLOP), marked latency-sensitive by the source, are "
+        "left out of training compute."
+    )
+
+
+def _window_finding(s: EntitySummary, cfg: ScanConfig, evidence: dict[str, str]) -> Finding:
+    """A window total crossing with no large run behind it: a referral, in weaker words."""
+    t = cfg.threshold
+    lo_u, hi_u = cfg.utilisation
+    w = s.window
+    covered = s.declared_flop > 0 and s.declared_flop >= cfg.declared_tolerance * w["flop_lo"]
+    who = "one account" if len(s.accounts) == 1 else f"{len(s.accounts)} linked accounts"
+    compute = f"[{w['flop_lo']:.3g}, {w['flop_hi']:.3g}] FLOP at {lo_u:.0%}-{hi_u:.0%} utilisation"
+    day_from, days = w["day_from"], w["days"]
+    where = (
+        f"the busiest {days:g}-day window (days {day_from:g}-{day_from + days:g} of the records)"
+    )
+    statistic: dict[str, Any] = {
+        "flop_lo": w["flop_lo"],
+        "flop_hi": w["flop_hi"],
+        "large_run_flop_lo": s.flop_lo,
+        "large_run_flop_hi": s.flop_hi,
+        "threshold": t,
+        "threshold_source": cfg.threshold_source,
+        "utilisation": [lo_u, hi_u],
+        "accounts": s.accounts,
+        "countries": s.countries,
+        "facilities": s.facilities,
+        "chip_hours": s.chip_hours,
+        "jobs": s.jobs,
+        "first": s.first,
+        "last": s.last,
+        "links": s.links,
+        "declared_flop": s.declared_flop,
+        "declarations": s.declarations,
+        "restricted_party_hits": s.restricted_party_hits,
+        "basis": "window",
+        "window": w,
+        "serving": s.serving,
+        "large_runs": [],
+    }
+    if covered:
+        verdict, severity = Verdict.CONSISTENT, Severity.INFO
+        text = (
+            f"Entity {s.entity} ({who}) used {compute} in {where}; declarations "
+            f"{s.declarations} cover {s.declared_flop:.3g} FLOP."
+        )
+    else:
+        verdict = Verdict.INCONCLUSIVE
+        severity = Severity.HIGH if s.restricted_party_hits else Severity.LOW
+        under = (
+            f" Declared only {s.declared_flop:.3g} FLOP ({s.declarations})."
+            if s.declared_flop
+            else ""
+        )
+        text = (
+            f"Entity {s.entity} ({who}, {s.jobs:,} jobs) used {compute} of training-class "
+            f"compute in {where}, against a threshold of {t:.3g}, with no matching "
+            f"training-run declaration.{under} No single run of it reaches the threshold "
+            f"(large runs: at most {s.flop_hi:.3g} FLOP): this is a total, weaker evidence "
+            "than a run. It fits one run split into small jobs, and equally many unrelated "
+            "workloads of one customer (experiments, fine-tuning, evaluation) — refer for "
+            "review, not a violation. Assumes utilisation of at least "
+            f"{lo_u:.0%}."
+        )
+        if s.restricted_party_hits:
+            text += f" {len(s.restricted_party_hits)} restricted-party screening hit(s)."
+    text += _serving_note(s)
     return Finding(
         subject=f"entity:{s.entity}",
         verifier=VERIFIER,

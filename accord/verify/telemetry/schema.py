@@ -17,7 +17,12 @@ REQUIRED = ("account", "job_id", "chip", "chip_count", "start", "end")
 # ``chip_count`` is a float because some platforms hand out GPU shares (Alibaba PAI's
 # ``plan_gpu`` = 50 is half a GPU; MIG slices likewise).
 # Kept when missing, and counted: they only weaken linking and geography.
-OPTIONAL = ("job_name", "facility", "country", "org", "payment", "ip", "source")
+OPTIONAL = ("job_name", "facility", "country", "org", "payment", "ip", "source", "workload")
+# ``workload`` is what the source says about a job's kind: ``serving`` for latency-sensitive
+# inference services (Alibaba openb QoS ``LS`` on one GPU or a share of one), ``training``
+# where a source says so, null when it says nothing. Serving is costed and reported but is
+# not training compute; null counts as training, so a source that says nothing hides nothing.
+WORKLOADS = ("serving", "training")
 
 SCHEMA = pa.schema(
     [
@@ -34,6 +39,7 @@ SCHEMA = pa.schema(
         pa.field("payment", pa.string()),
         pa.field("ip", pa.string()),
         pa.field("source", pa.string()),
+        pa.field("workload", pa.string()),
     ]
 )
 COLUMNS = tuple(SCHEMA.names)

@@ -1,8 +1,9 @@
 """SYNTHETIC cluster traces and injected split runs, for evaluation and benchmarks only.
 
-No real trace is available in this workspace (``../shared/data/clustertraces/`` is
-missing), so the evaluation runs on traces *generated* here. Nothing produced by this
-module is real telemetry, and every result computed on it must say so.
+These traces are *generated*: they give the scale benchmarks (10^7-10^8 records) and a
+busy multi-region background with customer identifiers, which the public job traces lack.
+The evaluation on a real trace (Alibaba's 2023 GPU trace) is ``trace_eval.py``. Nothing
+produced by this module is real telemetry, and every result computed on it must say so.
 
 What is calibrated, and to what:
 
@@ -197,6 +198,7 @@ def background(
             "payment": pa.array(np.array(pop.payment, dtype=object)[user].tolist(), pa.string()),
             "ip": pa.array(np.array(pop.ip, dtype=object)[user].tolist(), pa.string()),
             "source": pa.array(["synthetic"] * n, pa.string()),
+            "workload": pa.nulls(n, pa.string()),
         },
         schema=SCHEMA,
     )

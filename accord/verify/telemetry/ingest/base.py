@@ -15,7 +15,7 @@ import pyarrow as pa
 from accord.errors import AccordError
 from accord.verify.telemetry.schema import conform, to_table
 
-FORMATS = ("auto", "records", "slurm", "k8s", "philly", "pai", "helios")
+FORMATS = ("auto", "records", "slurm", "k8s", "philly", "pai", "helios", "openb")
 
 
 @dataclass
@@ -97,6 +97,8 @@ def detect_format(path: Path) -> str:
             return "k8s"
     if "gpu_num" in first and "vc" in first:
         return "helios"
+    if "gpu_milli" in first and "num_gpu" in first:
+        return "openb"
     if "account" in first and "chip" in first:
         return "records"
     raise AccordError(
@@ -152,6 +154,10 @@ def load_records(
         from accord.verify.telemetry.ingest.pai import parse_pai
 
         return parse_pai(path, facility=facility, country=country)
+    if chosen == "openb":
+        from accord.verify.telemetry.ingest.openb import parse_openb
+
+        return parse_openb(path, facility=facility, country=country)
     text = path.read_text(encoding="utf-8", errors="replace")
     if chosen == "slurm":
         from accord.verify.telemetry.ingest.slurm import parse_sacct
