@@ -41,8 +41,10 @@ def _bad(name: str, problem: str, fix: str | None = None) -> EvidenceError:
     return EvidenceError(f"evidence.{name}", problem, fix)
 
 
-def _landmarks(path: Path) -> tuple[list[Any], dict[str, bytes]]:
-    from accord.verify.location.inputs import Landmark
+def _landmarks(path: Path) -> tuple[list[Any], dict[str, bytes], list[Any]]:
+    """Landmarks, their keys, and their round-trip times to each other (``calibration``),
+    which the locator needs before it accuses: they check the listed positions."""
+    from accord.verify.location.inputs import Landmark, PeerRtt
 
     try:
         doc = json.loads(path.read_bytes()[: 4 << 20])
@@ -62,13 +64,20 @@ def _landmarks(path: Path) -> tuple[list[Any], dict[str, bytes]]:
                 Landmark(ident, lat, lon, str(row.get("name", "")), str(row.get("country", "")))
             )
             keys[ident] = key
+        peers = []
+        for row in doc.get("calibration", [])[:100_000]:
+            a, b, rtt = str(row["landmark_id"]), str(row["peer_id"]), float(row["rtt_ms"])
+            if a not in keys or b not in keys or not 0 < rtt < 600_000:
+                raise ValueError(f"calibration {a!r}-{b!r}: unknown landmark or bad rtt_ms")
+            peers.append(PeerRtt(a, b, rtt))
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
         raise _bad(
             "landmarks",
             f"is not a landmark list ({str(err)[:120]})",
-            '{"landmarks": [{"id", "lat", "lon", "key": hex Ed25519 key, "country"}]}',
+            '{"landmarks": [{"id", "lat", "lon", "key": hex Ed25519 key, "country"}], '
+            '"calibration": [{"landmark_id", "peer_id", "rtt_ms"}]}',
         ) from None
-    return out, keys
+    return out, keys, peers
 
 
 def run_location(
@@ -86,7 +95,7 @@ def run_location(
 
     body = case.body
     progress("checking records", 0, 1)
-    landmarks, landmark_keys = _landmarks(paths["landmarks"])
+    landmarks, landmark_keys, peers = _landmarks(paths["landmarks"])
     declared = {Verifier.parse(k).public_key: k for k in body.get("responder_keys") or []}
     lines = paths["measurements"].read_bytes()[: 16 << 20].splitlines()
     records = []
@@ -125,7 +134,13 @@ def run_location(
     progress("locating", 0, 1)
     facility, country = str(body.get("facility_id")), str(body.get("country"))
     try:
-        report = locate(landmarks, samples, claim=country, target=f"facility:{facility}")
+        report = locate(
+            landmarks,
+            samples,
+            claim=country,
+            calibration=peers or None,
+            target=f"facility:{facility}",
+        )
     except AccordError as err:
         raise _bad("measurements", f"cannot be located ({err.field}: {err.problem})") from None
     progress("locating", 1, 1)

@@ -119,7 +119,8 @@ def location_evidence(
 ) -> tuple[bytes, bytes]:
     """(landmarks JSON, measurement records JSONL): each landmark challenges the responder
     twice with this inspection's nonces; RTTs are 1.3x the fibre time of the great-circle
-    distance from ``at`` plus 0.3 ms, which the physical bound (100 km per ms) accepts."""
+    distance from ``at`` plus 0.3 ms, which the physical bound (100 km per ms) accepts. The
+    landmarks' RTTs to each other (the same model) let the locator check their positions."""
     import json
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -150,7 +151,13 @@ def location_evidence(
             sent = 1_000_000_000 * (n * 10 + i)
             rec = station.complete(challenge, frame, target.public_key, sent, sent + rtt_ns)
             records.append(rec.to_json())
-    return json.dumps({"landmarks": rows}).encode(), ("\n".join(records) + "\n").encode()
+    calibration = [
+        {"landmark_id": a, "peer_id": b,
+         "rtt_ms": 0.013 * float(distance_km(*LANDMARKS[a][:2], *LANDMARKS[b][:2])) + 0.3}
+        for a in LANDMARKS for b in LANDMARKS if a != b
+    ]  # fmt: skip
+    doc = {"landmarks": rows, "calibration": calibration}
+    return json.dumps(doc).encode(), ("\n".join(records) + "\n").encode()
 
 
 SACCT_HEADER = (
