@@ -43,6 +43,8 @@ MAX_INT_DIGITS = 32
 """Longer integer literals are refused before Python converts them (that costs quadratic
 time). RFC 8785 writes floats up to 1e21 as plain digits (21 of them), which must parse."""
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+VKEY_PATTERN = r"^[a-z0-9][a-z0-9.\-]{0,62}\+[0-9a-f]{8}\+[A-Za-z0-9+/]{43,60}={0,2}$"
 """Free text carries no control characters: NUL breaks PostgreSQL text columns, and the
 rest only ever serve to hide or disguise what a record says."""
 
@@ -57,6 +59,9 @@ Ident = Annotated[str, Field(pattern=ID_PATTERN, description="Identifier chosen 
 Text = Annotated[str, StringConstraints(max_length=200, pattern=TEXT_PATTERN)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=TEXT_PATTERN)]
 ChipName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=TEXT_PATTERN)]
+Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
+"""A lower-case hex SHA-256 digest: a commitment the party can later be held to."""
+VerifierKey = Annotated[str, StringConstraints(max_length=200, pattern=VKEY_PATTERN)]
 
 
 class Kind(StrEnum):
@@ -66,6 +71,7 @@ class Kind(StrEnum):
     TRANSFER = "transfer"
     TRAINING_RUN = "training_run"
     MODEL_RELEASE = "model_release"
+    COMPUTE_REPORT = "compute_report"
 
 
 def _chip_id(name: str) -> str:
@@ -128,6 +134,13 @@ class FacilityBody(Body):
     country: str = Field(description="ISO 3166-1 alpha-2 code of the site's country.")
     site_type: Literal["datacenter", "warehouse", "lab", "fab"] = "datacenter"
     operator: Text | None = None
+    responder_keys: list[VerifierKey] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16,
+        description="Signed-note verifier keys (name+hex8+base64) of the challenge responders "
+        "that answer location challenges for this facility's chips.",
+    )
 
     @field_validator("country")
     @classmethod
@@ -218,6 +231,16 @@ class TrainingRunBody(Body):
         default=None, ge=0, le=MAX_FLOP, description="Training operations used so far (FLOP)."
     )
     model_name: Text | None = None
+    chain_head: Sha256 | None = Field(
+        default=None,
+        description="On completion: head of the run's training transcript hash chain "
+        "(accord.verify.training), the commitment an inspection replays against.",
+    )
+    final_weights_sha256: Sha256 | None = Field(
+        default=None,
+        description="On completion: weights digest of the final model (names, dtypes, shapes "
+        "and raw bytes, as the transcript records it).",
+    )
 
     @field_validator("chip")
     @classmethod
@@ -231,6 +254,10 @@ class TrainingRunBody(Body):
             raise ValueError(f"a {self.phase} report needs chip_hours")
         if self.phase == "completion" and self.compute_flop is None:
             raise ValueError("a completion report needs compute_flop")
+        if self.phase != "completion" and (
+            self.chain_head is not None or self.final_weights_sha256 is not None
+        ):
+            raise ValueError("chain_head and final_weights_sha256 belong in the completion report")
         if (
             self.params is not None
             and self.active_params is not None
@@ -249,6 +276,67 @@ class ModelReleaseBody(Body):
     open_weights: bool
     training_compute_flop: float = Field(gt=0, le=MAX_FLOP)
     inspection_ref: Text | None = None
+    weights_sha256: Sha256 | None = Field(
+        default=None, description="SHA-256 of the released weights file (safetensors)."
+    )
+    origin: Literal["scratch", "derived"] | None = Field(
+        default=None,
+        description="What the release claims about its origin: trained from scratch, or "
+        "derived from the model named in parent_model.",
+    )
+    parent_model: Name | None = Field(
+        default=None, description="The model this one was derived from (origin 'derived')."
+    )
+
+    @model_validator(mode="after")
+    def _origin(self) -> ModelReleaseBody:
+        if (self.origin == "derived") != (self.parent_model is not None):
+            raise ValueError("parent_model is given exactly when origin is 'derived'")
+        return self
+
+
+class CustomerRun(Body):
+    """One customer run above the reporting threshold that the provider knows of."""
+
+    customer: Name = Field(description="The customer's registry party id, or its name.")
+    accounts: list[Ident] = Field(min_length=1, max_length=32)
+    start: dt.date
+    end: dt.date
+    chip: ChipName
+    chip_count: int = Field(gt=0, le=MAX_COUNT)
+    compute_flop: float = Field(gt=0, le=MAX_FLOP, description="The provider's estimate.")
+
+    @field_validator("chip")
+    @classmethod
+    def _known_chip(cls, value: str) -> str:
+        _chip_id(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CustomerRun:
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        return self
+
+
+class ComputeReportBody(Body):
+    """A compute provider's report for a period at one of its facilities: the customer runs
+    above the reporting threshold that it knows of (none is a report too)."""
+
+    facility_id: Ident
+    period_start: dt.date
+    date: dt.date = Field(description="The last day of the reporting period.")
+    threshold_flop: float = Field(gt=0, le=MAX_FLOP)
+    runs: list[CustomerRun] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _period(self) -> ComputeReportBody:
+        if self.date < self.period_start:
+            raise ValueError("the period ends (date) before it starts (period_start)")
+        for n, run in enumerate(self.runs):
+            if run.start > self.date or run.end < self.period_start:
+                raise ValueError(f"runs.{n} lies outside the reporting period")
+        return self
 
 
 BODY_MODELS: dict[Kind, type[Body]] = {
@@ -258,6 +346,7 @@ BODY_MODELS: dict[Kind, type[Body]] = {
     Kind.TRANSFER: TransferBody,
     Kind.TRAINING_RUN: TrainingRunBody,
     Kind.MODEL_RELEASE: ModelReleaseBody,
+    Kind.COMPUTE_REPORT: ComputeReportBody,
 }
 
 

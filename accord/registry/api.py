@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -97,22 +98,26 @@ class BodyLimit:
     upload at the limit, on every endpoint, before authentication or parsing.
     """
 
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(
+        self, app: Any, limit: int, limit_for: Callable[[str], int | None] | None = None
+    ) -> None:
+        self.app, self.limit, self.limit_for = app, limit, limit_for
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         total = 0
+        special = self.limit_for(scope.get("path", "")) if self.limit_for else None
+        limit = self.limit if special is None else special
 
         async def limited() -> Any:
             nonlocal total
             message = await receive()
             if message["type"] == "http.request":
                 total += len(message.get("body", b""))
-                if total > self.limit:
-                    raise BodyTooLarge(self.limit)
+                if total > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, limited, send)
@@ -280,7 +285,12 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
         responses=ERRORS,
     )
     app.state.registry = registry
-    app.add_middleware(BodyLimit, limit=max_body)
+    from accord.registry.api_inspections import add_inspection_routes, evidence_limit
+
+    def body_limit(path: str) -> int | None:
+        return evidence_limit(registry, path)
+
+    app.add_middleware(BodyLimit, limit=max_body, limit_for=body_limit)
 
     @app.exception_handler(AccordError)
     async def _accord_error(_: Request, err: AccordError) -> JSONResponse:
@@ -326,8 +336,9 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
         if length is not None:
             if not length.isdigit():
                 return _error(400, "content-length", "is not a number")
-            if int(length) > max_body:
-                return _error(413, "body", f"is larger than {max_body} bytes")
+            cap = body_limit(request.url.path) or max_body
+            if int(length) > cap:
+                return _error(413, "body", f"is larger than {cap} bytes")
         response: Response = await call_next(request)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -613,6 +624,8 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
         ``failed`` (503: the writer is not running)."""
         state = registry.health()
         return JSONResponse(state, status_code=503 if state["status"] == "failed" else 200)
+
+    add_inspection_routes(app, registry, inspector)
 
     if web:
         from accord.registry.web import add_pages

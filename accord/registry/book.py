@@ -20,6 +20,7 @@ from accord.model.declaration import (
     Body,
     ChipInventoryBody,
     ClusterBody,
+    ComputeReportBody,
     FacilityBody,
     Kind,
     ModelReleaseBody,
@@ -229,6 +230,8 @@ class Book:
                 )
         elif isinstance(body, TransferBody):
             self._check_transfer(party, body, prefix)
+        elif isinstance(body, ComputeReportBody):
+            self._own_facility(party, body.facility_id, f"{prefix}.facility_id")
         elif isinstance(body, TrainingRunBody):
             self._check_run(party, body, prefix)
         elif isinstance(body, ModelReleaseBody):

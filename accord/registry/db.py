@@ -14,7 +14,9 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Engine,
+    Float,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -168,3 +170,43 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+
+
+inspections = Table(
+    "reg_inspections",
+    metadata,
+    Column("inspection_id", String(32), primary_key=True),
+    Column("declaration", BigInteger, nullable=False),
+    Column("party", String(64), nullable=False),
+    Column("verifier", String(32), nullable=False),
+    Column("reference", BigInteger, nullable=True),
+    Column("beacon_size", BigInteger, nullable=False),
+    Column("beacon_root", String(64), nullable=False),
+    Column("opened_at", String(32), nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("stage", String(64), nullable=False, server_default=""),
+    Column("progress", Float, nullable=False, server_default="0"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("heartbeat", Float, nullable=False, server_default="0"),
+    Column("enqueued", Float, nullable=False, server_default="0"),
+    Column("error", Text, nullable=True),
+    Column("result", Text, nullable=True),
+    Column("finding_leaf", BigInteger, nullable=True),
+    Column("updated_at", String(32), nullable=False),
+    Index("ix_reg_inspections_declaration", "declaration"),
+    Index("ix_reg_inspections_state", "state"),
+)
+"""One inspection of one declaration by one verifier. ``state`` moves awaiting_evidence ->
+queued -> running -> decided (the worker's finding, not yet in the log) -> recorded, or ends
+in ``error`` with the reason; ``heartbeat`` is the running worker's lease (epoch seconds)."""
+
+evidence = Table(
+    "reg_evidence",
+    metadata,
+    Column("inspection_id", String(32), primary_key=True),
+    Column("name", String(32), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("uploaded_by", String(64), nullable=False),
+    Column("uploaded_at", String(32), nullable=False),
+)

@@ -463,6 +463,7 @@ def demo_settings(
         witnesses=witnesses,
         witness_keys=[w.verifier for w in witnesses_keys],
         accounting_date=lambda: max(DEMO_CLOSES, clock().date()),
+        var=out,
         state_file=out / "registry.state",
     )
 

@@ -38,6 +38,7 @@ def settings_for(
         log_key=key,
         state_file=var / "registry.state",
         witness_keys=[Verifier.parse(k) for k in (witness_keys or [])],
+        var=var,
     )
 
 
@@ -51,6 +52,29 @@ def local_witness(var: Path, name: str, log: Verifier) -> Witness:
         path.write_text(signer.skey + "\n", encoding="ascii")
         path.chmod(0o600)
     return Witness(signer, [log], var / f"{name}.state.json")
+
+
+class Recorder:
+    """Every ``interval`` seconds: append the findings workers decided to the log."""
+
+    def __init__(self, registry: Registry, interval: float = 0.5) -> None:
+        self.registry, self.interval = registry, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.registry.record_inspections()
+            except Exception:  # retried on the next tick; the rows stay decided
+                log.exception("recording inspection findings failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 class Publisher:
@@ -94,9 +118,12 @@ def serve(
     app = create_app(registry, limits)
     publisher = Publisher(registry, publish_every)
     publisher.start()
+    recorder = Recorder(registry)
+    recorder.start()
     try:
         # access_log off: request lines can carry query text; nothing sensitive is logged.
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
+        recorder.stop()
         publisher.stop()
         registry.close()

@@ -94,6 +94,10 @@ class Settings:
     snapshot_every: int = 100_000
     witnesses: list[Witness] = field(default_factory=list)
     witness_keys: list[Verifier] = field(default_factory=list)
+    var: Path | None = None
+    """Where evidence blobs and the embedded job queue live; inspections need it."""
+    max_evidence_bytes: int = 64 << 20
+    """Largest evidence upload (one archive or weights file)."""
 
 
 @dataclass
@@ -182,6 +186,7 @@ class Registry:
         self.restored_from = 0
         """The log size the saved state was restored at (0: replayed from the start)."""
         self.failure: str | None = None
+        self._jobs: Any = None
         self._queue: queue.Queue[_Submission | _Task | None] = queue.Queue()
         ready: Future[None] = Future()
         self._writer = threading.Thread(
@@ -1113,6 +1118,84 @@ class Registry:
             ]
 
         return self.in_writer(write)
+
+    def jobs(self) -> Any:
+        """The inspection job queue (producer side), or None without a var directory."""
+        if self.settings.var is None:
+            return None
+        with self._readers_lock:
+            if self._jobs is None:
+                from accord.registry.jobs import Jobs
+
+                self._jobs = Jobs(self.settings.db_url, self.settings.var)
+                self._jobs.store.max_bytes = self.settings.max_evidence_bytes
+            return self._jobs
+
+    def record_inspections(self) -> list[dict[str, Any]]:
+        """Append each decided inspection's finding to the log, exactly once per inspection.
+
+        The key ``inspection:<id>`` is checked against the finding keys rebuilt from the log
+        itself, so a finding appended just before a crash is found, not appended again.
+        """
+        from accord.registry import inspections as ins
+
+        todo = ins.decided(self.engine)
+        if not todo:
+            return []
+
+        def write() -> list[dict[str, Any]]:
+            out = []
+            for item in todo:
+                try:
+                    out.append(record_one(item))
+                except Exception as err:  # one bad result must not hold up the others
+                    log.exception("inspection %s could not be recorded", item["inspection_id"])
+                    ins.fail_decided(
+                        self.engine,
+                        item["inspection_id"],
+                        f"the finding could not be recorded ({type(err).__name__}: "
+                        f"{str(err)[:200]})",
+                    )
+            return out
+
+        def record_one(item: dict[str, Any]) -> dict[str, Any]:
+            ident = item["inspection_id"]
+            key = f"inspection:{ident}"
+            stored = db.finding_key(key)
+            if stored in self.finding_keys:
+                leaf = self._finding_index(stored)
+                if leaf is None:  # in the log, its index row quarantined
+                    leaf = self._scan_for_key(key)
+            else:
+                result = item["result"]
+                refs = [int(i) for i in result["refs"]]
+                finding = Finding.model_validate(result["finding"])
+                hashes = {f"leaf:{i}": leaf_hash(self.log.entry(i)).hex() for i in refs}
+                finding = finding.model_copy(update={"evidence": {**finding.evidence, **hashes}})
+                entry = ins.finding_leaf(key, refs, finding, self.settings.log_key)
+                leaf = self.log.append_many([entry])[0]
+                self.finding_keys.add(stored)
+                self._index([(leaf, entry)])
+                self._sign_checkpoint()
+            ins.mark_recorded(self.engine, ident, leaf)
+            return {"inspection_id": ident, "leaf_index": leaf}
+
+        return self.in_writer(write)
+
+    def _scan_for_key(self, key: str) -> int:
+        """The log entry of a finding whose index row is missing (newest first)."""
+        for index in range(self.log.size - 1, -1, -1):
+            data = parse_leaf(self.log.entry(index))
+            if data.get("type") == FINDING_TYPE and data.get("key") == key:
+                return index
+        raise IntegrityError("log", f"holds no finding {key!r}")
+
+    def _finding_index(self, stored_key: str) -> int | None:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(db.findings.c.leaf_index).where(db.findings.c.key == stored_key)
+            ).first()
+        return None if found is None else int(found.leaf_index)
 
     def cached(self, name: str, fn: Callable[[Book], T]) -> T:
         """``fn(book)`` over the read views' own book: never on the writer thread."""

@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from accord.ledger import Verifier
 from accord.ledger.note import parse_note
 from accord.model.declaration import Kind
-from accord.registry import i18n
+from accord.registry import i18n, inspections
 from accord.registry.accountancy import (
     compute_by_party,
     country_balances,
@@ -31,6 +31,7 @@ from accord.registry.accountancy import (
 from accord.registry.charts import line_chart
 from accord.registry.receipts import ReceiptCheck, check_receipt
 from accord.registry.service import Registry, RegistryError
+from accord.registry.web_inspections import add_inspection_pages
 
 _ENV = Environment(
     loader=PackageLoader("accord.registry", "templates"),
@@ -70,6 +71,9 @@ def add_pages(app: FastAPI, registry: Registry) -> None:
             country=lambda c: i18n.country(c, lang),
             flop=lambda v: i18n.flop(v, lang),
             explain=lambda f: i18n.finding_text(f, lang),
+            statuses=lambda items: inspections.status_by_declaration(
+                registry.engine, [int(d["leaf_index"]) for d in items]
+            ),
             **ctx,
         )
         resp = HTMLResponse(html)
@@ -145,7 +149,10 @@ def add_pages(app: FastAPI, registry: Registry) -> None:
                 indent=2,
             ),
             proof_text="\n".join(receipt["inclusion_proof"]),
+            inspections=inspections.listing(registry.engine, leaf_index, 50, 0)["items"],
         )
+
+    add_inspection_pages(app, registry, render)
 
     @app.get("/balances", response_class=HTMLResponse, include_in_schema=False)
     def balances(request: Request) -> Response:

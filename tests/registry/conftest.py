@@ -36,7 +36,7 @@ def reset_pg(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname='public' AND "
-            "(tablename LIKE 'reg\\_%' OR tablename LIKE 'ledger\\_%' "
+            "(tablename LIKE 'reg\\_%' OR tablename LIKE 'ledger\\_%' OR tablename LIKE 'jobs\\_%' "
             "OR tablename='alembic_version')"
         ).fetchall()
         for (name,) in rows:
