@@ -490,6 +490,7 @@ def run_size(size: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             )
             resp.raise_for_status()
             result["accountancy"] = (time.perf_counter() - start, len(resp.json()))
+            say(f"[{size:,}] accountancy run {result['accountancy'][0]:.1f} s")
     finally:
         result["profile"] = stop_server(server)
         shutil.rmtree(var, ignore_errors=True)
@@ -612,6 +613,7 @@ def main() -> None:
     parser.add_argument("--preload-mode", choices=["auto", "registry", "bulk"], default="auto")
     parser.add_argument("--no-accountancy", dest="accountancy", action="store_false")
     parser.add_argument("--profile", action="store_true", help="sample the server's threads")
+    parser.add_argument("--json", type=Path, help="also write every measurement here")
     args = parser.parse_args()
     try:
         sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
@@ -621,6 +623,11 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="regbench-") as tmp:
         results = [run_size(n, args, Path(tmp)) for n in sizes]
+    if args.json:
+        for r in results:
+            for p in ("warm", "a", "b"):
+                r[p].pop("receipts", None)
+        args.json.write_text(json.dumps(results, indent=1, default=str))
     print()
     print(report(results, args))
     print(f"\nload average at end: {os.getloadavg()}")

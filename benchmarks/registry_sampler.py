@@ -30,6 +30,7 @@ from pathlib import Path
 from types import FrameType
 
 IDLE = "idle (waiting for work or sockets)"
+IN_C_LOOP = "event loop inside uvloop (C: socket I/O, HTTP parsing or idle)"
 
 # Innermost matching frame wins: (path fragment, part of the function name, category).
 RULES: list[tuple[str, str, str]] = [
@@ -52,8 +53,8 @@ RULES: list[tuple[str, str, str]] = [
     ("/pydantic_core/", "", "pydantic (validation, dumps)"),
     ("/fastapi/", "", "HTTP: FastAPI/Starlette"),
     ("/starlette/", "", "HTTP: FastAPI/Starlette"),
-    ("/uvicorn/", "", "HTTP: uvicorn + h11"),
-    ("/h11/", "", "HTTP: uvicorn + h11"),
+    ("/uvicorn/", "", "HTTP: uvicorn protocol (h11 or httptools)"),
+    ("/h11/", "", "HTTP: uvicorn protocol (h11 or httptools)"),
     ("/anyio/", "", "HTTP: FastAPI/Starlette"),
     ("accord/registry/accountancy.py", "", "accountancy (balances, series)"),
     ("accord/registry/findings.py", "", "findings (export rules, compute)"),
@@ -61,6 +62,7 @@ RULES: list[tuple[str, str, str]] = [
     ("accord/registry/book.py", "", "book check/apply"),
     ("accord/model/declaration.py", "loads_strict", "JSON parsing (strict)"),
     ("/json/", "", "JSON (stdlib)"),
+    ("/uvloop/", "", "HTTP: uvicorn protocol (h11 or httptools)"),
     ("asyncio/", "", "HTTP: asyncio event loop"),
     ("concurrent/futures/", "", "thread hand-off"),
 ]
@@ -81,6 +83,10 @@ def classify(frame: FrameType | None) -> tuple[str, str]:
     where = f"{_short(code.co_filename)}:{code.co_name}"
     if any(code.co_filename.endswith(f) and code.co_name == n for f, n in IDLE_FRAMES):
         return IDLE, where
+    if code.co_filename.endswith("asyncio/runners.py") and code.co_name == "run":
+        # uvloop runs the loop (epoll, reads, writes, httptools parsing) in C below this
+        # frame: busy and idle cannot be told apart, so it is counted apart from both.
+        return IN_C_LOOP, where
     while frame is not None:
         path, name = frame.f_code.co_filename, frame.f_code.co_name
         for fragment, func, category in RULES:
@@ -101,8 +107,10 @@ def _short(path: str) -> str:
 def _role(name: str) -> str:
     if name == "registry-writer":
         return "writer"
-    if name.startswith("asyncio_") or name.startswith("ThreadPoolExecutor"):
-        return "request threads"
+    if name.startswith(("asyncio_", "uvloop_", "ThreadPoolExecutor")):
+        return "signature threads"
+    if name.startswith("AnyIO worker"):
+        return "read threads"
     if name == "MainThread":
         return "event loop"
     return name
@@ -135,7 +143,7 @@ class Sampler:
                 role = _role(names.get(ident, "?"))
                 category, where = classify(frame)
                 self.categories[(role, category)] += 1
-                if category != IDLE:
+                if category not in (IDLE, IN_C_LOOP):
                     self.functions[where] += 1
 
     def toggle(self) -> None:
@@ -171,7 +179,7 @@ def summarise(profile: dict[str, object], top: int = 12) -> list[tuple[str, floa
     busy: Counter[str] = Counter()
     roles: dict[str, Counter[str]] = {}
     for role, category, n in rows:
-        if category == IDLE:
+        if category in (IDLE, IN_C_LOOP):
             continue
         busy[category] += n
         roles.setdefault(category, Counter())[role] += n
