@@ -17,8 +17,9 @@ another, e.g. a facility and its inventories, go down the same connection in ord
   one accountancy run (the periodic publisher's job, timed apart: the publisher is set to
   once an hour so it does not fall into a timed phase), and client and server CPU use.
 
-``--profile`` runs the server under :mod:`benchmarks.registry_sampler` during phase A and
-prints where its threads spend their time. A markdown table is printed at the end.
+``--profile`` runs the server under :mod:`benchmarks.registry_sampler` and prints where
+its threads spend phases A and B (start-up left out). Markdown tables, ready to paste
+into docs/performance.md, are printed at the end; ``--json`` keeps every measurement.
 
     python -m benchmarks.bench_registry                       # sizes 0,10000: < 2 minutes
     python -m benchmarks.bench_registry --sizes 0,100000,1000000 --profile

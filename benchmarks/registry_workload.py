@@ -17,6 +17,7 @@ cached under ``/tmp`` keyed by size, mode and workload version.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import json
@@ -27,7 +28,7 @@ import shutil
 import time
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,59 @@ class Site:
     last_inventory: int = -1
 
 
+class _Among(Sequence[Site]):
+    """The sites of one country (``inside``) or of all others, in filing order, minus one.
+
+    ``rng.choice`` needs only ``len`` and indexing, so this picks the same site a filtered
+    list would, in O(log^2 n) instead of building the list (which made the stream
+    quadratic in the number of facilities).
+    """
+
+    def __init__(self, w: Workload, country: str, inside: bool, skip: Site) -> None:
+        self.sites, self.skip = w.sites, skip
+        self.mine = w.positions.get(country, [])
+        self.inside = inside
+
+    def _all(self) -> int:
+        return len(self.mine) if self.inside else len(self.sites) - len(self.mine)
+
+    def _skipped(self) -> int:
+        """Position of ``skip`` among the candidates before removal, or -1."""
+        pos = self.skip_position
+        if pos < 0:
+            return -1
+        i = bisect.bisect_left(self.mine, pos)
+        in_mine = i < len(self.mine) and self.mine[i] == pos
+        if in_mine != self.inside:
+            return -1
+        return i if self.inside else pos - i
+
+    @property
+    def skip_position(self) -> int:
+        return int(self.skip.fid.rsplit("-f", 1)[1])
+
+    def __len__(self) -> int:
+        return self._all() - (self._skipped() >= 0)
+
+    def _nth(self, k: int) -> Site:
+        if self.inside:
+            return self.sites[self.mine[k]]
+        lo, hi = 0, len(self.sites) - 1  # the smallest p with k + 1 outsiders in 0..p
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if mid + 1 - bisect.bisect_right(self.mine, mid) >= k + 1:
+                hi = mid
+            else:
+                lo = mid + 1
+        return self.sites[lo]
+
+    def __getitem__(self, k: int) -> Site:  # type: ignore[override]
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        skipped = self._skipped()
+        return self._nth(k + 1 if 0 <= skipped <= k else k)
+
+
 @dataclass
 class Spec:
     """One declaration before signing; ``lane`` keeps dependent declarations in order."""
@@ -95,6 +149,7 @@ class Workload:
     step: int = 0
     transfers: int = 0
     sites: list[Site] = field(default_factory=list)
+    positions: dict[str, list[int]] = field(default_factory=dict)
     pending: deque[Spec] = field(default_factory=deque)
     opening: deque[Spec] = field(default_factory=deque)
     cursor: int = 0
@@ -102,6 +157,14 @@ class Workload:
 
     def __post_init__(self) -> None:
         self.rng.seed(self.seed)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """States saved before ``positions`` existed get it rebuilt from their sites."""
+        self.__dict__.update(state)
+        if "positions" not in state:
+            self.positions = {}
+            for i, site in enumerate(self.sites):
+                self.positions.setdefault(site.country, []).append(i)
 
     def today(self) -> int:
         return self.step // PER_DAY
@@ -137,6 +200,7 @@ class Workload:
         chips = CHIPS["CN"] if country == "CN" else CHIPS["*"]
         stock = {c: self.rng.randint(500, 20_000) for c in self.rng.sample(chips, 2)}
         site = Site(fid, party, country, stock, self.today())
+        self.positions.setdefault(country, []).append(len(self.sites))
         self.sites.append(site)
         body = {
             "facility_id": fid,
@@ -168,10 +232,10 @@ class Workload:
         chip = self.rng.choice([c for c, n in src.stock.items() if n > 0])
         count = self.rng.randint(1, min(src.stock[chip], 500))
         abroad = self.rng.random() < 0.15
-        candidates = [
-            s for s in self.sites if s is not src and (s.country != src.country) == abroad
-        ]
-        dst = self.rng.choice(candidates or [s for s in self.sites if s is not src])
+        candidates = _Among(self, src.country, not abroad, src)
+        if not candidates:
+            candidates = _Among(self, src.country, abroad, src)
+        dst = self.rng.choice(candidates)
         src.stock[chip] -= count
         dst.stock[chip] = dst.stock.get(chip, 0) + count
         self.transfers += 1
