@@ -270,9 +270,16 @@ def _reader(
                 "series": "/v1/balances/series",
             }[name]
             t = time.perf_counter()
-            conns[i].request("GET", path)
-            resp = conns[i].getresponse()
-            resp.read()
+            try:
+                conns[i].request("GET", path)
+                resp = conns[i].getresponse()
+                resp.read()
+            except (http.client.HTTPException, OSError):
+                # uvicorn drops the connection after a 500 (e.g. the writer's 120 s timeout)
+                errors += 1
+                conns[i].close()
+                conns[i] = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+                continue
             lats[name].append(time.perf_counter() - t)
             errors += resp.status != 200
         results[i] = {"lats": lats, "errors": errors}
