@@ -12,7 +12,8 @@ built in-process, either through ``Registry.submit_future`` (the real write path
 validation, group commit) or, for large sizes, in bulk: log entries with
 :meth:`accord.ledger.Log.append_many` in large batches and the registry's own index rows
 (``Registry._decl_row`` / ``_finding_row``) inserted many at a time. Directories are
-cached under ``/tmp`` keyed by size, mode and workload version.
+cached under ``/tmp`` keyed by size, mode, workload version and a digest of the registry
+and ledger code that writes them.
 """
 
 from __future__ import annotations
@@ -338,6 +339,33 @@ class Preloaded:
 MODES = ("registry", "bulk")
 
 
+CODE = [
+    "accord/registry/db.py",
+    "accord/registry/migrations",
+    "accord/registry/service.py",
+    "accord/registry/book.py",
+    "accord/registry/findings.py",
+    "accord/model/declaration.py",
+    "accord/ledger/log.py",
+    "accord/ledger/store_sqlite.py",
+]
+
+
+def code_fingerprint() -> str:
+    """Digest of the code that decides what a registry directory holds.
+
+    Part of the cache key, so a directory built by an older registry is never reused.
+    """
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for name in CODE:
+        path = root / name
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for f in files:
+            digest.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def pick_mode(size: int, mode: str) -> str:
     if mode != "auto":
         return mode
@@ -347,7 +375,7 @@ def pick_mode(size: int, mode: str) -> str:
 def preloaded(size: int, mode: str = "auto", workers: int = 2, log: Any = print) -> Preloaded:
     """The cached directory for ``size`` declarations, built if missing."""
     mode = pick_mode(size, mode)
-    root = CACHE / f"v{VERSION}-{mode}-{size}"
+    root = CACHE / f"v{VERSION}-{code_fingerprint()}-{mode}-{size}"
     if (root / "meta.json").exists():
         return Preloaded(root, json.loads((root / "meta.json").read_text()))
     building = CACHE / f".building-{root.name}"
