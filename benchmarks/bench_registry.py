@@ -215,9 +215,16 @@ def _writer(port: int, lanes: list[list[bytes]], cap: float, barrier: Any, out: 
             if time.perf_counter() > cap_at:
                 break
             t = time.perf_counter()
-            conn.request("POST", "/v1/declarations", raw, HEADERS)
-            resp = conn.getresponse()
-            body = resp.read()
+            try:
+                conn.request("POST", "/v1/declarations", raw, HEADERS)
+                resp = conn.getresponse()
+                body = resp.read()
+            except (http.client.HTTPException, OSError) as err:
+                refused += 1
+                first_error = first_error or f"connection: {err!r}"
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+                continue
             lats.append(time.perf_counter() - t)
             if resp.status == 201:
                 ok += 1
@@ -578,7 +585,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     audited = sum(r["audited"] for r in results)
     lines += [
         "",
-        f"Refused declarations: {refused}. Receipts audited against the log: {audited}, all valid.",
+        f"Refused or failed declarations: {refused}. "
+        f"Receipts audited against the log: {audited}, all valid.",
     ]
     for r in results:
         for name, rec in zip(
