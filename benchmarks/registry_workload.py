@@ -299,7 +299,7 @@ def _sign_rows(job: tuple[list[Spec], dt.datetime]) -> list[tuple[bytes, dict[st
     for s in specs:
         signed = sign(make_declaration(s.party, s.kind, s.body, issued_at, s.nonce), _key(s.party))
         leaf = signed.leaf()
-        out.append((leaf, Registry._decl_row(-1, leaf, signed, now)))
+        out.append((leaf, Registry._decl_row(-1, leaf, signed, now, None)))
     return out
 
 

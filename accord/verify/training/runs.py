@@ -6,6 +6,7 @@ so that every party exercises the same recorder the way a lab would.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,6 +234,10 @@ def _ddp_worker(
             if rank == 0:
                 Path(heads, str(n)).write_text(head)
     finally:
+        # Every rank reaches this point before any tears its group down: a rank that
+        # destroys gloo's threads while its peer is still in a collective aborts.
+        with contextlib.suppress(Exception):
+            dist.barrier()
         dist.destroy_process_group()
 
 
