@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from accord.cli._http import load_signer, request_json
 from accord.cli.output import JSON_OPTION, console, handle_errors, print_json
 from accord.errors import AccordError
 
@@ -30,29 +31,6 @@ def _token(token_file: Path | None) -> str:
         return token_file.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as err:
         raise AccordError("--token-file", f"cannot read {token_file}: {err}") from None
-
-
-def _call(method: str, url: str, path: str, **kwargs: Any) -> Any:
-    import httpx
-
-    try:
-        resp = httpx.request(method, url.rstrip("/") + path, timeout=600, **kwargs)
-    except httpx.HTTPError as err:
-        raise AccordError("--url", f"cannot reach {url}: {err}", "check the address") from None
-    try:
-        data = resp.json()
-    except ValueError:
-        raise AccordError("response", f"HTTP {resp.status_code}, not JSON") from None
-    if resp.status_code >= 400:
-        said = data.get("error", {}) if isinstance(data, dict) else {}
-        said = said if isinstance(said, dict) else {}
-        fix = said.get("fix")
-        raise AccordError(
-            str(said.get("field", "response")),
-            str(said.get("problem", f"HTTP {resp.status_code}")),
-            fix if isinstance(fix, str) else None,
-        )
-    return data
 
 
 def _show(ins: dict[str, Any]) -> None:
@@ -89,7 +67,7 @@ def open_cmd(
     if reference is not None:
         body["reference"] = reference
     headers = {"authorization": f"Bearer {_token(token_file)}"}
-    ins = _call("POST", url, "/v1/inspections", json=body, headers=headers)
+    ins = request_json("POST", url, "/v1/inspections", json=body, headers=headers)
     if as_json:
         print_json(ins)
     else:
@@ -123,17 +101,13 @@ def upload(
     """Upload one evidence item, signed with the party's key or with an inspector token."""
     import base64
 
-    from accord.ledger import Signer
     from accord.registry.inspections import upload_message
     from accord.registry.signing import utc_text
 
     data = _evidence_bytes(file)
     headers = {"content-type": "application/octet-stream"}
     if key is not None:
-        try:
-            signer = Signer.parse(key.read_text(encoding="ascii"))
-        except (OSError, UnicodeDecodeError) as err:
-            raise AccordError("--key", f"cannot read {key}: {err}") from None
+        signer = load_signer(key)
         issued = utc_text(dt.datetime.now(dt.UTC))
         digest = hashlib.sha256(data).hexdigest()
         msg = upload_message(inspection_id, name, digest, len(data), signer.name, issued)
@@ -145,7 +119,7 @@ def upload(
     else:
         headers["authorization"] = f"Bearer {_token(token_file)}"
     path = f"/v1/inspections/{inspection_id}/evidence/{name}"
-    ins = _call("PUT", url, path, content=data, headers=headers)
+    ins = request_json("PUT", url, path, content=data, headers=headers)
     if as_json:
         print_json(ins)
     else:
@@ -163,7 +137,7 @@ def status(
     """Where an inspection stands. Exit 1 when it ended in error or not consistent."""
     deadline = time.monotonic() + wait
     while True:
-        ins = _call("GET", url, f"/v1/inspections/{inspection_id}")
+        ins = request_json("GET", url, f"/v1/inspections/{inspection_id}")
         if ins["state"] in ("recorded", "error") or time.monotonic() >= deadline:
             break
         time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
@@ -228,7 +202,7 @@ def reproduce(
     from accord.registry.evidence import EvidenceError
     from accord.registry.verifiers import Case, run
 
-    entry = _call("GET", url, f"/v1/log/entries/{leaf_index}")["entry"]
+    entry = request_json("GET", url, f"/v1/log/entries/{leaf_index}")["entry"]
     finding = entry.get("finding") if isinstance(entry, dict) else None
     info = (finding or {}).get("statistic", {}).get("inspection")
     if not isinstance(info, dict):
@@ -240,7 +214,7 @@ def reproduce(
     def body(index: int | None) -> tuple[str, dict[str, Any]] | None:
         if index is None:
             return None
-        signed = _call("GET", url, f"/v1/declarations/{index}")["signed"]["declaration"]
+        signed = request_json("GET", url, f"/v1/declarations/{index}")["signed"]["declaration"]
         return str(signed["party"]), dict(signed["body"])
 
     main = body(int(info["declaration"]))
@@ -314,10 +288,10 @@ def _declared_before(url: str, kind: str, size: int) -> list[tuple[int, str, Any
     entries, read from the registry's API, in log order."""
     decls, offset = [], 0
     while True:
-        page = _call("GET", url, f"/v1/declarations?kind={kind}&limit=500&offset={offset}")
+        page = request_json("GET", url, f"/v1/declarations?kind={kind}&limit=500&offset={offset}")
         for item in page["items"]:
             if int(item["leaf_index"]) < size:
-                doc = _call("GET", url, f"/v1/declarations/{item['leaf_index']}")
+                doc = request_json("GET", url, f"/v1/declarations/{item['leaf_index']}")
                 d = doc["signed"]["declaration"]
                 decls.append((int(item["leaf_index"]), str(d["party"]), d["body"]))
         offset += 500

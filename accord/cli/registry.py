@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from accord.cli._http import load_signer, request_json
 from accord.cli.output import JSON_OPTION, console, err_console, handle_errors, print_json
 from accord.errors import AccordError
 
@@ -41,15 +42,6 @@ def keygen(
         console.print(f"public key: {key.verifier.vkey}")
 
 
-def _load_key(path: Path) -> object:
-    from accord.ledger import Signer
-
-    try:
-        return Signer.parse(path.read_text(encoding="ascii"))
-    except OSError as err:
-        raise AccordError("--key", f"cannot read {path}: {err.strerror}") from None
-
-
 @app.command("sign")
 @handle_errors
 def sign_cmd(
@@ -60,12 +52,10 @@ def sign_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Sign a declaration body as the key's party (fresh nonce, issued now)."""
-    from accord.ledger import Signer
     from accord.model.declaration import loads_strict, parse_body
     from accord.registry.signing import make_declaration, sign
 
-    signer = _load_key(key)
-    assert isinstance(signer, Signer)
+    signer = load_signer(key)
     data = loads_strict(body.read_bytes())
     if not isinstance(data, dict):
         raise AccordError("body", "must be a JSON object")
@@ -175,7 +165,6 @@ def submit(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """File a signed declaration; reports success only if the whole receipt checks out."""
-    import httpx
 
     from accord.model.declaration import parse_signed
     from accord.registry.receipts import check_receipt_document
@@ -183,28 +172,15 @@ def submit(
     pinned = _pinned_key(log_key, "--log-key")
     raw = _read_file(signed, "SIGNED", "sign one with `accord registry sign`", 1 << 20)
     mine = parse_signed(raw)
-    try:
-        resp = httpx.post(
-            url.rstrip("/") + "/v1/declarations",
-            content=raw,
-            headers={"content-type": "application/json"},
-            timeout=60,
-        )
-    except httpx.HTTPError as err:
-        raise AccordError("--url", f"cannot reach {url}: {err}", "check the address") from None
-    try:
-        data = resp.json()
-    except ValueError:
-        raise AccordError("response", f"HTTP {resp.status_code}, not JSON") from None
-    if resp.status_code != 201:
-        said = data.get("error", {}) if isinstance(data, dict) else {}
-        said = said if isinstance(said, dict) else {}
-        fix = said.get("fix")
-        raise AccordError(
-            str(said.get("field", "response")),
-            str(said.get("problem", f"HTTP {resp.status_code}")),
-            fix if isinstance(fix, str) else None,
-        )
+    data = request_json(
+        "POST",
+        url,
+        "/v1/declarations",
+        ok=lambda status: status == 201,
+        timeout=60,
+        content=raw,
+        headers={"content-type": "application/json"},
+    )
     report = check_receipt_document(data, pinned, submitted=mine)
     if report.valid and receipt:
         receipt.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
