@@ -76,9 +76,16 @@ def record_honest_run(out_dir: Path | str, cfg: RunConfig, run_id: str | None = 
 
 
 def recorder_for(
-    out_dir: Path | str, cfg: RunConfig, model: Any, opt: Any, dataset: Dataset, run_id: str | None
+    out_dir: Path | str,
+    cfg: RunConfig,
+    model: Any,
+    opt: Any,
+    dataset: Dataset,
+    run_id: str | None,
+    **recipe: Any,
 ) -> TranscriptRecorder:
-    """A recorder declaring ``cfg``'s task, model, batch size and segment length.
+    """A recorder declaring ``cfg``'s task, model, batch size and segment length (and, for a
+    recipe run, its ``scheduler``, ``scaler``, micro-batches, clipping and precision).
 
     Honest runs and every attack open their recorder here, so a cheating transcript declares
     exactly what an honest one of the same configuration would.
@@ -94,6 +101,7 @@ def recorder_for(
         dataset=dataset,
         run_id=run_id,
         threads=cfg.threads,
+        **recipe,
     )
 
 
@@ -184,17 +192,13 @@ def record_recipe_run(
     opt, sched, scaler = recipe_parts(cfg, model)
     schedule = batch_schedule(run.n_samples, run.batch_size, run.steps, run.order_seed)
     with deterministic(run.threads):
-        rec = TranscriptRecorder(
+        rec = recorder_for(
             out_dir,
+            run,
             model,
             opt,
-            task=run.task_spec(),
-            model_spec=run.model_spec(),
-            batch_size=run.batch_size,
-            k=run.k,
-            dataset=data,
-            run_id=run_id,
-            threads=run.threads,
+            data,
+            run_id,
             scheduler=sched,
             scaler=scaler,
             micro_batches=cfg.micro_batches,
