@@ -595,6 +595,27 @@ def _window_dict(window: WindowTotal | None, cumulative: Cumulative | None) -> d
     }
 
 
+def _entity_fields(s: EntitySummary, cfg: ScanConfig) -> dict[str, Any]:
+    """What every entity finding states about the entity and the scan, whatever its basis."""
+    return {
+        "threshold": cfg.threshold,
+        "threshold_source": cfg.threshold_source,
+        "utilisation": list(cfg.utilisation),
+        "accounts": s.accounts,
+        "countries": s.countries,
+        "facilities": s.facilities,
+        "chip_hours": s.chip_hours,
+        "jobs": s.jobs,
+        "first": s.first,
+        "last": s.last,
+        "links": s.links,
+        "declared_flop": s.declared_flop,
+        "declarations": s.declarations,
+        "restricted_party_hits": s.restricted_party_hits,
+        "serving": s.serving,
+    }
+
+
 def _finding(
     s: EntitySummary, spans: Sequence[RunSpan], cfg: ScanConfig, evidence: dict[str, str]
 ) -> Finding:
@@ -612,24 +633,10 @@ def _finding(
     statistic: dict[str, Any] = {
         "flop_lo": s.flop_lo,
         "flop_hi": s.flop_hi,
-        "threshold": t,
-        "threshold_source": cfg.threshold_source,
-        "utilisation": [lo_u, hi_u],
-        "accounts": s.accounts,
-        "countries": s.countries,
-        "facilities": s.facilities,
-        "chip_hours": s.chip_hours,
-        "jobs": s.jobs,
-        "first": s.first,
-        "last": s.last,
-        "links": s.links,
+        **_entity_fields(s, cfg),
         "strong_subentity_flop_lo": s.strongest_subentity_flop_lo,
-        "declared_flop": s.declared_flop,
-        "declarations": s.declarations,
-        "restricted_party_hits": s.restricted_party_hits,
         "basis": s.basis,
         "window": s.window,
-        "serving": s.serving,
         "large_runs": [
             {
                 "account": r.account,
@@ -723,23 +730,9 @@ def _window_finding(s: EntitySummary, cfg: ScanConfig, evidence: dict[str, str])
         "flop_hi": w["flop_hi"],
         "large_run_flop_lo": s.flop_lo,
         "large_run_flop_hi": s.flop_hi,
-        "threshold": t,
-        "threshold_source": cfg.threshold_source,
-        "utilisation": [lo_u, hi_u],
-        "accounts": s.accounts,
-        "countries": s.countries,
-        "facilities": s.facilities,
-        "chip_hours": s.chip_hours,
-        "jobs": s.jobs,
-        "first": s.first,
-        "last": s.last,
-        "links": s.links,
-        "declared_flop": s.declared_flop,
-        "declarations": s.declarations,
-        "restricted_party_hits": s.restricted_party_hits,
+        **_entity_fields(s, cfg),
         "basis": "window",
         "window": w,
-        "serving": s.serving,
         "large_runs": [],
     }
     if covered:
