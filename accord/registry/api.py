@@ -463,8 +463,7 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
     ) -> Response:
         # The busiest read: answered as built (the stored document is already the
         # validated declaration), without re-validating it through the response model.
-        record = declaration_record(registry, leaf_index)
-        record["signed"] = record["signed"].model_dump(mode="json")
+        record = declaration_record(registry, leaf_index, parsed=False)
         return Response(json.dumps(record), media_type="application/json")
 
     published = json_schemas()
@@ -736,7 +735,9 @@ def registry_declarations(
     return {"total": total, "items": [dict(r._mapping) for r in rows]}
 
 
-def declaration_record(registry: Registry, leaf_index: int) -> dict[str, Any]:
+def declaration_record(registry: Registry, leaf_index: int, parsed: bool = True) -> dict[str, Any]:
+    """The stored declaration with a fresh receipt; ``parsed=False`` leaves the signed
+    document as the JSON it was stored as (written from the validated model)."""
     t = db.declarations
     with registry.engine.connect() as conn:
         row = conn.execute(select(t).where(t.c.leaf_index == leaf_index)).first()
@@ -744,7 +745,7 @@ def declaration_record(registry: Registry, leaf_index: int) -> dict[str, Any]:
         raise RegistryError(404, "leaf_index", f"{leaf_index} is not a declaration")
     return {
         "leaf_index": leaf_index,
-        "signed": SignedDeclaration.model_validate_json(row.doc),
+        "signed": SignedDeclaration.model_validate_json(row.doc) if parsed else json.loads(row.doc),
         "digest": row.digest,
         "received_at": row.received_at,
         "receipt": registry.receipt(leaf_index),
