@@ -181,7 +181,6 @@ class Registry:
         self.rejections: Counter[str] = Counter()
         self._rejections_lock = threading.Lock()
         self._checkpoint: tuple[int, bytes] | None = None
-        self._last_appended: list[NewFinding] = []
         self._snapshot_size = 0
         self.restored_from = 0
         """The log size the saved state was restored at (0: replayed from the start)."""
@@ -705,7 +704,8 @@ class Registry:
         evidence = {f"leaf:{i}": leaf_hash(entry(i)).hex() for i in nf.refs}
         return NewFinding(nf.key, nf.finding.model_copy(update={"evidence": evidence}), nf.refs)
 
-    def _append_findings(self, found: list[NewFinding]) -> list[int]:
+    def _append_findings(self, found: list[NewFinding]) -> list[tuple[int, NewFinding]]:
+        """Log the findings not on the record yet; returns them with their leaf indexes."""
         fresh: list[NewFinding] = []
         keys: set[str] = set()
         for nf in found:
@@ -714,16 +714,17 @@ class Registry:
                 continue
             keys.add(stored)
             fresh.append(self._with_evidence(nf, self.log.entry))
-        self._last_appended = fresh
         if not fresh:
             return []
         leaves = [nf.leaf() for nf in fresh]
         indexes = self.log.append_many(leaves)
-        self._last_appended = fresh
         self.finding_keys |= keys
-        self._index(list(zip(indexes, leaves, strict=True)))
+        now = utc_text(self.settings.clock())
+        appended = list(zip(indexes, fresh, strict=True))
+        known = {i: ("finding", self._finding_row(i, nf, now)) for i, nf in appended}
+        self._index(list(zip(indexes, leaves, strict=True)), known)
         self._sign_checkpoint()
-        return indexes
+        return appended
 
     # -- receipts and proofs -------------------------------------------------------------
 
@@ -1110,11 +1111,9 @@ class Registry:
         def write() -> list[dict[str, Any]]:
             self.book.today = self.today()
             found = accountancy_findings(self.book)
-            appended = self._append_findings(found)
-            by_index = {i: nf for i, nf in zip(appended, self._last_appended, strict=True)}
             return [
                 {"leaf_index": i, "key": nf.key, "refs": list(nf.refs), **nf.finding.model_dump()}
-                for i, nf in by_index.items()
+                for i, nf in self._append_findings(found)
             ]
 
         return self.in_writer(write)
