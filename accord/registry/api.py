@@ -534,8 +534,13 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
 
     @app.get("/v1/balances/facilities", tags=["accountancy"])
     def balances_facilities() -> list[dict[str, Any]]:
-        return registry.cached(
-            "facilities", lambda book: [b.to_dict() for b in facility_balances(book)]
+        """Each facility's balance; ``flags`` lists the log entries of findings that put its
+        chips in question (a location inspection placing its responders elsewhere)."""
+        return with_flags(
+            registry,
+            registry.cached(
+                "facilities", lambda book: [b.to_dict() for b in facility_balances(book)]
+            ),
         )
 
     @app.get("/v1/balances/countries", tags=["accountancy"])
@@ -671,6 +676,24 @@ def create_app(registry: Registry, limits: Limits | None = None, web: bool = Tru
 
         add_pages(app, registry)
     return app
+
+
+BALANCE_FLAGS = ("registry.accountancy.location",)
+"""Verifiers of the findings that put a facility's book balance in question."""
+
+
+def with_flags(registry: Registry, facilities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of the (cached, shared) balance rows with their ``flags``: leaf indexes."""
+    t = db.findings
+    with registry.engine.connect() as conn:
+        rows = conn.execute(
+            select(t.c.leaf_index, t.c.subject).where(t.c.verifier.in_(BALANCE_FLAGS))
+            .order_by(t.c.leaf_index)
+        ).all()  # fmt: skip
+    flags: dict[str, list[int]] = {}
+    for row in rows:
+        flags.setdefault(str(row.subject).removeprefix("facility:"), []).append(row.leaf_index)
+    return [{**f, "flags": flags.get(f["facility_id"], [])} for f in facilities]
 
 
 def verify_against_log(registry: Registry, check: ProofCheckIn) -> ReceiptCheck:

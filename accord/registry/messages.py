@@ -133,6 +133,44 @@ MESSAGES: dict[str, MessageSpec] = {
         "applies if they are operated as one).",
         {"facility": "text", "h100e": "quantity"},
     ),
+    "registry.inspection.location_balance": MessageSpec(
+        "The {count} chips the book holds at facility {facility} ({country}) are in question: "
+        "a location inspection (log entry {leaf}) found the facility's declared responders "
+        "answering from outside {country}.",
+        {"count": "count", "facility": "text", "country": "country", "leaf": "text"},
+    ),
+    "registry.inspection.derived_controls": MessageSpec(
+        "Model {model} by {party}, declared {claim}, derives from {parent} (log entry {leaf}); "
+        "the release is flagged under the clauses that cover {parent}: {clauses}.",
+        {
+            "model": "text",
+            "party": "text",
+            "claim": "text",
+            "parent": "text",
+            "leaf": "text",
+            "clauses": "text",
+        },
+    ),
+    "registry.inspection.undeclared_run": MessageSpec(
+        "{provider}'s customer records attribute {accounts} account(s) at facility {facility} "
+        "to {customer}; together they ran at least {flop} FLOP with no matching training-run "
+        "declaration (log entry {leaf}). The attribution is the provider's: {customer} is "
+        "asked to answer it.",
+        {
+            "provider": "text",
+            "accounts": "count",
+            "facility": "text",
+            "customer": "text",
+            "flop": "text",
+            "leaf": "text",
+        },
+    ),
+    "registry.inspection.unreported_run": MessageSpec(
+        "{provider}'s own telemetry of facility {facility} shows {runs} customer run(s) of up "
+        "to at least {flop} FLOP with no matching training-run declaration, and its compute "
+        "reports do not list them (log entry {leaf}).",
+        {"provider": "text", "facility": "text", "runs": "count", "flop": "text", "leaf": "text"},
+    ),
 }
 
 

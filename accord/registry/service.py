@@ -1137,6 +1137,7 @@ class Registry:
         itself, so a finding appended just before a crash is found, not appended again.
         """
         from accord.registry import inspections as ins
+        from accord.registry.consequences import consequences
 
         todo = ins.decided(self.engine)
         if not todo:
@@ -1176,8 +1177,23 @@ class Registry:
                 self.finding_keys.add(stored)
                 self._index([(leaf, entry)])
                 self._sign_checkpoint()
+            # Drawn on every pass, not only the first: a crash between the two appends
+            # leaves the inspection decided, and the keys keep a second pass from filing
+            # any consequence twice.
+            drawn: list[tuple[int, NewFinding]] = []
+            try:
+                self.book.today = self.today()
+                case = ins.load_case(self.engine, ident)
+                recorded = Finding.model_validate(parse_leaf(self.log.entry(leaf))["finding"])
+                drawn = self._append_findings(consequences(self.book, case, recorded, leaf))
+            except Exception:  # the finding is on the record: say so, and log the fault
+                log.exception("inspection %s: its consequences could not be drawn", ident)
             ins.mark_recorded(self.engine, ident, leaf)
-            return {"inspection_id": ident, "leaf_index": leaf}
+            return {
+                "inspection_id": ident,
+                "leaf_index": leaf,
+                "consequences": [i for i, _ in drawn],
+            }
 
         return self.in_writer(write)
 

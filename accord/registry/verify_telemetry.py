@@ -122,6 +122,7 @@ def run_telemetry(
             "evidence.export", "holds no job the scan could use", "export with sacct -P"
         )
     entities = sorted(result.findings, key=lambda f: ORDER[f.verdict])
+    org_of = {str(k.account): str(k.org) for k in kyc if getattr(k, "org", None)}
     reported = [set(r["accounts"]) for r in case.reported]
 
     def by_provider(f: Finding) -> bool:
@@ -143,6 +144,10 @@ def run_telemetry(
                 "explanation": f.explanation,
                 "statistic": f.statistic,
                 "reported_by_provider": by_provider(f),
+                # the registry parties the provider's customer records name for its accounts
+                "customers": sorted(
+                    {org_of[a] for a in f.statistic.get("accounts", []) if a in org_of}
+                ),
             }
             for f in entities
         ],

@@ -154,6 +154,22 @@ def add_pages(app: FastAPI, registry: Registry) -> None:
 
     add_inspection_pages(app, registry, render)
 
+    @app.get("/entries/{leaf_index}", include_in_schema=False)
+    def entry_page(leaf_index: Annotated[int, PathParam(ge=0, lt=1 << 62)]) -> Response:
+        """Where a log entry is best read: a declaration's page, an inspection's page for
+        its finding, or the entry itself as the API serves it."""
+        from starlette.responses import RedirectResponse
+
+        from accord.model.declaration import DECLARATION_TYPE
+
+        entry = registry.entry(leaf_index)
+        if entry.get("type") == DECLARATION_TYPE:
+            return RedirectResponse(f"/declarations/{leaf_index}", 303)
+        key = str(entry.get("key", ""))
+        if key.startswith("inspection:") and ":" not in key[len("inspection:") :]:
+            return RedirectResponse(f"/inspections/{key[len('inspection:') :]}", 303)
+        return RedirectResponse(f"/v1/log/entries/{leaf_index}", 303)
+
     @app.get("/balances", response_class=HTMLResponse, include_in_schema=False)
     def balances(request: Request) -> Response:
         lang = _lang(request)
@@ -161,9 +177,13 @@ def add_pages(app: FastAPI, registry: Registry) -> None:
         countries = registry.cached(
             "countries", lambda b: [c.to_dict() for c in country_balances(b)]
         )
-        facilities = registry.cached(
-            "facilities", lambda b: [f.to_dict() for f in facility_balances(b)]
-        )
+        from accord.registry.api import with_flags
+
+        facilities = with_flags(
+            registry, registry.cached(
+                "facilities", lambda b: [f.to_dict() for f in facility_balances(b)]
+            )
+        )  # fmt: skip
         series = registry.cached("series", country_series)
         chart = line_chart(
             {c: [(d, float(n)) for d, n in pts] for c, pts in series.items()},

@@ -192,6 +192,59 @@ def test_english_is_the_sentence_the_f_strings_wrote(
             "tokens.",
             message("registry.compute.architecture"),
         ),
+        (
+            f"The {declared:,} chips the book holds at facility {fid} ({country}) are in "
+            f"question: a location inspection (log entry {other}) found the facility's declared "
+            f"responders answering from outside {country}.",
+            message(
+                "registry.inspection.location_balance",
+                count=declared,
+                facility=fid,
+                country=country,
+                leaf=other,
+            ),
+        ),
+        (
+            f"Model {fid} by {party}, declared {headline}, derives from {other} (log entry "
+            f"{as_of}); the release is flagged under the clauses that cover {other}: {clause}.",
+            message(
+                "registry.inspection.derived_controls",
+                model=fid,
+                party=party,
+                claim=headline,
+                parent=other,
+                leaf=as_of,
+                clauses=clause,
+            ),
+        ),
+        (
+            f"{party}'s customer records attribute {shipped:,} account(s) at facility {fid} to "
+            f"{other}; together they ran at least {clause} FLOP with no matching training-run "
+            f"declaration (log entry {as_of}). The attribution is the provider's: {other} is "
+            "asked to answer it.",
+            message(
+                "registry.inspection.undeclared_run",
+                provider=party,
+                accounts=shipped,
+                facility=fid,
+                customer=other,
+                flop=clause,
+                leaf=as_of,
+            ),
+        ),
+        (
+            f"{party}'s own telemetry of facility {fid} shows {received:,} customer run(s) of up "
+            f"to at least {clause} FLOP with no matching training-run declaration, and its "
+            f"compute reports do not list them (log entry {as_of}).",
+            message(
+                "registry.inspection.unreported_run",
+                provider=party,
+                facility=fid,
+                runs=received,
+                flop=clause,
+                leaf=as_of,
+            ),
+        ),
     ]
     assert {m.id for _, m in pairs} == set(MESSAGES)
     for before, msg in pairs:

@@ -1,0 +1,198 @@
+"""Inspection findings feed the accountancy: each inconsistent verdict raises the findings
+it implies elsewhere (a facility's balance, a release's controls, a provider and its
+customer), exactly once, and an inconclusive or consistent one raises none."""
+# ruff: noqa: F811  (the fixtures come from test_inspections_flow)
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from inspection_helpers import location_evidence, sha256, split_run_export
+from sqlalchemy import update
+from test_inspections_flow import _open, _run, _upload, env, models, transcript  # noqa: F401
+
+from accord.ledger import Signer
+from accord.ledger.note import ALG_ED25519
+from accord.registry import db
+
+
+def _findings(env: dict[str, Any], subject: str) -> list[dict[str, Any]]:
+    resp = env["client"].get("/v1/findings", params={"subject": subject})
+    assert resp.status_code == 200, resp.text
+    return list(resp.json()["items"])
+
+
+def _location(env: dict[str, Any], at: tuple[float, float]) -> dict[str, Any]:
+    h = env["h"]
+    responder = Signer.generate("resp.sc-jb-1", ALG_ED25519)
+    h.party("straits", country="MY", role="cloud")
+    env["decl"] = h.file("straits", "facility", {
+        "facility_id": "sc-jb-1", "name": "Johor Bahru", "country": "MY",
+        "responder_keys": [responder.verifier.vkey],
+    })["leaf_index"]  # fmt: skip
+    h.file("straits", "chip_inventory", {
+        "facility_id": "sc-jb-1", "as_of": "2026-05-01", "chips": [{"chip": "B200", "count": 4000}],
+    })  # fmt: skip
+    from accord.registry.inspections import load_case
+
+    ident = _open(env, "location")["inspection_id"]
+    beacon = load_case(env["reg"].engine, ident).beacon()
+    landmarks, records = location_evidence(beacon, responder, at=at)
+    inspector = {"authorization": f"Bearer {env['token']}"}
+    for name, data in (("landmarks", landmarks), ("measurements", records)):
+        url = f"/v1/inspections/{ident}/evidence/{name}"
+        assert env["client"].put(url, content=data, headers=inspector).status_code == 201
+    return _run(env, ident)
+
+
+def test_chips_answering_from_shenzhen_put_the_facility_balance_in_question(
+    env: dict[str, Any],
+) -> None:
+    done = _location(env, at=(22.543, 114.058))
+    assert done["verdict"] == "inconsistent"
+    flags = [f for f in _findings(env, "facility:sc-jb-1")
+             if f["verifier"] == "registry.accountancy.location"]  # fmt: skip
+    assert len(flags) == 1
+    flag = flags[0]
+    assert flag["verdict"] == "inconsistent" and flag["severity"] == "high"
+    assert flag["refs"][:2] == [done["finding_leaf"], env["decl"]]
+    assert flag["statistic"]["book_total"] == 4000
+    assert "4,000 chips the book holds at facility sc-jb-1 (MY)" in flag["explanation"]
+    balances = env["client"].get("/v1/balances/facilities").json()
+    row = next(b for b in balances if b["facility_id"] == "sc-jb-1")
+    assert row["flags"] == [flag["leaf_index"]]
+    page = env["client"].get("/balances?lang=zh").text
+    assert f'href="/entries/{flag["leaf_index"]}"' in page and "存疑" in page
+    # the finding's "rests on" link leads to the inspection, not to a missing declaration
+    resp = env["client"].get(f"/entries/{done['finding_leaf']}", follow_redirects=False)
+    assert resp.status_code == 303
+    assert resp.headers["location"] == f"/inspections/{done['inspection_id']}"
+
+
+def test_an_inconclusive_location_flags_nothing(env: dict[str, Any]) -> None:
+    done = _location(env, at=(1.49, 103.74))  # Johor Bahru itself: 20 km from Singapore
+    assert done["verdict"] == "inconclusive"
+    assert not [f for f in _findings(env, "facility:sc-jb-1")
+                if f["verifier"] == "registry.accountancy.location"]  # fmt: skip
+    balances = env["client"].get("/v1/balances/facilities").json()
+    assert next(b for b in balances if b["facility_id"] == "sc-jb-1")["flags"] == []
+
+
+def test_a_recording_pass_after_a_crash_files_nothing_twice(env: dict[str, Any]) -> None:
+    """The crash this stands for: the findings were appended, the row not yet marked."""
+    done = _location(env, at=(22.543, 114.058))
+    reg = env["reg"]
+    size = reg.reader().size
+    with reg.engine.begin() as conn:
+        conn.execute(
+            update(db.inspections)
+            .where(db.inspections.c.inspection_id == done["inspection_id"])
+            .values(state="decided")
+        )
+    again = reg.record_inspections()
+    assert again == [
+        {"inspection_id": done["inspection_id"], "leaf_index": done["finding_leaf"],
+         "consequences": []}
+    ]  # fmt: skip
+    assert reg.reader().size == size
+
+
+@pytest.mark.parametrize("parent_flop", [3e26, 1e18])
+def test_a_release_derived_from_a_covered_model_is_flagged_under_its_rule_sets(
+    env: dict[str, Any],
+    models: dict[str, Path],
+    transcript: tuple[Path, dict[str, Any]],
+    parent_flop: float,
+) -> None:
+    h = env["h"]
+    parent, child = models["parent"].read_bytes(), models["derived"].read_bytes()
+    h.party("lab-p", country="US")
+    h.file("lab-p", "facility", {"facility_id": "f-p", "name": "P", "country": "US"})
+    run = {"run_id": "P-1", "facility_id": "f-p", "chip": "H100-SXM", "chip_count": 16384}
+    h.file("lab-p", "training_run", {**run, "phase": "start", "date": "2026-01-10"})
+    h.file("lab-p", "training_run", {
+        **run, "phase": "completion", "date": "2026-04-20", "chip_hours": 1.3e8,
+        "compute_flop": parent_flop,
+    })  # fmt: skip
+    ref = h.file("lab-p", "model_release", {
+        "model_name": "parent-1", "run_id": "P-1", "date": "2026-05-02", "open_weights": False,
+        "training_compute_flop": parent_flop, "weights_sha256": sha256(parent),
+        "origin": "scratch",
+    })["leaf_index"]  # fmt: skip
+    rel = h.file("lab-a", "model_release", {
+        "model_name": "child-1", "run_id": "R-1", "date": "2026-05-31", "open_weights": True,
+        "training_compute_flop": transcript[1]["declared_training_flops"],
+        "weights_sha256": sha256(child), "origin": "scratch",
+    })["leaf_index"]  # fmt: skip
+    env["decl"] = rel
+    ident = _open(env, "provenance", reference=ref)["inspection_id"]
+    assert _upload(env, ident, "weights", child).status_code == 201
+    inspector = {"authorization": f"Bearer {env['token']}"}
+    url = f"/v1/inspections/{ident}/evidence/reference"
+    assert env["client"].put(url, content=parent, headers=inspector).status_code == 201
+    done = _run(env, ident)
+    assert done["verdict"] == "inconsistent"
+    flags = [f for f in _findings(env, "model:lab-a:child-1")
+             if f["verifier"] == "registry.rules.provenance"]  # fmt: skip
+    if parent_flop < 1e25:  # the parent is covered by no clause: nothing to inherit
+        assert flags == []
+        return
+    assert len(flags) == 1
+    stat = flags[0]["statistic"]
+    assert flags[0]["refs"] == [done["finding_leaf"], rel, ref]
+    assert {"ca-sb53-2025", "eu-ai-act-2024", "agreement-illustrative-v1"} <= set(stat["rule_sets"])
+    # indicative guidance is not a control
+    assert "eu-gpai-guidelines-2025" not in stat["rule_sets"]
+    assert stat["declared_origin"] == "trained from scratch"
+    assert "derives from parent-1" in flags[0]["explanation"]
+
+
+@pytest.mark.parametrize("declared", ["no", "by the provider only", "by the customer"])
+def test_undeclared_split_run_names_the_provider_and_asks_the_customer(
+    env: dict[str, Any], declared: str
+) -> None:
+    h = env["h"]
+    h.party("straits", country="MY", role="cloud")
+    h.party("nimbus", country="SG")
+    site = h.file("straits", "facility", {"facility_id": "sc-jb-1", "name": "JB", "country": "MY"})
+    if declared == "by the provider only":
+        h.file("straits", "compute_report", {
+            "facility_id": "sc-jb-1", "period_start": "2025-06-01", "date": "2026-05-31",
+            "threshold_flop": 1e26, "runs": [{
+                "customer": "nimbus", "accounts": ["nimbus-a", "nimbus-b"], "chip": "H100",
+                "chip_count": 16384, "start": "2025-06-01", "end": "2026-05-06",
+                "compute_flop": 2e26}],
+        })  # fmt: skip
+    if declared == "by the customer":
+        h.file("nimbus", "facility", {"facility_id": "nb-1", "name": "N", "country": "SG"})
+        run = {"run_id": "T-1", "facility_id": "nb-1", "chip": "H100-SXM", "chip_count": 16384}
+        h.file("nimbus", "training_run", {**run, "phase": "start", "date": "2025-06-01"})
+        h.file("nimbus", "training_run", {**run, "phase": "completion", "date": "2026-05-06",
+                                          "chip_hours": 1.3e8, "compute_flop": 2.0e26})  # fmt: skip
+    env["decl"] = site["leaf_index"]
+    ident = _open(env, "telemetry")["inspection_id"]
+    export, kyc = split_run_export()
+    assert _upload(env, ident, "export", export, party="straits").status_code == 201
+    assert _upload(env, ident, "accounts", kyc, party="straits").status_code == 201
+    done = _run(env, ident)
+    customer = [f for f in _findings(env, "party:nimbus")
+                if f["verifier"] == "registry.accountancy.telemetry"]  # fmt: skip
+    provider = [f for f in _findings(env, "party:straits")
+                if f["verifier"] == "registry.accountancy.telemetry"]  # fmt: skip
+    if declared == "by the customer":
+        assert done["verdict"] == "consistent"
+        assert customer == [] and provider == []
+        return
+    assert done["verdict"] == "inconsistent"
+    assert len(customer) == 1
+    # the customer is named on the provider's word alone: a question, not a violation
+    assert customer[0]["verdict"] == "inconclusive"
+    assert customer[0]["statistic"]["attributed_by"] == "straits"
+    assert customer[0]["statistic"]["accounts"] == ["nimbus-a", "nimbus-b"]
+    if declared == "by the provider only":
+        assert provider == []
+    else:
+        assert len(provider) == 1 and provider[0]["verdict"] == "inconsistent"
+        assert "compute reports do not list them" in provider[0]["explanation"]
