@@ -237,7 +237,8 @@ def demo(
     """Build the demonstration year (fresh keys under OUT/keys), print what it found, exit."""
     from accord.registry.demo import build, summary
 
-    built = build(out, seeded=seeded)
+    with console.status("building the demonstration year and running its inspections…"):
+        built = build(out, seeded=seeded)
     try:
         info = summary(built.registry)
     finally:
@@ -250,6 +251,12 @@ def demo(
         f"root {info['root']}"
     )
     console.print(f"findings by severity: {info['findings_by_severity']}")
+    for i in info["inspections"]:
+        console.print(
+            f"inspection {i['inspection_id']}: {i['verifier']} of declaration "
+            f"{i['declaration']} — {i['verdict'] or i['state']} (finding {i['finding_leaf']})",
+            highlight=False,
+        )
     for f in info["high"]:
         console.print(f"[bold red]{f['subject']}[/]: {f['explanation']}", highlight=False)
     console.print(f"browse it: accord serve --demo --var {out}")

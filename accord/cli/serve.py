@@ -96,7 +96,14 @@ def register(app: typer.Typer) -> None:
             out = var if (var / "keys").is_dir() else var / "demo"
             # A demo built before is reopened as it was: deleting it would let the same
             # log key sign a different tree of a size it already signed.
-            built = open_demo(out, db) or build(out, db)
+            built = open_demo(out, db)
+            if built is None:
+                typer.echo(
+                    "building the demonstration year and running its five inspections "
+                    "(under a minute on two cores)…",
+                    err=True,
+                )
+                built = build(out, db)
             registry = built.registry
             info = summary(registry)
         else:

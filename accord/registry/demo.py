@@ -12,8 +12,15 @@ Every build makes fresh keys (the log's, the witnesses' and each party's), kept 
 0600 under the demo directory, so nobody else can file as a demo party or sign a demo
 checkpoint. Serving the same directory again reopens that registry as it was: a log key
 never signs two different trees of one size. ``seeded=True`` derives every key from a
-public seed instead, so two builds give the same root hash (for tests and documentation;
-such keys protect nothing).
+public seed instead, so two builds file the same declarations (for tests and documentation;
+such keys protect nothing); the inspections that follow draw their ids at random, as real
+ones must, so only a build without them repeats its root hash exactly.
+
+The year ends with five inspections on real evidence (:mod:`accord.registry.demo_inspections`):
+Frontier Labs' probe run replays consistent; Dragon AI's transcript shows three times the
+compute it declared; Dragon-3, declared as trained from scratch, derives from Frontier-7; the
+Johor Bahru responders answer from China; and Straits Cloud's own Slurm export shows a
+customer run above the agreement's threshold, split over two accounts, that nobody declared.
 """
 
 from __future__ import annotations
@@ -439,6 +446,7 @@ class Demo:
     clock: DemoClock
     keys: dict[str, Signer] = field(default_factory=dict)
     receipts: list[dict[str, Any]] = field(default_factory=list)
+    inspections: list[dict[str, Any]] = field(default_factory=list)
 
 
 def demo_settings(
@@ -485,9 +493,15 @@ def open_demo(out: Path, db_url: str | None = None) -> Demo | None:
     return demo
 
 
-def build(out: Path, db_url: str | None = None, seeded: bool = False) -> Demo:
-    """Load the scenario into a fresh registry under ``out`` (refuses a non-empty log)."""
+def build(
+    out: Path, db_url: str | None = None, seeded: bool = False, inspections: bool = True
+) -> Demo:
+    """Load the scenario into a fresh registry under ``out`` (refuses a non-empty log), then,
+    with ``inspections``, run the year's five inspections on real evidence (about a minute
+    on two cores; :mod:`accord.registry.demo_inspections`)."""
     from accord.errors import AccordError
+    from accord.registry import demo_inspections
+    from accord.registry.demo_evidence import prepare
 
     out.mkdir(parents=True, exist_ok=True)
     if (out / "ledger.sqlite").exists() or (out / "keys").exists():
@@ -503,7 +517,13 @@ def build(out: Path, db_url: str | None = None, seeded: bool = False) -> Demo:
         key = _key(out, pid, ALG_ED25519, seeded)
         demo.keys[pid] = key
         registry.register_party(pid, name, role, country, key.verifier.vkey)
-    for number, (day, party, kind, body) in enumerate(scenario()):
+    items = scenario()
+    evidence = None
+    if inspections:
+        responder = _key(out, "responder.sc-jb-1", ALG_ED25519, seeded)
+        evidence = prepare(out / "evidence", responder)
+        items = demo_inspections.amend(items, evidence)
+    for number, (day, party, kind, body) in enumerate(items):
         when = dt.datetime.fromisoformat(day).replace(hour=9, minute=number % 60, tzinfo=dt.UTC)
         clock.fixed = when
         nonce = base64.urlsafe_b64encode(
@@ -514,8 +534,18 @@ def build(out: Path, db_url: str | None = None, seeded: bool = False) -> Demo:
     clock.fixed = dt.datetime(2026, 12, 31, 18, 0, tzinfo=dt.UTC)
     registry.run_accountancy()
     registry.publish()
+    if evidence is not None:
+        demo.inspections = demo_inspections.inspect(registry, evidence, demo.receipts, items)
+        registry.publish()
     clock.fixed = None
     return demo
+
+
+SUMMARY_FIELDS = ("inspection_id", "verifier", "declaration", "state", "verdict", "finding_leaf")
+
+
+def _recorded_order(item: dict[str, Any]) -> tuple[bool, int, str]:
+    return (item["finding_leaf"] is None, item["finding_leaf"] or 0, str(item["opened_at"]))
 
 
 def summary(registry: Registry) -> dict[str, Any]:
@@ -528,7 +558,13 @@ def summary(registry: Registry) -> dict[str, Any]:
     for f in every["items"]:
         by_severity[f["severity"]] = by_severity.get(f["severity"], 0) + 1
     size, note = registry.latest_checkpoint()
+    from accord.registry import inspections as ins
+
+    listed = ins.listing(registry.engine, None, 50, 0)["items"]
     return {
+        "inspections": [
+            {k: i.get(k) for k in SUMMARY_FIELDS} for i in sorted(listed, key=_recorded_order)
+        ],
         "parties": len(registry.parties),
         "log_size": size,
         "root": note.decode().split("\n")[2],

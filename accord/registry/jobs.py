@@ -120,6 +120,11 @@ class Jobs:
 
     # -- the task -----------------------------------------------------------------------
 
+    def run_now(self, inspection_id: str) -> None:
+        """Run one inspection in this process, as a worker would (the demonstration year,
+        tests): claimed, heartbeating and decided exactly like a queued job."""
+        self._run(inspection_id)
+
     def _run(self, inspection_id: str) -> None:
         engine = self.engine()
         attempt = ins.claim(engine, inspection_id, self.lease)

@@ -166,9 +166,9 @@ MESSAGES: dict[str, MessageSpec] = {
         },
     ),
     "registry.inspection.unreported_run": MessageSpec(
-        "{provider}'s own telemetry of facility {facility} shows {runs} customer run(s) of up "
-        "to at least {flop} FLOP with no matching training-run declaration, and its compute "
-        "reports do not list them (log entry {leaf}).",
+        "{provider}'s own telemetry of facility {facility} shows {runs} customer run(s) with no "
+        "matching training-run declaration, the largest of at least {flop} FLOP, and its "
+        "compute reports do not list them (log entry {leaf}).",
         {"provider": "text", "facility": "text", "runs": "count", "flop": "text", "leaf": "text"},
     ),
 }

@@ -5,9 +5,9 @@ records (CSV ``account,org[,payment,ip,country]``, ``org`` the customer's regist
 id). The runs are matched against the registry's own ``training_run`` declarations as they
 stood at the inspection's beacon checkpoint (so a run declared after the inspection opened
 cannot cover it, and a reproduction sees the same declarations). The finding is
-``accord.verify.telemetry.scan``'s judgment of each customer entity above the reporting
-threshold; the recorded verdict is the worst of them, with each entity's finding kept in
-the statistic.
+``accord.verify.telemetry.scan``'s judgment of each customer entity above the agreement's
+declaration threshold (10^25 FLOP, clause A-2); the recorded verdict is the worst of them,
+with each entity's finding kept in the statistic.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 from accord.errors import AccordError
 from accord.model.finding import Finding, Severity, Verdict
 from accord.registry.evidence import EvidenceError
+from accord.registry.findings import AGREEMENT
 
 MAX_EXPORT_BYTES = 64 << 20
 ORDER = {Verdict.INCONSISTENT: 0, Verdict.INCONCLUSIVE: 1, Verdict.CONSISTENT: 2}
@@ -95,7 +96,12 @@ def run_telemetry(
 ) -> Finding:
     from accord.verify.telemetry.ingest.slurm import parse_sacct
     from accord.verify.telemetry.registry import DeclaredRun, MemoryDeclarations
-    from accord.verify.telemetry.scan import scan
+    from accord.verify.telemetry.scan import ScanConfig, scan
+    from accord.verify.telemetry.thresholds import rule_threshold
+
+    # The agreement's own declaration threshold: a run above it that nobody declared is what
+    # the registry exists to find (the scan's default is a national frontier-model line).
+    threshold, source = rule_threshold(AGREEMENT)
 
     body = case.body
     facility, country = str(body.get("facility_id")), str(body.get("country"))
@@ -111,7 +117,8 @@ def run_telemetry(
     runs = MemoryDeclarations(DeclaredRun.model_validate(r) for r in case.runs)
     progress("scanning", 0, 1)
     try:
-        result = scan(records, runs, kyc=kyc, screening_list=None)
+        result = scan(records, runs, ScanConfig(threshold=threshold, threshold_source=source),
+                      kyc=kyc, screening_list=None)  # fmt: skip
     except AccordError as err:
         raise EvidenceError(
             "evidence.export", f"cannot be scanned ({err.field}: {err.problem})"

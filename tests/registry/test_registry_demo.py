@@ -7,7 +7,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from fastapi.testclient import TestClient
+
+from accord.registry.api import create_app
 from accord.registry.demo import build, summary
 from accord.registry.openapi import render
 
@@ -17,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_demo_is_deterministic_and_finds_the_diversion(tmp_path: Path) -> None:
     roots = []
     for name in ("one", "two"):
-        built = build(tmp_path / name, seeded=True)
+        built = build(tmp_path / name, seeded=True, inspections=False)
         try:
             info = summary(built.registry)
         finally:
@@ -27,6 +31,47 @@ def test_demo_is_deterministic_and_finds_the_diversion(tmp_path: Path) -> None:
     subjects = {f["subject"] for f in info["high"]}
     assert {"facility:sc-jb-1", "transfer:T-2026-004"} <= subjects
     assert [f["subject"] for f in info["inconsistent"]] == ["facility:sc-jb-1"]
+
+
+def test_demo_year_is_verified_end_to_end(tmp_path: Path) -> None:
+    """Five real verifier runs: each verdict, and what each feeds into the accountancy."""
+    built = build(tmp_path / "demo")
+    try:
+        info = summary(built.registry)
+        client = TestClient(create_app(built.registry))
+        findings = client.get("/v1/findings", params={"limit": 500}).json()["items"]
+        balances = client.get("/v1/balances/facilities").json()
+        pages = {
+            i["inspection_id"]: client.get(f"/inspections/{i['inspection_id']}?lang=zh").text
+            for i in info["inspections"]
+        }
+    finally:
+        built.registry.close()
+    got = [(i["verifier"], i["state"], i["verdict"]) for i in info["inspections"]]
+    assert got == [
+        ("training", "recorded", "consistent"),
+        ("training", "recorded", "inconsistent"),
+        ("provenance", "recorded", "inconsistent"),
+        ("telemetry", "recorded", "inconsistent"),
+        ("location", "recorded", "inconsistent"),
+    ]
+    by_verifier: dict[str, list[dict[str, Any]]] = {}
+    for f in findings:
+        by_verifier.setdefault(f["verifier"], []).append(f)
+    runs = {f["subject"]: f for f in by_verifier["verify.training"]}
+    assert runs["run:frontier-us:frontier-7-probe"]["verdict"] == "consistent"
+    assert "compute check failed" in runs["run:dragon-ai:dragon-3-probe"]["explanation"]
+    [controls] = by_verifier["registry.rules.provenance"]
+    assert controls["subject"] == "model:dragon-ai:Dragon-3"
+    assert "eu-ai-act-2024" in controls["statistic"]["rule_sets"]
+    [balance] = by_verifier["registry.accountancy.location"]
+    assert balance["subject"] == "facility:sc-jb-1"
+    site = next(b for b in balances if b["facility_id"] == "sc-jb-1")
+    assert site["flags"] == [balance["leaf_index"]]
+    telemetry = {f["subject"]: f["verdict"] for f in by_verifier["registry.accountancy.telemetry"]}
+    assert telemetry == {"party:straits-cloud": "inconsistent", "party:dragon-ai": "inconclusive"}
+    for page in pages.values():
+        assert "accord inspect reproduce" in page
 
 
 def test_cli_demo_prints_summary(tmp_path: Path) -> None:
@@ -43,13 +88,17 @@ def test_cli_demo_prints_summary(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
-    assert info["findings_by_severity"]["high"] == 2
+    assert [i["verdict"] for i in info["inspections"]] == [
+        "consistent", "inconsistent", "inconsistent", "inconsistent", "inconsistent",
+    ]  # fmt: skip
+    subjects = {f["subject"] for f in info["high"]}
+    assert {"facility:sc-jb-1", "transfer:T-2026-004", "model:dragon-ai:Dragon-3"} <= subjects
     again = subprocess.run(
         [sys.executable, "-m", "accord.cli.main", "registry", "demo", "--out", str(tmp_path / "d")],
         capture_output=True,

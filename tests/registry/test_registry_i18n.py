@@ -233,9 +233,9 @@ def test_english_is_the_sentence_the_f_strings_wrote(
             ),
         ),
         (
-            f"{party}'s own telemetry of facility {fid} shows {received:,} customer run(s) of up "
-            f"to at least {clause} FLOP with no matching training-run declaration, and its "
-            f"compute reports do not list them (log entry {as_of}).",
+            f"{party}'s own telemetry of facility {fid} shows {received:,} customer run(s) with "
+            f"no matching training-run declaration, the largest of at least {clause} FLOP, and "
+            f"its compute reports do not list them (log entry {as_of}).",
             message(
                 "registry.inspection.unreported_run",
                 provider=party,

@@ -217,6 +217,14 @@ class LandmarkStation:
         self._pending.add(nonce)
         return Challenge(self.landmark_id, nonce)
 
+    def issue(self, nonce: bytes) -> Challenge:
+        """A challenge with a nonce drawn elsewhere (an inspection derives its nonces from a
+        log checkpoint, so nobody can answer them early), pending like one of our own."""
+        if len(nonce) != NONCE_BYTES:
+            raise IntegrityError("nonce", f"must be {NONCE_BYTES} bytes")
+        self._pending.add(nonce)
+        return Challenge(self.landmark_id, nonce)
+
     def complete(
         self, challenge: Challenge, frame: bytes, target_key: bytes, sent_ns: int, received_ns: int
     ) -> MeasurementRecord:
