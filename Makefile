@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# The demo needs the registry's server only; tests need every extra (torch, Spark, ...).
-DEMO_EXTRAS ?= server
+# The demo needs the server and the verifiers it runs (torch, DuckDB); tests need every extra.
+DEMO_EXTRAS ?= server,torch,provenance,telemetry
 TEST_EXTRAS ?= dev,server,postgres,torch,provenance,location,telemetry,spark,guard
 
 .PHONY: setup demo walkthrough test lint typecheck check bench clean

@@ -1,10 +1,12 @@
 """Inspections end to end: evidence upload to recorded finding, per verifier.
 
 Runs a real server process and one `accord worker` process (SQLite under a temp dir),
-files the declarations, opens an inspection per verifier, uploads the evidence (a
-40-step transcript of the small MLP task; a tiny GPT derived from another party's), and
-times from the start of the upload to the moment the finding is in the log (the API says
-``recorded``). Reports each time and, as the baseline, a bare evidence upload's time.
+files the declarations, opens an inspection per verifier, uploads the demonstration year's
+evidence (:mod:`accord.registry.demo_evidence`: a 60-step transcript of the small MLP task, a
+small GPT derived from another party's, twelve landmarks' challenges timed with real
+WonderProxy RTTs, a Slurm export with a split run), and times from the start of the upload
+to the moment the finding is in the log (the API says ``recorded``). Reports each time and,
+as the baseline, a bare evidence upload's time.
 
     python -m benchmarks.bench_inspections [--repeat 2] [--throughput 20 --workers 2]
 
@@ -33,19 +35,17 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "registry"))
 
 from conftest import ROOT, start_server, stop_server
-from inspection_helpers import (
-    completion,
-    location_evidence,
-    record_transcript,
-    sha256,
-    tar_dir,
-    tiny_models,
-    upload_headers,
-)
+from inspection_helpers import completion, sha256, upload_headers
 from registry_helpers import facility, register, signed
 
 from accord.ledger import Signer
 from accord.ledger.note import ALG_ED25519
+from accord.registry.demo_evidence import (
+    DemoEvidence,
+    location_evidence,
+    prepare,
+    telemetry_evidence,
+)
 from accord.registry.verifiers import beacon_bytes
 
 
@@ -77,10 +77,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        summary = record_transcript(root / "run")
-        archive = tar_dir(root / "run")
-        models = tiny_models(root / "models")
-        parent, child = models["parent"].read_bytes(), models["derived"].read_bytes()
+        ev = prepare(root / "evidence", Signer.generate("resp.f-my", ALG_ED25519))
+        archive = ev.archives["frontier-7-probe"]
         var = root / "var"
         server = start_server(var)
         worker = subprocess.Popen(
@@ -101,7 +99,7 @@ def main() -> None:
             start_new_session=True,
         )
         try:
-            results = run(server, summary, archive, parent, child, args.repeat)
+            results = run(server, ev, args.repeat)
             if args.throughput:
                 results["throughput"] = throughput(server, archive, args.throughput, args.workers)
         finally:
@@ -111,9 +109,12 @@ def main() -> None:
     print(json.dumps(results, indent=2))
 
 
-def run(
-    server: Any, summary: dict[str, Any], archive: bytes, parent: bytes, child: bytes, repeat: int
-) -> dict[str, Any]:
+def run(server: Any, ev: DemoEvidence, repeat: int) -> dict[str, Any]:
+    summary = ev.transcripts["frontier-7-probe"]
+    archive = ev.archives["frontier-7-probe"]
+    parent, child = ev.weights["Frontier-7"], ev.weights["Dragon-3"]
+    assert ev.responder is not None
+    responder = ev.responder
     today = dt.datetime.now(dt.UTC).date()
     auth = {"authorization": f"Bearer {server.token}"}
     with server.client() as client:
@@ -128,7 +129,7 @@ def run(
         post(lab, "facility", facility("f-lab"))
         post(other, "facility", facility("f-b", "CN"))
         run = {"facility_id": "f-lab", "chip": "H100-SXM", "chip_count": 8}
-        post(lab, "training_run", {**run, "run_id": "R-1", "phase": "start",
+        post(lab, "training_run", {**run, "run_id": summary["run_id"], "phase": "start",
                                    "date": str(today - dt.timedelta(days=9))})  # fmt: skip
         decl = post(lab, "training_run", completion(summary, str(today)))
         brun = {"facility_id": "f-b", "chip": "H100-SXM", "chip_count": 8, "run_id": "P-1"}
@@ -140,11 +141,11 @@ def run(
             "model_name": "parent-1", "run_id": "P-1", "date": days[2],
             "open_weights": True, "training_compute_flop": 1e18, "weights_sha256": sha256(parent),
             "origin": "scratch"})  # fmt: skip
-        responder = Signer.generate("resp.f-my", ALG_ED25519)
         site = post(other, "facility", {"facility_id": "f-my", "name": "JB", "country": "MY",
                                         "responder_keys": [responder.verifier.vkey]})  # fmt: skip
         rel = post(lab, "model_release", {
-            "model_name": "child-1", "run_id": "R-1", "date": str(today), "open_weights": True,
+            "model_name": "child-1", "run_id": summary["run_id"], "date": str(today),
+            "open_weights": True,
             "training_compute_flop": summary["declared_training_flops"],
             "weights_sha256": sha256(child), "origin": "scratch"})  # fmt: skip
 
@@ -183,7 +184,7 @@ def run(
                 "/v1/inspections", json={"declaration": site, "verifier": "location"}, headers=auth
             ).json()
             beacon = beacon_bytes(ident["beacon"]["root"], ident["inspection_id"])
-            landmarks, records = location_evidence(beacon, responder, at=(22.543, 114.058))
+            landmarks, records = location_evidence(beacon, responder)
             start = time.perf_counter()
             for name, data in (("landmarks", landmarks), ("measurements", records)):
                 url = f"/v1/inspections/{ident['inspection_id']}/evidence/{name}"
@@ -191,6 +192,11 @@ def run(
             up = time.perf_counter() - start
             done = _wait(client, ident["inspection_id"])
             out["runs"].append(_row("location", up, time.perf_counter() - start, done))
+            export, kyc = telemetry_evidence()
+            up, total, done = inspect(
+                "telemetry", site, [("export", export, False), ("accounts", kyc, False)]
+            )
+            out["runs"].append(_row("telemetry", up, total, done))
         return out
 
 

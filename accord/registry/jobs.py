@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 
 from accord.errors import AccordError
 from accord.registry import db
+from accord.registry import inspection_state as state
 from accord.registry import inspections as ins
 from accord.registry.evidence import EvidenceError, EvidenceStore
 from accord.registry.verifiers import run as run_verifier
@@ -112,9 +113,9 @@ class Jobs:
     def sweep(self) -> list[str]:
         """Queue again what a dead worker or a lost message left behind."""
         engine = self.engine()
-        found = ins.stale(engine, self.lease, requeue_after=max(60.0, 4 * self.lease))
+        found = state.stale(engine, self.lease, requeue_after=max(60.0, 4 * self.lease))
         for ident in found:
-            ins.touch_enqueued(engine, ident)
+            state.touch_enqueued(engine, ident)
             self.enqueue(ident)
         return found
 
@@ -127,7 +128,7 @@ class Jobs:
 
     def _run(self, inspection_id: str) -> None:
         engine = self.engine()
-        attempt = ins.claim(engine, inspection_id, self.lease)
+        attempt = state.claim(engine, inspection_id, self.lease)
         if attempt is None:
             return
         stop = threading.Event()
@@ -135,7 +136,7 @@ class Jobs:
         def heartbeat() -> None:
             while not stop.wait(max(0.2, self.lease / 3)):
                 try:
-                    ins.beat(engine, inspection_id)
+                    state.beat(engine, inspection_id)
                 except Exception:  # a missed beat only shortens the lease
                     log.exception("heartbeat failed")
 
@@ -148,12 +149,12 @@ class Jobs:
             from huey.exceptions import TaskTimeout
 
             if isinstance(err, TaskTimeout):
-                ins.fail(engine, inspection_id, f"the verifier ran past {self.timeout} s", False)
+                state.fail(engine, inspection_id, f"the verifier ran past {self.timeout} s", False)
                 return
             reason = f"attempt {attempt} failed: {type(err).__name__}: {str(err)[:300]}"
             log.exception("inspection %s: %s", inspection_id, reason)
             retry = attempt < ins.MAX_ATTEMPTS
-            ins.fail(engine, inspection_id, reason, retry)
+            state.fail(engine, inspection_id, reason, retry)
             if retry:
                 raise  # huey schedules the retry with backoff
         finally:
@@ -177,20 +178,20 @@ class Jobs:
             now = time.monotonic()
             if now - last[0] >= 0.5 or done >= total:
                 last[0] = now
-                ins.beat(engine, inspection_id, stage, done / total if total else 0.0)
+                state.beat(engine, inspection_id, stage, done / total if total else 0.0)
 
         figures: dict[str, str] = {}
         try:
             finding = run_verifier(case, paths, work, progress, figures)
         except EvidenceError as err:
             reason = f"{err.field}: {err.problem}" + (f" ({err.fix})" if err.fix else "")
-            ins.fail(engine, inspection_id, reason, retry=False)
+            state.fail(engine, inspection_id, reason, retry=False)
             return
         except AccordError as err:  # the verifier refused its inputs: not worth a retry
-            ins.fail(engine, inspection_id, f"{err.field}: {err.problem}", retry=False)
+            state.fail(engine, inspection_id, f"{err.field}: {err.problem}", retry=False)
             return
         refs = [case.declaration] + ([case.reference] if case.reference is not None else [])
-        ins.decide(engine, inspection_id, finding, refs, figures)
+        state.decide(engine, inspection_id, finding, refs, figures)
 
 
 def run_worker(db_url: str, var: Path, workers: int = 1, lease: float = DEFAULT_LEASE) -> None:

@@ -1136,10 +1136,11 @@ class Registry:
         The key ``inspection:<id>`` is checked against the finding keys rebuilt from the log
         itself, so a finding appended just before a crash is found, not appended again.
         """
+        from accord.registry import inspection_state as state
         from accord.registry import inspections as ins
         from accord.registry.consequences import consequences
 
-        todo = ins.decided(self.engine)
+        todo = state.decided(self.engine)
         if not todo:
             return []
 
@@ -1150,7 +1151,7 @@ class Registry:
                     out.append(record_one(item))
                 except Exception as err:  # one bad result must not hold up the others
                     log.exception("inspection %s could not be recorded", item["inspection_id"])
-                    ins.fail_decided(
+                    state.fail_decided(
                         self.engine,
                         item["inspection_id"],
                         f"the finding could not be recorded ({type(err).__name__}: "
@@ -1172,7 +1173,7 @@ class Registry:
                 finding = Finding.model_validate(result["finding"])
                 hashes = {f"leaf:{i}": leaf_hash(self.log.entry(i)).hex() for i in refs}
                 finding = finding.model_copy(update={"evidence": {**finding.evidence, **hashes}})
-                entry = ins.finding_leaf(key, refs, finding, self.settings.log_key)
+                entry = state.finding_leaf(key, refs, finding, self.settings.log_key)
                 leaf = self.log.append_many([entry])[0]
                 self.finding_keys.add(stored)
                 self._index([(leaf, entry)])
@@ -1188,7 +1189,7 @@ class Registry:
                 drawn = self._append_findings(consequences(self.book, case, recorded, leaf))
             except Exception:  # the finding is on the record: say so, and log the fault
                 log.exception("inspection %s: its consequences could not be drawn", ident)
-            ins.mark_recorded(self.engine, ident, leaf)
+            state.mark_recorded(self.engine, ident, leaf)
             return {
                 "inspection_id": ident,
                 "leaf_index": leaf,

@@ -164,7 +164,7 @@ def test_a_lost_queue_message_is_found_by_the_sweep(tmp_path: Path, backend: str
     PostgreSQL the queue lives in the registry's own database."""
     from conftest import pg_dsn, reset_pg
 
-    from accord.registry import inspections as ins
+    from accord.registry import inspection_state as state
     from accord.registry.jobs import Jobs
     from accord.registry.server import settings_for
     from accord.registry.service import Registry
@@ -197,7 +197,7 @@ def test_a_lost_queue_message_is_found_by_the_sweep(tmp_path: Path, backend: str
         assert jobs.sweep() == ["ins-00000000000000aa"]
         assert jobs.huey.pending_count() == 1
         assert jobs.sweep() == []  # its enqueue time was renewed
-        assert ins.claim(reg.engine, "ins-00000000000000aa", 1.0) == 1
-        assert ins.claim(reg.engine, "ins-00000000000000aa", 1.0) is None  # one claim only
+        assert state.claim(reg.engine, "ins-00000000000000aa", 1.0) == 1
+        assert state.claim(reg.engine, "ins-00000000000000aa", 1.0) is None  # one claim only
     finally:
         reg.close()
