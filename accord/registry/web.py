@@ -31,6 +31,7 @@ from accord.registry.accountancy import (
 from accord.registry.charts import line_chart
 from accord.registry.receipts import ReceiptCheck, check_receipt
 from accord.registry.service import Registry, RegistryError
+from accord.registry.verifiers import KINDS
 from accord.registry.web_inspections import add_inspection_pages
 
 _ENV = Environment(
@@ -150,6 +151,7 @@ def add_pages(app: FastAPI, registry: Registry) -> None:
             ),
             proof_text="\n".join(receipt["inclusion_proof"]),
             inspections=inspections.listing(registry.engine, leaf_index, 50, 0)["items"],
+            verifiers=[v for v, k in KINDS.items() if k == signed.declaration.kind.value],
         )
 
     add_inspection_pages(app, registry, render)

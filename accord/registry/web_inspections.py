@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Form, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from accord.errors import AccordError
 from accord.registry import i18n
 from accord.registry import inspections as ins
 from accord.registry.charts import bar_chart, timeline_chart
@@ -103,6 +104,37 @@ def add_inspection_pages(
         return render(
             request, "inspections.html", items=ins.listing(registry.engine, None, 200, 0)["items"]
         )
+
+    @app.post(
+        "/declarations/{leaf_index}/inspections",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
+    def open_from_form(
+        request: Request,
+        leaf_index: Annotated[int, PathParam(ge=0, lt=1 << 62)],
+        verifier: Annotated[str, Form(max_length=32)] = "",
+        reference: Annotated[str, Form(max_length=20)] = "",
+        token: Annotated[str, Form(max_length=200)] = "",
+    ) -> Response:
+        """The inspectorate opens an inspection from the declaration's page. The token is a
+        form field, never a cookie, so no other site can open one with a visitor's rights."""
+        problem = None
+        if registry.token_scope(token.strip()) != "inspector":
+            problem = ("token", "is not a valid inspector token", "paste an inspector token")
+        elif reference.strip() and not reference.strip().isdigit():
+            problem = ("reference", "must be a leaf index (a whole number)", None)
+        else:
+            ref = int(reference) if reference.strip() else None
+            try:
+                opened = ins.open_inspection(registry, leaf_index, verifier, ref)
+            except AccordError as err:
+                problem = (err.field, err.problem, err.fix)
+            else:
+                return RedirectResponse(f"/inspections/{opened['inspection_id']}", 303)
+        page = render(request, "inspection_open.html", leaf_index=leaf_index, problem=problem)
+        page.status_code = 403 if problem[0] == "token" else 422
+        return page
 
     @app.get("/inspections/{inspection_id}", response_class=HTMLResponse, include_in_schema=False)
     def inspection(

@@ -75,6 +75,13 @@ def test_inspection_pages_in_two_languages(tmp_path: Path) -> None:
             assert page.locator("#inspection-summary").inner_text() == "结论: 不一致"
             page.goto(server.url + f"/declarations/{index}")
             assert "不一致" in page.locator("#declaration-inspections").inner_text()
+            # the inspectorate opens a second inspection from the page itself
+            page.click("#open-inspection summary")
+            page.select_option("select[name=verifier]", "telemetry")
+            page.fill("input[name=token]", server.token)
+            page.click("#open-inspection button")
+            assert page.url.startswith(server.url + "/inspections/ins-")
+            assert "等待" in page.locator("#inspection-state").inner_text()
             browser.close()
     finally:
         stop_server(server)

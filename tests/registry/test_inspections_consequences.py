@@ -196,3 +196,29 @@ def test_undeclared_split_run_names_the_provider_and_asks_the_customer(
     else:
         assert len(provider) == 1 and provider[0]["verdict"] == "inconsistent"
         assert "compute reports do not list them" in provider[0]["explanation"]
+
+
+def test_the_inspectorate_opens_an_inspection_from_the_declaration_page(
+    env: dict[str, Any],
+) -> None:
+    client, decl = env["client"], env["decl"]
+    page = client.get(f"/declarations/{decl}?lang=zh").text
+    assert 'id="open-inspection"' in page and "核查员令牌" in page
+    url = f"/declarations/{decl}/inspections"
+    # no token, a wrong one, or a verifier that does not check this kind: said on the page
+    for form, status, said in (
+        ({"verifier": "training"}, 403, "inspector token"),
+        ({"verifier": "training", "token": "nope"}, 403, "inspector token"),
+        ({"verifier": "location", "token": env["token"]}, 422, "checks a facility"),
+        ({"verifier": "training", "token": env["token"], "reference": "x"}, 422, "leaf index"),
+    ):
+        resp = client.post(url, data=form, follow_redirects=False)
+        assert resp.status_code == status and said in resp.text, (form, resp.text[-400:])
+    assert client.get(f"/v1/inspections?declaration={decl}").json()["items"] == []
+    resp = client.post(
+        url, data={"verifier": "training", "token": env["token"]}, follow_redirects=False
+    )
+    assert resp.status_code == 303
+    ident = resp.headers["location"].removeprefix("/inspections/")
+    opened = client.get(f"/v1/inspections/{ident}").json()
+    assert opened["declaration"] == decl and opened["state"] == "awaiting_evidence"
