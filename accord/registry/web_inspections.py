@@ -119,7 +119,7 @@ def add_inspection_pages(
     ) -> Response:
         """The inspectorate opens an inspection from the declaration's page. The token is a
         form field, never a cookie, so no other site can open one with a visitor's rights."""
-        problem = None
+        problem: tuple[str, str, str | None] | None = None
         if registry.token_scope(token.strip()) != "inspector":
             problem = ("token", "is not a valid inspector token", "paste an inspector token")
         elif reference.strip() and not reference.strip().isdigit():
@@ -133,7 +133,7 @@ def add_inspection_pages(
             else:
                 return RedirectResponse(f"/inspections/{opened['inspection_id']}", 303)
         page = render(request, "inspection_open.html", leaf_index=leaf_index, problem=problem)
-        page.status_code = 403 if problem[0] == "token" else 422
+        page.status_code = 403 if problem is not None and problem[0] == "token" else 422
         return page
 
     @app.get("/inspections/{inspection_id}", response_class=HTMLResponse, include_in_schema=False)
