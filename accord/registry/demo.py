@@ -521,7 +521,7 @@ def build(
     evidence = None
     if inspections:
         responder = _key(out, "responder.sc-jb-1", ALG_ED25519, seeded)
-        evidence = prepare(out / "evidence", responder)
+        evidence = prepare(out / "demo-evidence", responder)
         items = demo_inspections.amend(items, evidence)
     for number, (day, party, kind, body) in enumerate(items):
         when = dt.datetime.fromisoformat(day).replace(hour=9, minute=number % 60, tzinfo=dt.UTC)
