@@ -24,10 +24,12 @@ recording pass) files nothing twice.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from accord.compute import Interval
+from accord.model.declaration import PARTY_PATTERN
 from accord.model.finding import Finding, Severity, Verdict
 from accord.registry.accountancy import balance_at
 from accord.registry.book import Book
@@ -195,7 +197,10 @@ def _telemetry(
             "reported_by_provider": bool(entity.get("reported_by_provider")),
             "inspection_finding": leaf,
         }
-        for customer in entity.get("customers") or []:
+        named = [str(c) for c in entity.get("customers") or []]
+        common["unnamed_customers"] = [c[:64] for c in named if not re.match(PARTY_PATTERN, c)]
+        # a name that cannot be a party id names no party: kept as the provider wrote it
+        for customer in (c for c in named if re.match(PARTY_PATTERN, c)):
             out.append(
                 NewFinding.of(
                     f"{key}:customer:{customer}:{accounts[0] if accounts else ''}",

@@ -222,3 +222,31 @@ def test_the_inspectorate_opens_an_inspection_from_the_declaration_page(
     ident = resp.headers["location"].removeprefix("/inspections/")
     opened = client.get(f"/v1/inspections/{ident}").json()
     assert opened["declaration"] == decl and opened["state"] == "awaiting_evidence"
+
+
+def test_a_customer_name_that_is_no_party_id_names_nobody() -> None:
+    """The provider's customer records are its own text: a name that cannot be a party id
+    (spaces, control characters, 300 characters) is kept as written and accuses nobody."""
+    from accord.model.finding import Finding, Severity, Verdict
+    from accord.registry.book import Book
+    from accord.registry.consequences import consequences
+    from accord.registry.verifiers import Case
+
+    odd = ["Dragon AI Ltd.", "x\x00y", "a" * 300]
+    stat = {"accounts": ["a1", "a2"], "flop_lo": 2e25, "flop_hi": 3e25}
+    entity = {"verdict": "inconsistent", "subject": "entity:e", "reported_by_provider": False,
+              "customers": [*odd, "dragon-ai"], "statistic": stat}  # fmt: skip
+    finding = Finding(subject="facility:f", verifier="verify.telemetry",
+                      verdict=Verdict.INCONSISTENT, severity=Severity.HIGH,
+                      statistic={"entities": [entity]})  # fmt: skip
+    case = Case("ins-00000000000000ab", "telemetry", 3, "cloud-a",
+                {"facility_id": "f", "country": "MY"}, None, None, 4, "00" * 32, {})  # fmt: skip
+    found = consequences(Book(), case, finding, 9)
+    assert sorted(f.finding.subject for f in found) == ["party:cloud-a", "party:dragon-ai"]
+    provider = next(f for f in found if f.finding.subject == "party:cloud-a")
+    assert provider.finding.statistic["runs"][0]["unnamed_customers"] == [
+        "Dragon AI Ltd.", "x\x00y", "a" * 64,
+    ]  # fmt: skip
+    # an inconclusive or consistent inspection raises nothing at all
+    for verdict in (Verdict.INCONCLUSIVE, Verdict.CONSISTENT):
+        assert consequences(Book(), case, finding.model_copy(update={"verdict": verdict}), 9) == []
