@@ -26,11 +26,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from accord.compute import Interval
 from accord.model.declaration import PARTY_PATTERN
-from accord.model.finding import Finding, Severity, Verdict
+from accord.model.finding import Finding, Message, Severity, Verdict
 from accord.registry.accountancy import balance_at
 from accord.registry.book import Book
 from accord.registry.findings import AGREEMENT, NewFinding
@@ -41,57 +42,66 @@ CONTROL_KINDS = frozenset({"threshold", "license"})
 """Rule clauses that bind a model (not exceptions, notes or classifications)."""
 
 
+@dataclass(frozen=True)
+class _Source:
+    """The recorded inspection finding a consequence rests on."""
+
+    case: Case
+    finding: Finding
+    leaf: int
+
+    def draw(
+        self,
+        suffix: str,
+        subject: str,
+        verifier: str,
+        statistic: dict[str, Any],
+        msg: Message,
+        verdict: Verdict = Verdict.INCONSISTENT,
+    ) -> NewFinding:
+        case = self.case
+        refs: tuple[int, ...] = (self.leaf, case.declaration)
+        refs += (case.reference,) if case.reference is not None else ()
+        return NewFinding.of(
+            f"inspection:{case.inspection_id}:{suffix}",
+            refs,
+            subject=subject,
+            verifier=verifier,
+            verdict=verdict,
+            severity=Severity.HIGH,
+            statistic={**statistic, "inspection_finding": self.leaf},
+            p_value=self.finding.p_value,
+            error_bound=self.finding.error_bound,
+            message=msg,
+        )
+
+
 def consequences(book: Book, case: Case, finding: Finding, leaf: int) -> list[NewFinding]:
     """The findings an inspection's recorded finding (log entry ``leaf``) raises."""
     if finding.verdict != Verdict.INCONSISTENT:
         return []
-    key = f"inspection:{case.inspection_id}"
-    refs = (leaf, case.declaration) + ((case.reference,) if case.reference is not None else ())
+    src = _Source(case, finding, leaf)
     if case.verifier == "location":
-        return _location(book, case, finding, key, refs, leaf)
+        return _location(book, src)
     if case.verifier == "provenance":
-        return _provenance(case, finding, key, refs, leaf)
+        return _provenance(src)
     if case.verifier == "telemetry":
-        return _telemetry(case, finding, key, refs, leaf)
+        return _telemetry(src)
     return []
 
 
-def _location(
-    book: Book, case: Case, finding: Finding, key: str, refs: tuple[int, ...], leaf: int
-) -> list[NewFinding]:
+def _location(book: Book, src: _Source) -> list[NewFinding]:
+    case = src.case
     fid, country = str(case.body.get("facility_id")), str(case.body.get("country"))
-    facility = book.facilities.get(fid)
     when = book.today or dt.date.today()
-    held = balance_at(book, fid, when) if facility is not None else {}
+    held = balance_at(book, fid, when) if fid in book.facilities else {}
     total = sum(held.values())
-    return [
-        NewFinding.of(
-            f"{key}:balance",
-            refs,
-            subject=f"facility:{fid}",
-            verifier="registry.accountancy.location",
-            verdict=Verdict.INCONSISTENT,
-            severity=Severity.HIGH,
-            statistic={
-                "facility_id": fid,
-                "party": case.party,
-                "country": country,
-                "as_of": str(when),
-                "book": held,
-                "book_total": total,
-                "inspection_finding": leaf,
-                "region": finding.statistic.get("region"),
-            },
-            error_bound=finding.error_bound,
-            message=message(
-                "registry.inspection.location_balance",
-                count=total,
-                facility=fid,
-                country=country,
-                leaf=str(leaf),
-            ),
-        )
-    ]
+    region = src.finding.statistic.get("region")
+    stat = {"facility_id": fid, "party": case.party, "country": country, "as_of": str(when),
+            "book": held, "book_total": total, "region": region}  # fmt: skip
+    msg = message("registry.inspection.location_balance", count=total, facility=fid,
+                  country=country, leaf=str(src.leaf))  # fmt: skip
+    return [src.draw("balance", f"facility:{fid}", "registry.accountancy.location", stat, msg)]
 
 
 def _controls(parent: Mapping[str, Any], on: dt.date) -> list[dict[str, str]]:
@@ -117,9 +127,8 @@ def _controls(parent: Mapping[str, Any], on: dt.date) -> list[dict[str, str]]:
     ]
 
 
-def _provenance(
-    case: Case, finding: Finding, key: str, refs: tuple[int, ...], leaf: int
-) -> list[NewFinding]:
+def _provenance(src: _Source) -> list[NewFinding]:
+    case = src.case
     parent = case.reference_body or {}
     try:
         on = dt.date.fromisoformat(str(case.body.get("date")))
@@ -137,55 +146,43 @@ def _provenance(
         if origin == "derived"
         else "without an origin"
     )
-    rule_sets = sorted({c["rule_set"] for c in controls})
-    return [
-        NewFinding.of(
-            f"{key}:controls",
-            refs,
-            subject=f"model:{case.party}:{model}",
-            verifier="registry.rules.provenance",
-            verdict=Verdict.INCONSISTENT,
-            severity=Severity.HIGH,
-            statistic={
-                "model": model,
-                "party": case.party,
-                "declared_origin": claim,
-                "parent_model": parent_name,
-                "parent_declaration": case.reference,
-                "parent_training_compute_flop": parent.get("training_compute_flop"),
-                "rule_sets": rule_sets,
-                "clauses": controls,
-                "inspection_finding": leaf,
-                "p_value": finding.p_value,
-            },
-            p_value=finding.p_value,
-            error_bound=finding.error_bound,
-            message=message(
-                "registry.inspection.derived_controls",
-                model=model,
-                party=case.party,
-                parent=parent_name,
-                leaf=str(leaf),
-                clauses=", ".join(f"{c['rule_set']} {c['clause']}" for c in controls),
-                claim=claim,
-            ),
-        )
-    ]
+    stat = {
+        "model": model,
+        "party": case.party,
+        "declared_origin": claim,
+        "parent_model": parent_name,
+        "parent_declaration": case.reference,
+        "parent_training_compute_flop": parent.get("training_compute_flop"),
+        "rule_sets": sorted({c["rule_set"] for c in controls}),
+        "clauses": controls,
+        "p_value": src.finding.p_value,
+    }
+    msg = message(
+        "registry.inspection.derived_controls",
+        model=model,
+        party=case.party,
+        parent=parent_name,
+        leaf=str(src.leaf),
+        clauses=", ".join(f"{c['rule_set']} {c['clause']}" for c in controls),
+        claim=claim,
+    )
+    return [src.draw("controls", f"model:{case.party}:{model}", "registry.rules.provenance",
+                     stat, msg)]  # fmt: skip
 
 
-def _telemetry(
-    case: Case, finding: Finding, key: str, refs: tuple[int, ...], leaf: int
-) -> list[NewFinding]:
+def _telemetry(src: _Source) -> list[NewFinding]:
+    case, leaf = src.case, str(src.leaf)
     fid = str(case.body.get("facility_id"))
     out: list[NewFinding] = []
     unreported: list[dict[str, Any]] = []
-    for entity in finding.statistic.get("entities") or []:
+    for entity in src.finding.statistic.get("entities") or []:
         if not isinstance(entity, Mapping) or entity.get("verdict") != Verdict.INCONSISTENT:
             continue
         stat = entity.get("statistic") or {}
         accounts = sorted(str(a) for a in stat.get("accounts") or [])
         flop = float(stat.get("flop_lo") or 0.0)
-        common = {
+        named = [str(c) for c in entity.get("customers") or []]
+        run = {
             "facility_id": fid,
             "provider": case.party,
             "entity": entity.get("subject"),
@@ -195,62 +192,28 @@ def _telemetry(
             "first": stat.get("first"),
             "last": stat.get("last"),
             "reported_by_provider": bool(entity.get("reported_by_provider")),
-            "inspection_finding": leaf,
+            # a name that cannot be a party id names no party: kept as the provider wrote it
+            "unnamed_customers": [c[:64] for c in named if not re.match(PARTY_PATTERN, c)],
         }
-        named = [str(c) for c in entity.get("customers") or []]
-        common["unnamed_customers"] = [c[:64] for c in named if not re.match(PARTY_PATTERN, c)]
-        # a name that cannot be a party id names no party: kept as the provider wrote it
         for customer in (c for c in named if re.match(PARTY_PATTERN, c)):
-            out.append(
-                NewFinding.of(
-                    f"{key}:customer:{customer}:{accounts[0] if accounts else ''}",
-                    refs,
-                    subject=f"party:{customer}",
-                    verifier="registry.accountancy.telemetry",
-                    # who ran it rests on the provider's customer records alone: one
-                    # party's word never makes another party's confident violation
-                    verdict=Verdict.INCONCLUSIVE,
-                    severity=Severity.HIGH,
-                    statistic={**common, "customer": customer, "attributed_by": case.party},
-                    error_bound=finding.error_bound,
-                    message=message(
-                        "registry.inspection.undeclared_run",
-                        customer=str(customer),
-                        flop=f"{flop:.3g}",
-                        facility=fid,
-                        provider=case.party,
-                        accounts=len(accounts),
-                        leaf=str(leaf),
-                    ),
-                )
-            )
+            msg = message("registry.inspection.undeclared_run", customer=customer,
+                          flop=f"{flop:.3g}", facility=fid, provider=case.party,
+                          accounts=len(accounts), leaf=leaf)  # fmt: skip
+            # who ran it rests on the provider's customer records alone: one party's word
+            # never makes another party's confident violation
+            out.append(src.draw(
+                f"customer:{customer}:{accounts[0] if accounts else ''}", f"party:{customer}",
+                "registry.accountancy.telemetry",
+                {**run, "customer": customer, "attributed_by": case.party}, msg,
+                verdict=Verdict.INCONCLUSIVE,
+            ))  # fmt: skip
         if not entity.get("reported_by_provider"):
-            unreported.append(common)
+            unreported.append(run)
     if unreported:
         largest = max(float(u["flop_lo"]) for u in unreported)
-        out.append(
-            NewFinding.of(
-                f"{key}:provider",
-                refs,
-                subject=f"party:{case.party}",
-                verifier="registry.accountancy.telemetry",
-                verdict=Verdict.INCONSISTENT,
-                severity=Severity.HIGH,
-                statistic={
-                    "facility_id": fid,
-                    "provider": case.party,
-                    "runs": unreported,
-                    "inspection_finding": leaf,
-                },
-                error_bound=finding.error_bound,
-                message=message(
-                    "registry.inspection.unreported_run",
-                    provider=case.party,
-                    facility=fid,
-                    runs=len(unreported),
-                    flop=f"{largest:.3g}",
-                    leaf=str(leaf),
-                ),
-            )
-        )
+        msg = message("registry.inspection.unreported_run", provider=case.party, facility=fid,
+                      runs=len(unreported), flop=f"{largest:.3g}", leaf=leaf)  # fmt: skip
+        stat = {"facility_id": fid, "provider": case.party, "runs": unreported}
+        out.append(src.draw("provider", f"party:{case.party}", "registry.accountancy.telemetry",
+                            stat, msg))  # fmt: skip
     return out

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.ledger import Signer
+from accord.registry.demo_evidence import SACCT_HEADER
 from accord.registry.inspections import upload_message
 from accord.registry.signing import utc_text
 
@@ -158,11 +159,6 @@ def location_evidence(
     ]  # fmt: skip
     doc = {"landmarks": rows, "calibration": calibration}
     return json.dumps(doc).encode(), ("\n".join(records) + "\n").encode()
-
-
-SACCT_HEADER = (
-    "JobID|JobName|User|Account|Partition|State|Start|End|Elapsed|AllocTRES|NodeList|Cluster"
-)
 
 
 def split_run_export() -> tuple[bytes, bytes]:

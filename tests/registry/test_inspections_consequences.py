@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from inspection_helpers import location_evidence, sha256, split_run_export
+from inspection_helpers import location_evidence, sha256
 from sqlalchemy import update
 from test_inspections_flow import _open, _run, _upload, env, models, transcript  # noqa: F401
 
@@ -147,55 +147,6 @@ def test_a_release_derived_from_a_covered_model_is_flagged_under_its_rule_sets(
     assert "eu-gpai-guidelines-2025" not in stat["rule_sets"]
     assert stat["declared_origin"] == "trained from scratch"
     assert "derives from parent-1" in flags[0]["explanation"]
-
-
-@pytest.mark.parametrize("declared", ["no", "by the provider only", "by the customer"])
-def test_undeclared_split_run_names_the_provider_and_asks_the_customer(
-    env: dict[str, Any], declared: str
-) -> None:
-    h = env["h"]
-    h.party("straits", country="MY", role="cloud")
-    h.party("nimbus", country="SG")
-    site = h.file("straits", "facility", {"facility_id": "sc-jb-1", "name": "JB", "country": "MY"})
-    if declared == "by the provider only":
-        h.file("straits", "compute_report", {
-            "facility_id": "sc-jb-1", "period_start": "2025-06-01", "date": "2026-05-31",
-            "threshold_flop": 1e26, "runs": [{
-                "customer": "nimbus", "accounts": ["nimbus-a", "nimbus-b"], "chip": "H100",
-                "chip_count": 16384, "start": "2025-06-01", "end": "2026-05-06",
-                "compute_flop": 2e26}],
-        })  # fmt: skip
-    if declared == "by the customer":
-        h.file("nimbus", "facility", {"facility_id": "nb-1", "name": "N", "country": "SG"})
-        run = {"run_id": "T-1", "facility_id": "nb-1", "chip": "H100-SXM", "chip_count": 16384}
-        h.file("nimbus", "training_run", {**run, "phase": "start", "date": "2025-06-01"})
-        h.file("nimbus", "training_run", {**run, "phase": "completion", "date": "2026-05-06",
-                                          "chip_hours": 1.3e8, "compute_flop": 2.0e26})  # fmt: skip
-    env["decl"] = site["leaf_index"]
-    ident = _open(env, "telemetry")["inspection_id"]
-    export, kyc = split_run_export()
-    assert _upload(env, ident, "export", export, party="straits").status_code == 201
-    assert _upload(env, ident, "accounts", kyc, party="straits").status_code == 201
-    done = _run(env, ident)
-    customer = [f for f in _findings(env, "party:nimbus")
-                if f["verifier"] == "registry.accountancy.telemetry"]  # fmt: skip
-    provider = [f for f in _findings(env, "party:straits")
-                if f["verifier"] == "registry.accountancy.telemetry"]  # fmt: skip
-    if declared == "by the customer":
-        assert done["verdict"] == "consistent"
-        assert customer == [] and provider == []
-        return
-    assert done["verdict"] == "inconsistent"
-    assert len(customer) == 1
-    # the customer is named on the provider's word alone: a question, not a violation
-    assert customer[0]["verdict"] == "inconclusive"
-    assert customer[0]["statistic"]["attributed_by"] == "straits"
-    assert customer[0]["statistic"]["accounts"] == ["nimbus-a", "nimbus-b"]
-    if declared == "by the provider only":
-        assert provider == []
-    else:
-        assert len(provider) == 1 and provider[0]["verdict"] == "inconsistent"
-        assert "compute reports do not list them" in provider[0]["explanation"]
 
 
 def test_the_inspectorate_opens_an_inspection_from_the_declaration_page(

@@ -404,6 +404,19 @@ def test_telemetry_run_split_across_linked_accounts(env: dict[str, Any], declare
     finding = done["finding"]
     entities = finding["statistic"]["entities"]
     assert sorted(entities[0]["statistic"]["accounts"]) == ["nimbus-a", "nimbus-b"]
+    # what the finding raises: the provider, unless it reported the run; the customer its
+    # records name, only as a question (one party's word about another)
+    raised = {
+        f["subject"]: f["verdict"]
+        for f in env["client"].get("/v1/findings", params={"limit": 500}).json()["items"]
+        if f["verifier"] == "registry.accountancy.telemetry"
+    }
+    if declared == "by the customer":
+        assert raised == {}
+    elif declared == "by the provider only":
+        assert raised == {"party:nimbus": "inconclusive"}
+    else:
+        assert raised == {"party:nimbus": "inconclusive", "party:straits": "inconsistent"}
     if declared == "by the customer":
         assert done["verdict"] == "consistent", finding["explanation"]
     else:
