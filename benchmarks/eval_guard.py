@@ -84,6 +84,9 @@ class _Gate:
                     return Decision("deny", (f"{value!r} comes from tool output",))
         return Decision("allow", ())
 
+    def answer(self, text: str) -> str:
+        return self.guard.answer(text) if self.guard is not None else text
+
     def observe(self, tool: str, args: dict[str, Any], result: Any) -> None:
         if self.guard is not None:
             self.guard.observe(tool, args, result)
@@ -138,6 +141,7 @@ def run_case(
     answer = user_task.GROUND_TRUTH_OUTPUT if own_ok else ""
     if run.obeyed and injection_task is not None:
         answer = (answer + "\n" + injection_task.GOAL).strip()
+    answer = gate.answer(answer)
     output = [text_content_block_from_string(answer)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
