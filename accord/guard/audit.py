@@ -91,6 +91,7 @@ class AuditLog:
         self._append(
             {
                 "kind": "call",
+                "time": _now(),
                 "session": session,
                 "tool": tool[:500],
                 "args": _bounded_args(args),
@@ -148,6 +149,10 @@ class AuditLog:
 
     def close(self) -> bytes:
         return self.checkpoint()
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse(data: bytes) -> dict[str, Any]:

@@ -73,6 +73,11 @@ class ToolRule(_Strict):
         description="Result field names holding private values (passwords, passport "
         "numbers, security codes); `*` marks the whole result private.",
     )
+    incident_severity: Literal["low", "serious", "critical"] = Field(
+        default="serious",
+        description="How serious an incident is in which a call of this tool was stopped "
+        "(a payment or a key upload may be `critical`).",
+    )
 
 
 class Policy(_Strict):
