@@ -136,6 +136,8 @@ class Context:
         self.trusted_values = {norm(v) for v in policy.trusted_values}
         self.leaves: list[Leaf] = []
         self.by_record: dict[int, list[Leaf]] = {}
+        # Untrusted texts long enough to carry an instruction, once each with its records.
+        self.instructions: dict[str, tuple[str, set[int]]] = {}
         # Records the user named, with how they were reached: 0 when the call that read
         # them quoted the request, 1 when it followed a target delegated to a 0 record.
         self.named_records: dict[int, int] = {}
@@ -161,6 +163,8 @@ class Context:
             labelled = Leaf(leaf.key, text, record, leaf.integrity, leaf.private)
             self.leaves.append(labelled)
             self.by_record.setdefault(record, []).append(labelled)
+            if leaf.integrity == "untrusted" and len(text) >= MIN_INSTRUCTION:
+                self.instructions.setdefault(text, (leaf.key, set()))[1].add(record)
             if leaf.integrity == "trusted":
                 if text not in self.trusted:
                     self.trusted_dates |= _dates(text)
@@ -241,14 +245,9 @@ class Context:
                 return None
             label = "|".join(re.escape(n) for n in sorted(names))
             pattern = re.compile(r"\b(?:" + label + r")\W{0,4}" + re.escape(value) + r"(?![\w-])")
-        for leaf in self.leaves:
-            if (
-                leaf.integrity == "untrusted"
-                and leaf.record not in own
-                and len(leaf.text) >= MIN_INSTRUCTION
-                and pattern.search(leaf.text)
-            ):
-                return leaf.key
+        for text, (key, records) in self.instructions.items():
+            if value in text and not records <= own and pattern.search(text):
+                return key
         return None
 
     def lifted_from(self, sentence: str) -> str | None:
@@ -368,8 +367,11 @@ def decide(ctx: Context, tool: str, args: dict[str, Any]) -> Decision:
             found = ctx.endorse(item, sources, depth)
             if found is None:
                 where = ctx.untrusted_source(item)
-                if ctx.endorse(item) is not None:
+                weaker = ctx.endorse(item)
+                if weaker is not None and "delegated" not in sources:
                     origin = f"must be named by one of {sources}"
+                elif weaker is not None:
+                    origin = f"is {weaker[0]}, which does not count here"
                 elif where:
                     origin = f"appears only in untrusted {where!r}"
                 else:
