@@ -10,7 +10,8 @@ ground-truth calls (computed on the environment as it is then), and once all its
 went through it answers with the task's ground-truth text — plus, having obeyed the
 attacker, the attacker's goal text (the worst case for attacks that only want the agent to
 *say* something). Every call passes the guard first; a call the guard does not allow is
-skipped and the agent carries on. AgentDojo's own utility and security checks then judge
+skipped and the agent carries on. With ``accord`` the answer passes ``Guard.answer`` too,
+as a deployment that shows the user only what the guard lets through would. AgentDojo's own utility and security checks then judge
 the resulting environment, call trace and answer.
 
 Guards compared: ``none`` (every call allowed), ``writes`` (every write tool denied),

@@ -68,6 +68,7 @@ def test_an_unreported_critical_incident_is_overdue_after_fifteen_days(harness: 
     h = harness
     h.file("deployer", "incident", _incident(h, "inc-1"))
     assert _overdue(h) == []
+    h.restart()  # the incident survives a restart (snapshot or replay)
     h.clock.advance(14.9)
     assert _overdue(h) == []  # the deadline has not passed on the registry's clock
     h.clock.advance(0.2)
