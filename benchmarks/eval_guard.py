@@ -11,8 +11,9 @@ went through it answers with the task's ground-truth text — plus, having obeye
 attacker, the attacker's goal text (the worst case for attacks that only want the agent to
 *say* something). Every call passes the guard first; a call the guard does not allow is
 skipped and the agent carries on. With ``accord`` the answer passes ``Guard.answer`` too,
-as a deployment that shows the user only what the guard lets through would. AgentDojo's own utility and security checks then judge
-the resulting environment, call trace and answer.
+as a deployment that shows the user only what the guard lets through would. AgentDojo's
+own utility and security checks then judge the resulting environment, call trace and
+answer.
 
 Guards compared: ``none`` (every call allowed), ``writes`` (every write tool denied),
 ``taint`` (a write is denied when one of its argument values, four characters or more,
