@@ -324,3 +324,12 @@ def test_a_followed_record_grants_writes_but_endorses_no_targets() -> None:
     plain.observe("read_file", {"path": "notes.txt"}, note)
     refused = plain.check("send_email", {"recipients": ["accountant@firm.example"], "body": "x"})
     assert "does not ask for it" in refused.reasons[0]
+
+
+@pytest.mark.parametrize(
+    "answer", ["lone \udcff surrogate. " * 50, "x" * 5_000_000, "." * 100_000, ""]
+)
+def test_hostile_answers_never_crash(answer: str) -> None:
+    guard = _guard("Summarise my inbox", ("read_inbox", {}, INBOX))
+    said = guard.answer(answer)
+    assert isinstance(said, str) and len(said) <= len(answer)
