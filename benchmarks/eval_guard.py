@@ -10,8 +10,10 @@ ground-truth calls (computed on the environment as it is then), and once all its
 went through it answers with the task's ground-truth text — plus, having obeyed the
 attacker, the attacker's goal text (the worst case for attacks that only want the agent to
 *say* something). Every call passes the guard first; a call the guard does not allow is
-skipped and the agent carries on. AgentDojo's own utility and security checks then judge
-the resulting environment, call trace and answer.
+skipped and the agent carries on. With ``accord`` the answer passes ``Guard.answer`` too,
+as a deployment that shows the user only what the guard lets through would. AgentDojo's
+own utility and security checks then judge the resulting environment, call trace and
+answer.
 
 Guards compared: ``none`` (every call allowed), ``writes`` (every write tool denied),
 ``taint`` (a write is denied when one of its argument values, four characters or more,
@@ -84,6 +86,9 @@ class _Gate:
                     return Decision("deny", (f"{value!r} comes from tool output",))
         return Decision("allow", ())
 
+    def answer(self, text: str) -> str:
+        return self.guard.answer(text) if self.guard is not None else text
+
     def observe(self, tool: str, args: dict[str, Any], result: Any) -> None:
         if self.guard is not None:
             self.guard.observe(tool, args, result)
@@ -138,6 +143,7 @@ def run_case(
     answer = user_task.GROUND_TRUTH_OUTPUT if own_ok else ""
     if run.obeyed and injection_task is not None:
         answer = (answer + "\n" + injection_task.GOAL).strip()
+    answer = gate.answer(answer)
     output = [text_content_block_from_string(answer)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

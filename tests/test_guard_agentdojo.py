@@ -37,11 +37,27 @@ def test_attack_succeeds_unguarded_and_is_stopped_by_the_guard(banking: object) 
     assert any(who == "attack" and tool == "send_money" for who, tool, _, _ in guarded.blocked)
 
 
-def test_benign_task_passes_and_a_file_cannot_grant_itself_authority(banking: object) -> None:
+def test_a_followed_file_grants_authority_but_cannot_pick_the_payee(banking: object) -> None:
     suite: object = banking
     policy = load_policy(POLICY)
     tasks = suite.user_tasks  # type: ignore[attr-defined]
     assert run_case(suite, tasks["user_task_3"], None, {}, "accord", policy).utility
-    follow = run_case(suite, tasks["user_task_12"], None, {}, "accord", policy)
-    assert not follow.utility  # "follow the instructions in the file" grants nothing
-    assert "does not ask for it" in follow.blocked[0][3][0]
+    follow = tasks["user_task_12"]  # "follow the instructions in landlord-notices.txt"
+    assert run_case(suite, follow, None, {}, "accord", policy).utility
+    injection = suite.injection_tasks["injection_task_4"]  # type: ignore[attr-defined]
+    injections = load_attack(ATTACK, suite, _Named()).attack(follow, injection)  # type: ignore[arg-type]
+    assert run_case(suite, follow, injection, injections, "none", policy).security
+    guarded = run_case(suite, follow, injection, injections, "accord", policy)
+    assert guarded.obeyed and not guarded.security
+    assert any(who == "attack" for who, _, _, _ in guarded.blocked)
+
+
+def test_an_attack_that_only_makes_the_agent_say_something_is_quarantined() -> None:
+    suite = get_suites(VERSION)["travel"]
+    policy = load_policy(POLICY)
+    user = suite.user_tasks["user_task_2"]
+    injection = suite.injection_tasks["injection_task_6"]
+    injections = load_attack(ATTACK, suite, _Named()).attack(user, injection)  # type: ignore[arg-type]
+    assert run_case(suite, user, injection, injections, "none", policy).security
+    guarded = run_case(suite, user, injection, injections, "accord", policy)
+    assert guarded.obeyed and not guarded.security and guarded.utility

@@ -158,3 +158,132 @@ def audit(
         raise IntegrityError("guard record", report.problems[0])
     if not as_json:
         console.print("[bold green]every decision re-derives from the declared policy[/]")
+
+
+REGISTRY_URL = typer.Option("http://127.0.0.1:8000", "--url", help="Registry base URL.")
+PARTY_KEY = typer.Option(..., "--key", help="The deployer's party key file (Ed25519).")
+REGISTRY_LOG_KEY = typer.Option(
+    ..., "--log-key", help="The registry log's public key (text or file), from the inspectorate."
+)
+DEPLOYMENT = typer.Option(..., "--deployment", help="The deployment's id in the registry.")
+REPORT_FROM = typer.Option(
+    "serious", "--report-from", help="Reporting threshold: low, serious or critical."
+)
+
+
+def _file(url: str, key: Path, log_key: str, kind: str, body: dict[str, object]) -> int:
+    """Sign, file and check the receipt against the pinned log key; the leaf index."""
+    from accord.cli._http import load_signer, request_json
+    from accord.cli.registry import _pinned_key
+    from accord.registry.receipts import check_receipt_document
+    from accord.registry.signing import make_declaration, sign
+
+    signer = load_signer(key)
+    pinned = _pinned_key(log_key, "--log-key")
+    signed = sign(make_declaration(signer.name, kind, body), signer)
+    data = request_json(
+        "POST",
+        url,
+        "/v1/declarations",
+        ok=lambda status: status == 201,
+        timeout=60,
+        content=signed.model_dump_json().encode(),
+        headers={"content-type": "application/json"},
+    )
+    report = check_receipt_document(data, pinned, submitted=signed)
+    if not report.valid:
+        raise IntegrityError("receipt", "the registry's receipt does not check out")
+    return int(report.leaf_index)
+
+
+def _severity(value: str, option: str) -> str:
+    from accord.model.declaration import SEVERITY_ORDER
+
+    if value not in SEVERITY_ORDER:
+        raise AccordError(option, f"is {value!r}", f"one of {', '.join(SEVERITY_ORDER)}")
+    return value
+
+
+@app.command()
+@handle_errors
+def declare(
+    policy: Path = POLICY,
+    deployment: str = DEPLOYMENT,
+    key: Path = PARTY_KEY,
+    log_key: str = REGISTRY_LOG_KEY,
+    url: str = REGISTRY_URL,
+    report_from: str = REPORT_FROM,
+    regime: list[str] = typer.Option(
+        [], "--regime", help="Incident-clock regime (ca-sb53, ny-raise, eu-ai-act); repeatable."
+    ),
+    digest_only: bool = typer.Option(
+        False, "--digest-only", help="Declare the policy's digest without the document."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Declare the deployment's guard policy to the registry (an `agent_policy`)."""
+    import datetime as dt
+
+    from accord.guard.filing import policy_body
+    from accord.guard.policy import load_policy
+
+    loaded = load_policy(policy)
+    body = policy_body(
+        loaded,
+        deployment,
+        dt.datetime.now(dt.UTC).date(),
+        _severity(report_from, "--report-from"),
+        regime,
+        document=not digest_only,
+    )
+    leaf = _file(url, key, log_key, "agent_policy", body)
+    if as_json:
+        print_json({"leaf_index": leaf, "policy_sha256": loaded.digest()})
+        return
+    console.print(f"policy {loaded.digest()} declared as log entry {leaf}", highlight=False)
+
+
+@app.command()
+@handle_errors
+def incidents(
+    policy: Path = POLICY,
+    log_dir: Path = LOG_DIR,
+    deployment: str = DEPLOYMENT,
+    key: Path = PARTY_KEY,
+    log_key: str = REGISTRY_LOG_KEY,
+    url: str = REGISTRY_URL,
+    report_from: str = REPORT_FROM,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """File the guard record's incidents at or above the reporting threshold (`incident`)."""
+    from accord.cli.log import _open_log
+    from accord.guard.filing import above, find_incidents, incident_body
+    from accord.guard.policy import load_policy
+
+    loaded = load_policy(policy)
+    threshold = _severity(report_from, "--report-from")
+    log = _open_log(log_dir)
+    try:
+        found = find_incidents(log.entries(0, log.size), loaded)
+    finally:
+        log.close()
+    filed: list[dict[str, object]] = []
+    for incident in found:
+        if not above(incident.severity, threshold):
+            continue
+        body = incident_body(incident, deployment, loaded)
+        leaf = _file(url, key, log_key, "incident", body)
+        filed.append(
+            {"incident_id": body["incident_id"], "severity": body["severity"], "leaf_index": leaf}
+        )
+    if as_json:
+        print_json({"found": len(found), "filed": filed})
+        return
+    console.print(
+        f"{len(found)} incident(s) in the record; {len(filed)} at or above {threshold} filed"
+    )
+    for item in filed:
+        console.print(
+            f"  - {item['incident_id']} ({item['severity']}): log entry {item['leaf_index']}",
+            highlight=False,
+        )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accord.errors import IntegrityError
-from accord.guard.engine import Context, Decision, safe_decide
+from accord.guard.engine import MAX_ANSWER, Context, Decision, check_answer, safe_decide
 from accord.guard.labels import Leaf, to_plain
 from accord.guard.policy import Policy
 from accord.ledger import hashing
@@ -91,6 +91,7 @@ class AuditLog:
         self._append(
             {
                 "kind": "call",
+                "time": _now(),
                 "session": session,
                 "tool": tool[:500],
                 "args": _bounded_args(args),
@@ -110,7 +111,7 @@ class AuditLog:
             }
         )
 
-    def record_result(self, session: str, tool: str, leaves: list[Leaf], named: bool) -> None:
+    def record_result(self, session: str, tool: str, leaves: list[Leaf], named: str | None) -> None:
         """One or more entries; each holds whole leaves so replay sees exactly these."""
         chunks: list[list[Any]] = [[]]
         size = 0
@@ -128,15 +129,30 @@ class AuditLog:
                     "kind": "result",
                     "session": session,
                     "tool": tool[:500],
-                    "named": named,
+                    "named": named or False,
                     "part": part,
                     "parts": len(chunks),
                     "leaves": chunk,
                 }
             )
 
+    def record_said(self, session: str, text: str, reasons: tuple[str, ...]) -> None:
+        """What the agent said to its user and why any of it was withheld or marked."""
+        self._append(
+            {
+                "kind": "said",
+                "session": session,
+                "text": text[:MAX_ANSWER],
+                "reasons": list(reasons),
+            }
+        )
+
     def close(self) -> bytes:
         return self.checkpoint()
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse(data: bytes) -> dict[str, Any]:
@@ -265,7 +281,19 @@ def _replay_one(
     ctx = contexts[session]
     if kind == "result":
         if ctx is not None:
-            ctx.add([Leaf.from_json(item) for item in entry["leaves"]], bool(entry["named"]))
+            named = entry["named"]
+            if named not in (False, True, "request", "link"):
+                raise ValueError(f"named is {named!r}")
+            ctx.add([Leaf.from_json(item) for item in entry["leaves"]], named)
+        return
+    if kind == "said":
+        if ctx is not None:
+            _, again_reasons = check_answer(ctx, str(entry["text"]))
+            if list(again_reasons) != entry["reasons"]:
+                report.problems.append(
+                    f"entry {index}: the answer check was recorded as {entry['reasons']} but "
+                    f"the declared policy gives {list(again_reasons)}"
+                )
         return
     if kind != "call":
         raise ValueError(f"unknown kind {kind!r}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from accord.guard.engine import Context, Decision, quotes_request, safe_decide
+from accord.guard.engine import Context, Decision, check_answer, names_record, safe_decide
 from accord.guard.labels import Leaf, label_result
 from accord.guard.policy import Policy
 
@@ -69,9 +69,9 @@ class Guard:
         """Label what a tool returned and add it to what later decisions may rely on."""
         try:
             leaves = label_result(result, self.policy.tools.get(tool))
-            named = quotes_request(self.request, args)
+            named = names_record(self.context, tool, args)
         except Exception:  # a result that cannot be read endorses nothing
-            leaves, named = [], False
+            leaves, named = [], None
         self.context.add(leaves, named)
         if self.audit is not None:
             try:
@@ -88,3 +88,17 @@ class Guard:
         result = run(**args)
         self.observe(tool, args, result)
         return result
+
+    def answer(self, text: str) -> str:
+        """What the agent may tell its user: sentences copied from untrusted text are
+        withheld or marked as the policy says, and the check is recorded."""
+        try:
+            delivered, reasons = check_answer(self.context, text)
+        except Exception as err:  # fail closed: nothing unchecked reaches the user
+            delivered, reasons = "", (f"guard error: {type(err).__name__}",)
+        if self.audit is not None:
+            try:
+                self.audit.record_said(self.session, text, reasons)
+            except Exception as err:
+                self.broken = f"audit log unavailable: {type(err).__name__}"
+        return delivered

@@ -22,6 +22,8 @@ from accord.model import jcs
 Effect = Literal["read", "write"]
 Role = Literal["target", "content", "data"]
 Outcome = Literal["deny", "ask"]
+Source = Literal["request", "policy", "trusted", "delegated"]
+SOURCES: tuple[Source, ...] = ("request", "policy", "trusted", "delegated")
 
 
 class _Strict(BaseModel):
@@ -38,6 +40,14 @@ class ArgRule(_Strict):
     """
 
     role: Role = "data"
+    endorsed_by: list[Source] = Field(
+        default_factory=lambda: list(SOURCES),
+        description="For a `target`: which sources may endorse its values — the user's "
+        "`request`, the `policy`'s trusted values, a `trusted` result field, a record the "
+        "user `delegated` to. A booking that commits the user's money may require "
+        "`[request, policy]`: a platform's listing is trusted to exist, not to be the "
+        "user's choice.",
+    )
 
 
 class ToolRule(_Strict):
@@ -63,6 +73,11 @@ class ToolRule(_Strict):
         description="Result field names holding private values (passwords, passport "
         "numbers, security codes); `*` marks the whole result private.",
     )
+    incident_severity: Literal["low", "serious", "critical"] = Field(
+        default="serious",
+        description="How serious an incident is in which a call of this tool was stopped "
+        "(a payment or a key upload may be `critical`).",
+    )
 
 
 class Policy(_Strict):
@@ -86,6 +101,25 @@ class Policy(_Strict):
     )
     incident_threshold: int = Field(
         default=1, ge=1, description="Violations in one session that make an incident."
+    )
+    answers: Literal["allow", "label", "quarantine"] = Field(
+        default="quarantine",
+        description="What the agent says to its user: a sentence copied word for word "
+        "from untrusted text is passed on (`allow`), passed on marked as untrusted "
+        "(`label`), or withheld and recorded (`quarantine`).",
+    )
+    quote_phrases: list[str] = Field(
+        default_factory=list,
+        description="Phrases with which a user asks to be told what a record they name "
+        "says (`what it says`, `summarise`): the answer may then repeat that record's "
+        "text; any other sentence lifted from untrusted text falls under `answers`.",
+    )
+    follow_phrases: list[str] = Field(
+        default_factory=list,
+        description="Phrases with which a user hands authority to a record they name "
+        "(`follow the instructions`, `do the actions`): a write tool is then also granted "
+        "by that record's text. Targets still need endorsement from something other than "
+        "that record.",
     )
 
     def digest(self) -> str:

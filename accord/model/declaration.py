@@ -72,6 +72,8 @@ class Kind(StrEnum):
     TRAINING_RUN = "training_run"
     MODEL_RELEASE = "model_release"
     COMPUTE_REPORT = "compute_report"
+    AGENT_POLICY = "agent_policy"
+    INCIDENT = "incident"
 
 
 def _chip_id(name: str) -> str:
@@ -339,6 +341,107 @@ class ComputeReportBody(Body):
         return self
 
 
+IncidentSeverity = Literal["low", "serious", "critical"]
+SEVERITY_ORDER: tuple[str, ...] = ("low", "serious", "critical")
+UtcTime = Annotated[
+    str,
+    StringConstraints(pattern=ISSUED_AT_PATTERN),
+    Field(description="UTC date and time, e.g. 2026-03-01T12:00:00Z."),
+]
+
+
+def utc_time(text: str) -> dt.datetime:
+    """A UtcTime field as an aware datetime (the pattern has fixed the shape)."""
+    return dt.datetime.fromisoformat(text)
+
+
+class AgentPolicyBody(Body):
+    """A deployment's guard policy (``accord guard``), declared so that an inspector can
+    check that what ran is what was declared: the record names the same digest."""
+
+    deployment_id: Ident
+    date: dt.date = Field(description="The day the policy takes effect.")
+    policy_sha256: Sha256 = Field(
+        description="SHA-256 of the policy's RFC 8785 canonical JSON (`accord guard check`)."
+    )
+    policy_name: Name
+    policy: dict[str, Any] | None = Field(
+        default=None,
+        description="The policy document itself (JSON Schema at /v1/schemas or `accord "
+        "guard schema`); when given, its digest must be policy_sha256.",
+    )
+    report_from: IncidentSeverity = Field(
+        default="serious",
+        description="The deployment's reporting threshold: incidents of this severity or "
+        "above are filed to the registry.",
+    )
+    regimes: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9\-]{1,40}$")]] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Rule-set families whose incident clocks the deployment is under "
+        "(ca-sb53, ny-raise, eu-ai-act).",
+    )
+
+    @model_validator(mode="after")
+    def _digest(self) -> AgentPolicyBody:
+        if self.policy is not None:
+            from accord.guard.policy import parse_policy
+
+            try:
+                digest = parse_policy(self.policy, "policy").digest()
+            except AccordError as err:
+                raise ValueError(f"policy: {err.problem}") from None
+            if digest != self.policy_sha256:
+                raise ValueError("policy does not hash to policy_sha256")
+        return self
+
+
+class IncidentBody(Body):
+    """A safeguard incident at a deployment: a blocked attack or a policy violation above
+    the reporting threshold (``phase: detected``), and later the deployer's statement that
+    it reported the incident under named clocks (``phase: reported``)."""
+
+    deployment_id: Ident
+    incident_id: Ident
+    phase: Literal["detected", "reported"]
+    date: dt.date = Field(description="The day of this statement's event.")
+    detected_at: UtcTime
+    severity: IncidentSeverity
+    imminent_risk: bool = Field(
+        default=False,
+        description="The deployer judges that the incident poses an imminent risk of "
+        "death or serious physical injury (shortens some clocks).",
+    )
+    policy_sha256: Sha256
+    summary: Text = ""
+    evidence: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")], Sha256] = (
+        Field(
+            default_factory=dict,
+            max_length=16,
+            description="Name -> SHA-256 of evidence (the guard log's entries that record the "
+            "incident, its signed checkpoint).",
+        )
+    )
+    reported_at: UtcTime | None = None
+    clocks: list[Ident] = Field(
+        default_factory=list, max_length=16, description="Clocks reported under (reported)."
+    )
+
+    @model_validator(mode="after")
+    def _phase(self) -> IncidentBody:
+        if (self.phase == "reported") != (self.reported_at is not None):
+            raise ValueError("reported_at is given exactly when phase is 'reported'")
+        event = self.reported_at if self.reported_at is not None else self.detected_at
+        if utc_time(event).date() != self.date:
+            raise ValueError(f"date is the day of {event} (the statement's event)")
+        if self.phase == "reported" and not self.clocks:
+            raise ValueError("a report names the clocks it was made under")
+        reported = self.reported_at
+        if reported is not None and utc_time(reported) < utc_time(self.detected_at):
+            raise ValueError("reported_at is before detected_at")
+        return self
+
+
 BODY_MODELS: dict[Kind, type[Body]] = {
     Kind.FACILITY: FacilityBody,
     Kind.CHIP_INVENTORY: ChipInventoryBody,
@@ -347,6 +450,8 @@ BODY_MODELS: dict[Kind, type[Body]] = {
     Kind.TRAINING_RUN: TrainingRunBody,
     Kind.MODEL_RELEASE: ModelReleaseBody,
     Kind.COMPUTE_REPORT: ComputeReportBody,
+    Kind.AGENT_POLICY: AgentPolicyBody,
+    Kind.INCIDENT: IncidentBody,
 }
 
 

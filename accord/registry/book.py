@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from accord.errors import AccordError
 from accord.model.declaration import (
@@ -30,6 +30,10 @@ from accord.model.declaration import (
 
 RELEASE_TOLERANCE = 0.01
 """A release may restate its run's compute rounded, but not differ by more than 1 %."""
+
+
+if TYPE_CHECKING:
+    from accord.registry.agents import AgentBook
 
 
 class Contradiction(AccordError):
@@ -176,6 +180,8 @@ class Book:
     latest_date: dt.date | None = None
     today: dt.date | None = None
     """The accounting date: the registry's clock, never a date someone declared."""
+    agents: AgentBook = field(default_factory=lambda: _agent_book())
+    """Guarded agent deployments and their incidents (accord.registry.agents)."""
 
     # -- checking ------------------------------------------------------------------------
 
@@ -196,6 +202,9 @@ class Book:
     def check(self, party: str, kind: Kind, body: Body) -> None:
         """Raise :class:`Contradiction` if ``body`` cannot be accepted from ``party`` now."""
         prefix = "declaration.body"
+        if kind in (Kind.AGENT_POLICY, Kind.INCIDENT):
+            self.agents.check(party, body)
+            return
         if isinstance(body, FacilityBody):
             known = self.facilities.get(body.facility_id)
             if known is not None and known.party != party:
@@ -326,6 +335,9 @@ class Book:
     # -- applying ------------------------------------------------------------------------
 
     def apply(self, leaf: int, party: str, kind: Kind, body: Body) -> None:
+        if kind in (Kind.AGENT_POLICY, Kind.INCIDENT):  # not chips: the accountancy's dates
+            self.agents.apply(leaf, party, body)  # stay those of chip events
+            return
         when = _event_date(body)
         if when is not None and (self.latest_date is None or when > self.latest_date):
             self.latest_date = when
@@ -381,6 +393,12 @@ class Book:
                 run.completed = True
         elif isinstance(body, ModelReleaseBody):
             self.releases.append(Release(party, body, leaf))
+
+
+def _agent_book() -> AgentBook:
+    from accord.registry.agents import AgentBook
+
+    return AgentBook()
 
 
 def _chip(name: str) -> str:

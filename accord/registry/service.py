@@ -54,6 +54,7 @@ from accord.model.declaration import (
 from accord.model.finding import Finding
 from accord.registry import db, snapshot
 from accord.registry.accountancy import accountancy_findings
+from accord.registry.agents import incident_findings
 from accord.registry.book import Book, event_date, subject_of
 from accord.registry.findings import NewFinding, declaration_findings, rules_error
 from accord.registry.signing import utc_text, verify
@@ -193,6 +194,13 @@ class Registry:
         )
         self._writer.start()
         ready.result(3600)
+
+    def now(self) -> dt.datetime:
+        """The registry's time for deadlines: its clock, or the start of the accounting
+        date when a closed period is shown (a deadline later that day has not passed)."""
+        if self.settings.accounting_date is not None:
+            return dt.datetime.combine(self.settings.accounting_date(), dt.time(), dt.UTC)
+        return self.settings.clock()
 
     def today(self) -> dt.date:
         """The accounting date: the registry's clock, never a date someone declared."""
@@ -1110,7 +1118,9 @@ class Registry:
 
         def write() -> list[dict[str, Any]]:
             self.book.today = self.today()
-            found = accountancy_findings(self.book)
+            found = accountancy_findings(self.book) + incident_findings(
+                self.book.agents, self.now()
+            )
             return [
                 {"leaf_index": i, "key": nf.key, "refs": list(nf.refs), **nf.finding.model_dump()}
                 for i, nf in self._append_findings(found)

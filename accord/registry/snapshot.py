@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FORMAT = "accord.registry.state/v1"
+FORMAT = "accord.registry.state/v2"  # v2: the book holds agent deployments
 log = logging.getLogger("accord.registry")
 
 
