@@ -397,6 +397,8 @@ def test_demo_findings_carry_their_message(demo: Server) -> None:
     found = _by_key(demo)
     assert found, "the demo year has findings"
     for f in found.values():
+        if f["key"].count(":") == 1 and f["key"].startswith("inspection:"):
+            continue  # a verifier's own signed report: English, its verdict shown translated
         assert f["message"]["id"] in MESSAGES, f["key"]
         assert english(Message.model_validate(f["message"])) == f["explanation"]
     cuf = found["cuf:sc-jb-1:2026-09-30"]["message"]
