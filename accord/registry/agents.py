@@ -18,6 +18,7 @@ from accord.model.declaration import AgentPolicyBody, Body, IncidentBody, utc_ti
 from accord.model.finding import Severity, Verdict
 from accord.registry.book import Contradiction
 from accord.registry.findings import NewFinding
+from accord.registry.messages import message
 from accord.rules.incidents import Clock, applicable, clocks
 
 VERIFIER = "registry.incident_clocks"
@@ -174,9 +175,15 @@ def incident_findings(agents: AgentBook, now: dt.datetime) -> list[NewFinding]:
                         severity=Severity.HIGH,
                         statistic={**stats, "reported_at": _when(at)},
                         error_bound=0.0,
-                        explanation=f"{incident.party} reported incident "
-                        f"{incident.incident_id!r} at {_when(at)}, after the {clock.hours}-hour "
-                        f"deadline {_when(due)} of {clock.citation}.",
+                        message=message(
+                            "registry.incident.late",
+                            party=incident.party,
+                            incident=incident.incident_id,
+                            reported=_when(at),
+                            hours=int(clock.hours or 0),
+                            due=_when(due),
+                            citation=clock.citation,
+                        ),
                     )
                 )
             elif not made and now > due:
@@ -190,10 +197,15 @@ def incident_findings(agents: AgentBook, now: dt.datetime) -> list[NewFinding]:
                         severity=Severity.HIGH,
                         statistic={**stats, "registry_now": _when(now)},
                         error_bound=0.0,
-                        explanation=f"{incident.party} declared incident "
-                        f"{incident.incident_id!r} detected at {_when(incident.detected_at)}; "
-                        f"the {clock.hours}-hour deadline of {clock.citation} passed at "
-                        f"{_when(due)} and no report under it has been declared.",
+                        message=message(
+                            "registry.incident.overdue",
+                            party=incident.party,
+                            incident=incident.incident_id,
+                            detected=_when(incident.detected_at),
+                            hours=int(clock.hours or 0),
+                            citation=clock.citation,
+                            due=_when(due),
+                        ),
                     )
                 )
     return out

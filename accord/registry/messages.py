@@ -133,6 +133,30 @@ MESSAGES: dict[str, MessageSpec] = {
         "applies if they are operated as one).",
         {"facility": "text", "h100e": "quantity"},
     ),
+    "registry.incident.late": MessageSpec(
+        "{party} reported incident '{incident}' at {reported}, after the {hours}-hour deadline "
+        "{due} of {citation}.",
+        {
+            "party": "text",
+            "incident": "text",
+            "reported": "text",
+            "hours": "count",
+            "due": "text",
+            "citation": "text",
+        },
+    ),
+    "registry.incident.overdue": MessageSpec(
+        "{party} declared incident '{incident}' detected at {detected}; the {hours}-hour "
+        "deadline of {citation} passed at {due} and no report under it has been declared.",
+        {
+            "party": "text",
+            "incident": "text",
+            "detected": "text",
+            "hours": "count",
+            "citation": "text",
+            "due": "text",
+        },
+    ),
     "registry.inspection.location_balance": MessageSpec(
         "The {count} chips the book holds at facility {facility} ({country}) are in question: "
         "a location inspection (log entry {leaf}) found the facility's declared responders "

@@ -245,6 +245,32 @@ def test_english_is_the_sentence_the_f_strings_wrote(
                 leaf=as_of,
             ),
         ),
+        (
+            f"{party} reported incident '{fid}' at {as_of}, after the {shipped:,}-hour deadline "
+            f"{other} of {clause}.",
+            message(
+                "registry.incident.late",
+                party=party,
+                incident=fid,
+                reported=as_of,
+                hours=shipped,
+                due=other,
+                citation=clause,
+            ),
+        ),
+        (
+            f"{party} declared incident '{fid}' detected at {as_of}; the {shipped:,}-hour "
+            f"deadline of {clause} passed at {other} and no report under it has been declared.",
+            message(
+                "registry.incident.overdue",
+                party=party,
+                incident=fid,
+                detected=as_of,
+                hours=shipped,
+                citation=clause,
+                due=other,
+            ),
+        ),
     ]
     assert {m.id for _, m in pairs} == set(MESSAGES)
     for before, msg in pairs:
