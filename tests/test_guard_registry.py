@@ -87,3 +87,28 @@ def test_policy_and_incidents_are_filed_with_checked_receipts(
         "--report-from", "urgent", *common,
     )  # fmt: skip
     assert bad.returncode == 2 and "--report-from" in bad.stderr and "Traceback" not in bad.stderr
+    # the deployer says it reported the incident under SB 53's 15-day clock
+    incident = body["incident_id"]
+    reported_at = body["detected_at"][:10] + "T23:00:00Z"
+    reported = run_accord(
+        "guard", "report", incident, "--clock", "ca-sb53-15d", "--reported-at", reported_at,
+        "--policy", str(POLICY_FILE), "--log", str(log_dir), "--deployment", "mail-agent",
+        *common,
+    )  # fmt: skip
+    assert reported.returncode == 0, reported.stderr
+    assert f"incident {incident} reported under ca-sb53-15d" in reported.stdout
+    with server.client() as c:
+        rows = c.get("/v1/declarations", params={"kind": "incident"}).json()
+        items = rows["items"] if isinstance(rows, dict) else rows
+        assert len(items) == 2
+    for args, field in (
+        (["no-such-incident", "--clock", "ca-sb53-15d"], "incident_id"),
+        ([incident, "--clock", "ca-sb53-15d", "--reported-at", "yesterday"], "--reported-at"),
+        ([incident, "--clock", "ca-sb53-15d", "--reported-at", "2026-12-01"], "--reported-at"),
+    ):
+        wrong = run_accord(
+            "guard", "report", *args, "--policy", str(POLICY_FILE), "--log", str(log_dir),
+            "--deployment", "mail-agent", *common,
+        )  # fmt: skip
+        assert wrong.returncode == 2 and field in wrong.stderr, wrong.stderr
+        assert "Traceback" not in wrong.stderr

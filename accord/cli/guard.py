@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import typer
@@ -287,3 +288,61 @@ def incidents(
             f"  - {item['incident_id']} ({item['severity']}): log entry {item['leaf_index']}",
             highlight=False,
         )
+
+
+@app.command()
+@handle_errors
+def report(
+    incident_id: str = typer.Argument(..., help="The id `guard incidents` filed it under."),
+    clock: list[str] = typer.Option(
+        ..., "--clock", help="A clock the report was made under (e.g. ca-sb53-15d); repeatable."
+    ),
+    reported_at: str = typer.Option(
+        "", "--reported-at", help="When it was reported, UTC (2026-12-01T09:30:00Z); default now."
+    ),
+    policy: Path = POLICY,
+    log_dir: Path = LOG_DIR,
+    deployment: str = DEPLOYMENT,
+    key: Path = PARTY_KEY,
+    log_key: str = REGISTRY_LOG_KEY,
+    url: str = REGISTRY_URL,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Declare that an incident was reported to the authorities under the named clocks."""
+    import datetime as dt
+
+    from accord.cli.log import _open_log
+    from accord.guard.filing import find_incidents, incident_body
+    from accord.guard.policy import load_policy
+    from accord.model.declaration import ISSUED_AT_PATTERN, utc_time
+
+    loaded = load_policy(policy)
+    log = _open_log(log_dir)
+    try:
+        found = find_incidents(log.entries(0, log.size), loaded)
+    finally:
+        log.close()
+    bodies = {b["incident_id"]: b for b in (incident_body(i, deployment, loaded) for i in found)}
+    if incident_id not in bodies:
+        raise AccordError(
+            "incident_id",
+            f"{incident_id!r} is not an incident in the guard record at {log_dir}",
+            f"one of {', '.join(sorted(bodies)[:5]) or '(none)'}",
+        )
+    when = reported_at or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        if not re.match(ISSUED_AT_PATTERN, when):
+            raise ValueError(when)
+        day = utc_time(when).date()
+    except ValueError:
+        raise AccordError("--reported-at", f"is {when!r}", "e.g. 2026-12-01T09:30:00Z") from None
+    body = {**bodies[incident_id], "phase": "reported", "reported_at": when,
+            "date": str(day), "clocks": clock}  # fmt: skip
+    leaf = _file(url, key, log_key, "incident", body)
+    if as_json:
+        print_json({"incident_id": incident_id, "leaf_index": leaf, "clocks": clock})
+        return
+    console.print(
+        f"incident {incident_id} reported under {', '.join(clock)}: log entry {leaf}",
+        highlight=False,
+    )
