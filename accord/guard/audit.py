@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accord.errors import IntegrityError
-from accord.guard.engine import MAX_ANSWER, Context, Decision, check_answer, safe_decide
+from accord.guard.engine import (
+    MAX_ANSWER,
+    Context,
+    Decision,
+    check_answer,
+    names_record,
+    safe_decide,
+)
 from accord.guard.labels import Leaf, to_plain
 from accord.guard.policy import Policy
 from accord.ledger import hashing
@@ -220,6 +227,7 @@ def _replay_all(entries: Sequence[bytes], policy: Policy, report: AuditReport) -
     prev = GENESIS
     contexts: dict[str, Context | None] = {}
     last_call: dict[str, dict[str, Any]] = {}
+    reads: dict[str, list[Any]] = {}
     digest = policy.digest()
     for index, data in enumerate(entries):
         try:
@@ -238,9 +246,39 @@ def _replay_all(entries: Sequence[bytes], policy: Policy, report: AuditReport) -
             )
         prev = hashlib.sha256(data).hexdigest()
         try:
-            _replay_one(index, entry, policy, digest, contexts, report, last_call)
+            _replay_one(index, entry, policy, digest, contexts, report, last_call, reads)
         except (KeyError, TypeError, ValueError) as err:
             report.problems.append(f"entry {index}: malformed {entry.get('kind')!r} ({err})")
+
+
+def _named_again(
+    index: int, entry: dict[str, Any], ctx: Context, read: list[Any] | None, report: AuditReport
+) -> Any:
+    """Whether the result is a record the user named, derived again from the call that read
+    it (the recorded flag decides what later calls may take from it, so it is never taken
+    on trust); the recorded value where the call cannot be replayed."""
+    recorded = entry["named"]
+    if read is None or entry.get("tool") != read[0]:
+        # observed without a checked call (the host fed the tool's output in): nothing to
+        # derive the flag from, so it may only be the one that grants nothing
+        if recorded:
+            report.problems.append(
+                f"entry {index}: {entry.get('tool')}'s result is recorded as named={recorded!r} "
+                "with no recorded call to derive it from"
+            )
+        return False
+    if read[2] is None:  # the first part: the context is as it was when the call returned
+        args = read[1]
+        if not isinstance(args, dict) or "$digest" in args:
+            return recorded  # the call entry already says it was not re-derived
+        read[2] = names_record(ctx, str(read[0]), args) or False
+    again = read[2]
+    if (again or False) != ({True: "request"}.get(recorded, recorded) or False):
+        report.problems.append(
+            f"entry {index}: {entry['tool']}'s result was recorded as named={recorded!r} but "
+            f"the declared policy gives {again!r}"
+        )
+    return again
 
 
 def _replay_one(
@@ -251,7 +289,10 @@ def _replay_one(
     contexts: dict[str, Context | None],
     report: AuditReport,
     last_call: dict[str, dict[str, Any]],
+    reads: dict[str, list[Any]],
 ) -> None:
+    """``reads[session]``: the session's last call (tool, args) and, once its result's first
+    part is replayed, whether that result is a record the user named."""
     kind, session = entry["kind"], str(entry["session"])
     if kind == "answer":
         asked = last_call.pop(session, None)
@@ -284,6 +325,7 @@ def _replay_one(
             named = entry["named"]
             if named not in (False, True, "request", "link"):
                 raise ValueError(f"named is {named!r}")
+            named = _named_again(index, entry, ctx, reads.get(session), report)
             ctx.add([Leaf.from_json(item) for item in entry["leaves"]], named)
         return
     if kind == "said":
@@ -298,6 +340,7 @@ def _replay_one(
     if kind != "call":
         raise ValueError(f"unknown kind {kind!r}")
     last_call[session] = entry
+    reads[session] = [entry["tool"], entry["args"], None]
     report.calls += 1
     recorded = entry["decision"]
     if recorded.get("verdict") != "allow":
