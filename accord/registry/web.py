@@ -98,6 +98,7 @@ def add_pages(app: FastAPI, registry: Registry) -> None:
             recent=recent,
             size=size,
             parties=len(registry.parties),
+            inspections=inspections.listing(registry.engine, None, 5, 0)["items"],
         )
 
     @app.get("/declarations", response_class=HTMLResponse, include_in_schema=False)

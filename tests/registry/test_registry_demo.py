@@ -41,6 +41,7 @@ def test_demo_year_is_verified_end_to_end(tmp_path: Path) -> None:
         client = TestClient(create_app(built.registry))
         findings = client.get("/v1/findings", params={"limit": 500}).json()["items"]
         balances = client.get("/v1/balances/facilities").json()
+        home = client.get("/?lang=zh").text
         pages = {
             i["inspection_id"]: client.get(f"/inspections/{i['inspection_id']}?lang=zh").text
             for i in info["inspections"]
@@ -72,6 +73,7 @@ def test_demo_year_is_verified_end_to_end(tmp_path: Path) -> None:
     assert telemetry == {"party:straits-cloud": "inconsistent", "party:dragon-ai": "inconclusive"}
     for page in pages.values():
         assert "accord inspect reproduce" in page
+    assert home.count('href="/inspections/ins-') == 5 and "最新核查" in home
 
 
 def test_cli_demo_prints_summary(tmp_path: Path) -> None:
