@@ -73,7 +73,7 @@ def test_demo_year_is_verified_end_to_end(tmp_path: Path) -> None:
     assert telemetry == {"party:straits-cloud": "inconsistent", "party:dragon-ai": "inconclusive"}
     for page in pages.values():
         assert "accord inspect reproduce" in page
-    assert home.count('href="/inspections/ins-') == 5 and "最新核查" in home
+    assert home.count('<li><a href="/inspections/ins-') == 5 and "最新核查" in home
 
 
 def test_cli_demo_prints_summary(tmp_path: Path) -> None:
