@@ -149,6 +149,45 @@ def status(
         raise typer.Exit(1)
 
 
+@app.command("list")
+@handle_errors
+def list_cmd(
+    url: str = URL_OPTION,
+    declaration: int | None = typer.Option(
+        None, "--declaration", min=0, help="Only the inspections of this log entry."
+    ),
+    limit: int = typer.Option(50, "--limit", min=1, max=500, help="At most this many."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """The registry's inspections, newest first: what each checks and where it stands."""
+    from rich.table import Table
+
+    params = "" if declaration is None else f"&declaration={declaration}"
+    page = request_json("GET", url, f"/v1/inspections?limit={limit}{params}")
+    items = page["items"]
+    if as_json:
+        print_json(items)
+        return
+    if not items:
+        console.print("no inspections")
+        return
+    table = Table()
+    table.add_column("inspection", no_wrap=True)  # an id is copied whole, never cut
+    for name in ("verifier", "declaration", "party", "state", "verdict", "finding"):
+        table.add_column(name, overflow="fold")
+    for ins in items:
+        table.add_row(
+            ins["inspection_id"],
+            ins["verifier"],
+            str(ins["declaration"]),
+            ins["party"],
+            ins["state"],
+            ins.get("verdict") or "",
+            "" if ins.get("finding_leaf") is None else str(ins["finding_leaf"]),
+        )
+    console.print(table)
+
+
 def _digests(folder: Path) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for path in sorted(folder.rglob("*")):

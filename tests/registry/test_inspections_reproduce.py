@@ -135,6 +135,24 @@ def test_reproduce_provenance_location_and_telemetry(tmp_path: Path) -> None:
             assert out.returncode == 0, out.stderr.decode()[-2000:]
             report = json.loads(out.stdout)
             assert report == {"verdict": verdict, "same": True, "differences": []}
+        # `accord inspect list` shows the three, newest first, and filters by declaration
+        listed = subprocess.run(
+            [sys.executable, "-m", "accord.cli.main", "inspect", "list", "--url", server.url,
+             "--json"],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+            timeout=120,
+        )  # fmt: skip
+        assert listed.returncode == 0, listed.stderr.decode()
+        rows = json.loads(listed.stdout)
+        assert {r["verifier"] for r in rows} == {"provenance", "location", "telemetry"}
+        only = subprocess.run(
+            [sys.executable, "-m", "accord.cli.main", "inspect", "list", "--url", server.url,
+             "--declaration", str(rel)],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+            timeout=120,
+        )  # fmt: skip
+        assert only.returncode == 0 and prov["inspection_id"] in only.stdout.decode()
+        assert opened["inspection_id"] not in only.stdout.decode()
         # without the evidence: one line naming what is missing, exit 2
         empty = tmp_path / "empty"
         empty.mkdir()
