@@ -10,6 +10,7 @@ import asyncio
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -197,6 +198,20 @@ def _file(url: str, key: Path, log_key: str, kind: str, body: dict[str, object])
     return int(report.leaf_index)
 
 
+def _recorded_incidents(policy: Path, log_dir: Path) -> tuple[Any, list[Any]]:
+    """The declared policy and the incidents its guard record holds."""
+    from accord.cli.log import _open_log
+    from accord.guard.filing import find_incidents
+    from accord.guard.policy import load_policy
+
+    loaded = load_policy(policy)
+    log = _open_log(log_dir)
+    try:
+        return loaded, find_incidents(log.entries(0, log.size), loaded)
+    finally:
+        log.close()
+
+
 def _severity(value: str, option: str) -> str:
     from accord.model.declaration import SEVERITY_ORDER
 
@@ -257,17 +272,10 @@ def incidents(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """File the guard record's incidents at or above the reporting threshold (`incident`)."""
-    from accord.cli.log import _open_log
-    from accord.guard.filing import above, find_incidents, incident_body
-    from accord.guard.policy import load_policy
+    from accord.guard.filing import above, incident_body
 
-    loaded = load_policy(policy)
     threshold = _severity(report_from, "--report-from")
-    log = _open_log(log_dir)
-    try:
-        found = find_incidents(log.entries(0, log.size), loaded)
-    finally:
-        log.close()
+    loaded, found = _recorded_incidents(policy, log_dir)
     filed: list[dict[str, object]] = []
     for incident in found:
         if not above(incident.severity, threshold):
@@ -311,17 +319,10 @@ def report(
     """Declare that an incident was reported to the authorities under the named clocks."""
     import datetime as dt
 
-    from accord.cli.log import _open_log
-    from accord.guard.filing import find_incidents, incident_body
-    from accord.guard.policy import load_policy
+    from accord.guard.filing import incident_body
     from accord.model.declaration import ISSUED_AT_PATTERN, utc_time
 
-    loaded = load_policy(policy)
-    log = _open_log(log_dir)
-    try:
-        found = find_incidents(log.entries(0, log.size), loaded)
-    finally:
-        log.close()
+    loaded, found = _recorded_incidents(policy, log_dir)
     bodies = {b["incident_id"]: b for b in (incident_body(i, deployment, loaded) for i in found)}
     if incident_id not in bodies:
         raise AccordError(
