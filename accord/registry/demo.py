@@ -440,6 +440,50 @@ def scenario() -> list[tuple[str, str, str, dict[str, Any]]]:
     return s
 
 
+AGENT_POLICY: dict[str, Any] = {
+    "name": "frontier-assistant",
+    "version": 1,
+    "trusted_values": ["support@frontier.example"],
+    "tools": {
+        "read_inbox": {"effect": "read", "trusted_fields": ["sender", "id"]},
+        "read_file": {"effect": "read", "args": {"path": {"role": "data"}}},
+        "send_email": {
+            "effect": "write",
+            "grants": ["reply", "send", "forward"],
+            "args": {"recipients": {"role": "target"}, "body": {"role": "content"}},
+        },
+    },
+}
+"""The guard policy of Frontier Labs' deployed assistant (an ``accord guard`` policy)."""
+
+
+def agent_items() -> list[tuple[str, str, str, dict[str, Any]]]:
+    """Frontier Labs runs its assistant under a declared guard policy, within SB 53's
+    incident clocks. Two critical incidents (the guard stopped a customer's files going to
+    an address planted in a web page): the first is reported within the 15 days, the second
+    never is, and the registry's clock finds it overdue."""
+    from accord.guard.filing import policy_body
+    from accord.guard.policy import parse_policy
+
+    policy = parse_policy(AGENT_POLICY)
+    base = {"deployment_id": "frontier-assistant", "severity": "critical",
+            "policy_sha256": policy.digest(),
+            "summary": "2 call(s) denied by the guard: send_email"}  # fmt: skip
+    first = {**base, "incident_id": "fa-2026-0007", "detected_at": "2026-10-14T08:12:00Z"}
+    second = {**base, "incident_id": "fa-2026-0011", "detected_at": "2026-11-27T19:40:00Z"}
+    return [
+        ("2026-09-01", "frontier-us", "agent_policy",
+         policy_body(policy, "frontier-assistant", dt.date(2026, 9, 1), "serious", ["ca-sb53"])),
+        ("2026-10-14", "frontier-us", "incident",
+         {**first, "phase": "detected", "date": "2026-10-14"}),
+        ("2026-10-21", "frontier-us", "incident",
+         {**first, "phase": "reported", "date": "2026-10-21",
+          "reported_at": "2026-10-21T16:00:00Z", "clocks": ["ca-sb53-15d"]}),
+        ("2026-11-27", "frontier-us", "incident",
+         {**second, "phase": "detected", "date": "2026-11-27"}),
+    ]  # fmt: skip
+
+
 @dataclass
 class Demo:
     registry: Registry
@@ -517,7 +561,7 @@ def build(
         key = _key(out, pid, ALG_ED25519, seeded)
         demo.keys[pid] = key
         registry.register_party(pid, name, role, country, key.verifier.vkey)
-    items = scenario()
+    items = sorted(scenario() + agent_items(), key=lambda item: item[0])
     evidence = None
     if inspections:
         responder = _key(out, "responder.sc-jb-1", ALG_ED25519, seeded)
