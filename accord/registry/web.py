@@ -88,7 +88,7 @@ def add_pages(app: FastAPI, registry: Registry) -> None:
 
         # Both kinds of story: books that do not balance, and high-severity rule findings
         # (an unlicensed export is inconclusive: a licence may exist outside the registry).
-        serious = registry_findings(registry, None, None, None, 10, 0, attention=True)
+        serious = registry_findings(registry, None, None, None, 25, 0, attention=True)
         recent = registry_declarations(registry, None, None, None, 10, 0)
         size, _note = _latest(registry)
         return render(
