@@ -73,6 +73,12 @@ def shard_data(cfg: FinetuneConfig) -> Any:
     return load_shards(list(cfg.shard_files))
 
 
+@dataclass
+class FinetuneRun:
+    recorder: TranscriptRecorder
+    loop_cpu_s: float  # process CPU time of the training loop, recorder included
+
+
 def record_finetune(
     out_dir: Path | str,
     cfg: FinetuneConfig,
@@ -81,10 +87,12 @@ def record_finetune(
     teacher: Any = None,
     temperature: float = 2.0,
     run_id: str | None = None,
-) -> TranscriptRecorder:
+) -> FinetuneRun:
     """Fine-tune with the recorder attached; ``extra`` maps a step to the number of hidden
     steps run after it, ``teacher`` makes the run a distillation. Returns the finished
-    recorder (``summary`` holds the ledger entry)."""
+    recorder (``summary`` holds the ledger entry) and the loop's CPU time."""
+    import time
+
     import torch
 
     data = shard_data(cfg)
@@ -94,6 +102,7 @@ def record_finetune(
     rows = batch_schedule(n, cfg.batch_size, cfg.steps, cfg.order_seed)
     spare = batch_schedule(n, cfg.batch_size, 4 * cfg.steps, cfg.order_seed + 7919)
     loss_fn: LossFn = loss_of if teacher is None else _distil_loss(teacher, temperature)
+    started = time.process_time()
     with deterministic(cfg.threads):
         torch.manual_seed(cfg.dropout_seed)
         rec = TranscriptRecorder(
@@ -135,7 +144,7 @@ def record_finetune(
                     g["lr"] = lr
             rec.after_step()
         rec.finish()
-    return rec
+    return FinetuneRun(rec, time.process_time() - started)
 
 
 def _batch(data: Any, idx: np.ndarray) -> tuple[Any, Any]:
