@@ -108,6 +108,63 @@ def real_model(tmp: Path, seeds: int, quick: bool) -> dict[str, object]:
     }
 
 
+def trainer_overhead(tmp: Path, quick: bool) -> dict[str, object]:
+    """The same model and step under the Hugging Face Trainer with the callback: the
+    session's hooks, the writer thread and finish, over the rest of the run's CPU time."""
+    from transformers import Trainer, TrainingArguments
+
+    from accord.verify.training.frameworks import Handover, ShardDataset
+    from accord.verify.training.handover import build_from_code, import_module_file
+    from accord.verify.training.hf_callback import AccordTrainerCallback
+
+    steps, k = (40, 20) if quick else (160, 80)
+    cfg = _minilm_cfg(tmp)
+    shards = list(cfg.shard_files)
+    kwargs: dict[str, int | float] = {"layers": 6}
+    cb = AccordTrainerCallback(
+        Handover(tmp / "hf_overhead", model_code=CODE, shard_files=shards, model_kwargs=kwargs, k=k)
+    )
+    model = build_from_code(import_module_file(CODE), "build_model", kwargs, 0)
+    args = TrainingArguments(
+        output_dir=str(tmp / "hf_out"),
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=2,
+        max_steps=steps,
+        learning_rate=5e-5,
+        warmup_steps=10,
+        lr_scheduler_type="cosine",
+        bf16=True,
+        use_cpu=True,
+        report_to=[],
+        save_strategy="no",
+        logging_strategy="no",
+        dataloader_drop_last=True,
+        disable_tqdm=True,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=ShardDataset(shards), callbacks=[cb])
+    cpu = time.process_time()
+    trainer.train()
+    total = time.process_time() - cpu
+    own = cb.session.overhead_seconds()
+    check = cb.session.cost["model_check_s"]
+    train = total - own - check
+    row = {
+        "steps": steps,
+        "k": k,
+        "cpu_ms_per_step": 1e3 * train / steps,
+        "overhead_pct": 100 * own / train,
+        "model_check_s": check,
+        "session_cost_s": dict(cb.session.cost),
+        "recorder_cost_s": dict(cb.session.rec.cost) if cb.session.rec is not None else {},
+    }
+    print(
+        f"  Trainer + callback, MiniLM-L6, {steps} steps, k={k}: {row['cpu_ms_per_step']:.0f} "
+        f"CPU-ms/step, recording {row['overhead_pct']:.2f} %, plus a one-time model check of "
+        f"{check:.1f} s"
+    )
+    return row
+
+
 def fsdp(tmp: Path, seeds: int, quick: bool) -> dict[str, object]:
     jobs = []
     for seed in range(seeds):

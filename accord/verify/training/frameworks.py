@@ -21,6 +21,7 @@ and after every step it checks that nothing else drew from the global RNG betwee
 from __future__ import annotations
 
 import collections
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,10 @@ class FrameworkSession:
         self._rng_after: Any = None
         self._rng_stepped: Any = None
         self.batch = 0
+        # Seconds in the session's calls: the one-time model check, and every hook (the
+        # wrapped recorder's setup, per-step calls and checkpoint copies included); CPU time
+        # for opening, wall time (an upper bound, far cheaper to read) for the per-step hooks.
+        self.cost = {"model_check_s": 0.0, "hooks_s": 0.0}
 
     def open(
         self, model: Any, optimizer: Any, scheduler: Any, loader: Any, step: StepDeclaration
@@ -159,7 +164,10 @@ class FrameworkSession:
 
         h = self.h
         self.batch = step.per_micro_batch * step.micro_batches
+        t = time.perf_counter()
         self._check_model(model)
+        self.cost["model_check_s"] = time.perf_counter() - t
+        t = time.thread_time()  # CPU, as the recorder counts its own setup
         self.tap = tap_loader(loader, h.data_seed)
         n = len(self.tap)
         per_epoch = n // step.per_micro_batch
@@ -197,6 +205,7 @@ class FrameworkSession:
             shard_files=list(h.shard_files),
         )
         self._rng_after = torch.get_rng_state()
+        self.cost["hooks_s"] += time.thread_time() - t
 
     def _check_model(self, model: Any) -> None:
         """The model must be the hand-over's ``builder(**kwargs)`` at ``init_seed``: checked
@@ -220,7 +229,10 @@ class FrameworkSession:
         left it, or the recorded dropout stream would not be the one the step used."""
         import torch
 
-        if self._rng_after is not None and not torch.equal(torch.get_rng_state(), self._rng_after):
+        t = time.perf_counter()
+        same = self._rng_after is None or torch.equal(torch.get_rng_state(), self._rng_after)
+        self.cost["hooks_s"] += time.perf_counter() - t
+        if not same:
             raise AccordError(
                 "global RNG",
                 "was drawn from between two training steps (a sampler, loader or callback "
@@ -233,7 +245,9 @@ class FrameworkSession:
         :meth:`step_ended` nothing may draw from the global RNG either."""
         import torch
 
+        t = time.perf_counter()
         self._rng_stepped = torch.get_rng_state()
+        self.cost["hooks_s"] += time.perf_counter() - t
 
     def step_ended(self) -> None:
         import torch
@@ -242,9 +256,11 @@ class FrameworkSession:
         if self._rng_stepped is not None:
             self._rng_after, self._rng_stepped = self._rng_stepped, None
             self.step_begins()  # the same check: the RNG is where the step left it
+        t = time.perf_counter()
         self.rec.record_batch(self.tap.take(self.batch))
         self.rec.after_step()
         self._rng_after = torch.get_rng_state()
+        self.cost["hooks_s"] += time.perf_counter() - t
 
     def close(self) -> str:
         if self.rec is None:
@@ -252,6 +268,13 @@ class FrameworkSession:
         self.head = self.rec.finish()
         self.summary = self.rec.summary
         return self.head
+
+    def overhead_seconds(self) -> float:
+        """What recording added to training: the hooks (wall time, an upper bound on their
+        CPU time), the writer thread's CPU and ``finish``; the one-time model check is in
+        ``cost["model_check_s"]``, apart."""
+        assert self.rec is not None
+        return self.cost["hooks_s"] + self.rec.cost["worker_cpu_s"] + self.rec.cost["finish_s"]
 
 
 def _drops_last(loader: Any) -> bool:
