@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # The demo needs the server and the verifiers it runs (torch, DuckDB); tests need every extra.
 DEMO_EXTRAS ?= server,torch,provenance,telemetry
-TEST_EXTRAS ?= dev,server,postgres,torch,provenance,location,telemetry,spark,guard
+TEST_EXTRAS ?= dev,server,postgres,torch,provenance,location,telemetry,spark,guard,frameworks
 
 .PHONY: setup demo walkthrough test lint typecheck check bench clean
 

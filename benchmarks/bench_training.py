@@ -601,6 +601,23 @@ def main() -> None:
         if "ddp" in parts:
             print("distributed (DDP, gloo, 2 processes):")
             print(json.dumps({"ddp": ddp_runs(tmp, seeds)}))
+        if parts & {"real", "trainer", "fsdp", "forge"}:
+            from benchmarks import bench_training_real as real
+
+            extra: dict[str, object] = {}
+            if "real" in parts and real.available():
+                print(f"real pretrained model (MiniLM-L6, {seeds} seeds):")
+                extra["real"] = real.real_model(tmp, seeds, QUICK)
+            if "trainer" in parts and real.available():
+                print("Trainer callback overhead (MiniLM-L6):")
+                extra["trainer"] = real.trainer_overhead(tmp, QUICK)
+            if "fsdp" in parts:
+                print(f"FSDP2 (gloo, 2 processes, {seeds} seeds):")
+                extra["fsdp"] = real.fsdp(tmp, seeds, QUICK)
+            if "forge" in parts:
+                print("forgeries of recipe and DDP transcripts (default 5 % budget):")
+                extra["forge"] = real.forgeries(tmp, QUICK)
+            print(json.dumps(extra, default=str))
         if "precision" in parts:
             print(f"recipe runs per precision ({seeds} seeds x 2 tasks):")
             prec = precision_runs(tmp, seeds)

@@ -50,3 +50,41 @@ def test_a_rank_missing_from_a_checkpoint_is_refused(tmp_path: Path) -> None:
     start = {RNG_KEY: torch.get_rng_state()}
     with pytest.raises(IntegrityError, match="rank 1"):
         _rank_states(start, 2, "ckpt/step_00000000.safetensors")
+
+
+def test_fsdp_runs_replay_within_tolerance_and_ddp_cheats_are_caught(tmp_path: Path) -> None:
+    """Under FSDP2 (``fully_shard``, gloo, two processes) the checkpoints hold the gathered
+    full state and replay as a DDP run does: not to the bit (FSDP reduces every micro-batch
+    and clips from per-shard partial norms) but to ~1e-7, far inside the tolerance. Under
+    DDP, a lab that hides three steps in one segment, or distils from a teacher and declares
+    cross-entropy, or forges its checkpoints after the fact, is refused on replay."""
+    from accord.verify.training.forgery import FORGERIES, forge_named
+
+    run = RunConfig(task="charlm", n_samples=128, steps=12, k=4, batch_size=8)
+    cfg = RecipeConfig(run=run, precision="bf16", warmup=3)
+    (fsdp_head,) = record_ddp_runs([(tmp_path / "fsdp", cfg)], world=2, sharded=True)
+    finding = verify_training(tmp_path / "fsdp", b"beacon", expected_head=fsdp_head, budget=1.0)
+    assert finding.verdict is Verdict.CONSISTENT, finding.explanation
+    replays = finding.statistic["replays"]
+    assert len(replays) == 3 and all(r["rng_equal"] for r in replays)
+    assert max(r["relative"] for r in replays) < 1e-5 < finding.statistic["tolerance_relative"]
+
+    jobs = [(tmp_path / name, cfg) for name in ("honest", "extra", "distil")]
+    heads = record_ddp_runs(jobs, world=2, modes={1: "extra", 2: "distil"})
+    honest = verify_training(jobs[0][0], b"beacon", expected_head=heads[0], budget=1.0)
+    assert honest.verdict is Verdict.CONSISTENT
+    for (path, _), head in zip(jobs[1:], heads[1:], strict=True):
+        cheat = verify_training(path, b"beacon", expected_head=head, budget=1.0)
+        assert cheat.verdict is Verdict.INCONSISTENT, path.name
+        assert cheat.statistic["failed_check"] == "replay"
+    for name in FORGERIES:
+        attack = forge_named(name, jobs[0][0], tmp_path / f"forged_{name}")
+        forged = verify_training(
+            attack.transcript,
+            b"beacon",
+            expected_head=attack.notes["head"],
+            declared_weights_sha256=attack.declared_weights_sha256,
+            budget=1.0,
+        )
+        assert forged.verdict is Verdict.INCONSISTENT, name
+        assert forged.statistic["failed_check"] == "replay", name

@@ -136,6 +136,10 @@ class RecipeSpec(_Strict):
     scheduler: SchedulerSpec | None = None
     micro_batches: int = Field(default=1, ge=1, le=4096)
     clip_grad_norm: float | None = Field(default=None, gt=0, le=1e6)
+    # The order of the parameters whose norm is clipped: the model's (a plain loop, the
+    # HF Trainer) or the optimizer's groups' (Lightning). The total norm is a float sum, so
+    # the order shows in its last bits, and the clip factor multiplies every gradient.
+    clip_order: Literal["model", "optimizer"] = "model"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     grad_scaler: bool = False
     custom_autograd: list[str] = Field(default_factory=list, max_length=100)

@@ -18,8 +18,10 @@ because a replay with a substitute would accuse an honest lab.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +68,54 @@ REPLAYABLE_SCHEDULERS = frozenset(
     }
 )
 _NOT_ARGS = {"self", "optimizer", "last_epoch", "verbose", "schedulers"}
+LAMBDA_LR = SCHED + "LambdaLR"
+
+
+# Learning-rate multipliers of well-known libraries that a LambdaLR may run: the recorder
+# names the function and its keyword arguments, and the verifier runs its own copy of the
+# formula (never the library's code). The arithmetic is written in the library's order, so
+# the learning rates come out to the bit and the meta state compares equal.
+def _warmup(step: int, warmup: int) -> float:
+    return float(step) / float(max(1, warmup))
+
+
+def _linear_with_warmup(
+    current_step: int, *, num_warmup_steps: int, num_training_steps: int
+) -> float:
+    if current_step < num_warmup_steps:
+        return _warmup(current_step, num_warmup_steps)
+    left = float(num_training_steps - current_step)
+    return max(0.0, left / float(max(1, num_training_steps - num_warmup_steps)))
+
+
+def _cosine_with_warmup(
+    current_step: int,
+    *,
+    num_warmup_steps: int,
+    num_training_steps: int,
+    num_cycles: float,
+    min_lr_rate: float = 0.0,
+) -> float:
+    if current_step < num_warmup_steps:
+        return _warmup(current_step, num_warmup_steps)
+    span = float(max(1, num_training_steps - num_warmup_steps))
+    progress = float(current_step - num_warmup_steps) / span
+    factor = 0.5 * (1.0 + math.cos(math.pi * float(num_cycles) * 2.0 * progress))
+    return max(0, factor * (1 - min_lr_rate) + min_lr_rate)
+
+
+def _constant_with_warmup(current_step: int, *, num_warmup_steps: int) -> float:
+    if current_step < num_warmup_steps:
+        return float(current_step) / float(max(1.0, num_warmup_steps))
+    return 1.0
+
+
+_HF = "transformers.optimization."
+NAMED_LAMBDAS: dict[str, Callable[..., float]] = {
+    _HF + "_get_linear_schedule_with_warmup_lr_lambda": _linear_with_warmup,
+    _HF + "_get_cosine_schedule_with_warmup_lr_lambda": _cosine_with_warmup,
+    _HF + "_get_constant_schedule_with_warmup_lr_lambda": _constant_with_warmup,
+}
 
 
 class Unreplayable(Exception):
@@ -112,6 +162,8 @@ def scheduler_spec_of(scheduler: Any) -> SchedulerSpec:
     """The scheduler's class and constructor arguments, read from its own state."""
     state = scheduler.state_dict()
     name = _qualified(scheduler, SCHED)
+    if name == LAMBDA_LR:
+        return SchedulerSpec(name=name, args={"lr_lambda": _named_lambda(scheduler)})
     children = [scheduler_spec_of(s) for s in getattr(scheduler, "_schedulers", [])]
     args: dict[str, Any] = {}
     for pname in inspect.signature(type(scheduler).__init__).parameters:
@@ -124,6 +176,19 @@ def scheduler_spec_of(scheduler: Any) -> SchedulerSpec:
     return SchedulerSpec.model_validate(
         {"name": name, "args": _jsonable(args, "scheduler"), "children": children}
     )
+
+
+def _named_lambda(scheduler: Any) -> Any:
+    """The LambdaLR's function, as ``{"function": qualified name, "keywords": {...}}`` when
+    it is one partial of a named library function for every group; otherwise its name
+    alone (the verifier then cannot rebuild it, and says so)."""
+    fns = scheduler.lr_lambdas
+    fn = fns[0]
+    if isinstance(fn, functools.partial) and not fn.args and all(f is fn for f in fns):
+        inner = fn.func
+        qual = f"{getattr(inner, '__module__', '?')}.{getattr(inner, '__qualname__', '?')}"
+        return {"function": qual, "keywords": _jsonable(dict(fn.keywords), "LambdaLR")}
+    return {"function": f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"}
 
 
 def custom_autograd_functions(model: Any, sample: Any) -> list[str]:
@@ -168,6 +233,7 @@ def recipe_of(
     clip_grad_norm: float | None = None,
     precision: str = "fp32",
     custom_autograd: list[str] | None = None,
+    clip_order: str = "model",
 ) -> RecipeSpec:
     """Declare the run's step from the live objects the lab trains with."""
     names = {id(p): n for n, p in model.named_parameters()}
@@ -186,6 +252,7 @@ def recipe_of(
         scheduler=None if scheduler is None else scheduler_spec_of(scheduler),
         micro_batches=micro_batches,
         clip_grad_norm=clip_grad_norm,
+        clip_order=clip_order,  # type: ignore[arg-type]  # validated by the model
         precision=precision,  # type: ignore[arg-type]  # validated by the model
         grad_scaler=scaler is not None and bool(scaler.is_enabled()),
         custom_autograd=custom_autograd or [],
@@ -339,24 +406,30 @@ def apply_update(parts: StepParts) -> bool:
     import torch
 
     r = parts.recipe
-    model, opt, scaler = parts.model, parts.optimizer, parts.scaler
+    opt, scaler = parts.optimizer, parts.scaler
     skipped = False
     if scaler is not None:
         before = scaler.get_scale()
         if r.clip_grad_norm is not None:
             scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), r.clip_grad_norm)
+            torch.nn.utils.clip_grad_norm_(_clipped(parts), r.clip_grad_norm)
         scaler.step(opt)
         scaler.update()
         skipped = scaler.get_scale() < before
     else:
         if r.clip_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), r.clip_grad_norm)
+            torch.nn.utils.clip_grad_norm_(_clipped(parts), r.clip_grad_norm)
         opt.step()
     if parts.scheduler is not None:
         with _quiet():
             parts.scheduler.step()
     return skipped
+
+
+def _clipped(parts: StepParts) -> list[Any]:
+    if parts.recipe.clip_order == "optimizer":
+        return [p for g in parts.optimizer.param_groups for p in g["params"]]
+    return list(parts.model.parameters())
 
 
 def emulated_ddp_step(
@@ -417,7 +490,14 @@ def unreplayable(recipe: RecipeSpec, rebuilt_functions: list[str] | None = None)
 
     def walk(spec: SchedulerSpec) -> None:
         name = spec.name.removeprefix(SCHED)
-        if not spec.name.startswith(SCHED) or name not in REPLAYABLE_SCHEDULERS:
+        if spec.name == LAMBDA_LR:
+            fn = _lambda_of(spec)
+            if fn is None:
+                reasons.append(
+                    f"scheduler LambdaLR runs {spec.args.get('lr_lambda')!r}, not a function the "
+                    f"verifier can rebuild ({', '.join(sorted(NAMED_LAMBDAS))})"
+                )
+        elif not spec.name.startswith(SCHED) or name not in REPLAYABLE_SCHEDULERS:
             reasons.append(
                 f"scheduler {spec.name} is not one the verifier can rebuild (its state is not "
                 "all in the transcript)"
@@ -438,9 +518,29 @@ def unreplayable(recipe: RecipeSpec, rebuilt_functions: list[str] | None = None)
     return reasons
 
 
+def _lambda_of(spec: SchedulerSpec) -> Callable[[int], float] | None:
+    """The verifier's own copy of a declared named LambdaLR function, bound to its declared
+    keywords; None when it is not one it knows."""
+    arg = spec.args.get("lr_lambda")
+    if not isinstance(arg, dict) or set(arg) != {"function", "keywords"}:
+        return None
+    fn, kw = NAMED_LAMBDAS.get(str(arg["function"])), arg["keywords"]
+    if fn is None or not isinstance(kw, dict):
+        return None
+    try:
+        inspect.signature(fn).bind(0, **kw)
+    except TypeError:
+        return None
+    return functools.partial(fn, **kw)
+
+
 def _build_scheduler(spec: SchedulerSpec, opt: Any) -> Any:
     from torch.optim import lr_scheduler
 
+    if spec.name == LAMBDA_LR:
+        fn = _lambda_of(spec)
+        assert fn is not None  # unreplayable() refused it otherwise
+        return lr_scheduler.LambdaLR(opt, fn)
     cls = getattr(lr_scheduler, spec.name.removeprefix(SCHED))
     args = {k: (list(v) if isinstance(v, list) else v) for k, v in spec.args.items()}
     if spec.children:

@@ -94,6 +94,7 @@ class TranscriptRecorder:
         scaler: Any = None,
         micro_batches: int = 1,
         clip_grad_norm: float | None = None,
+        clip_order: str = "model",
         precision: str = "fp32",
         recipe: bool | None = None,
         model_code: Path | str | None = None,
@@ -155,6 +156,7 @@ class TranscriptRecorder:
         self.world_size = world_size
         # RNG states of ranks 1.. at the next checkpoint, set by DistributedRecorder.
         self.rank_rng: list[Any] = list(rank_rng or [])
+        self.clip_order = clip_order
         self.recipe = self._declare(
             recipe, scheduler, scaler, micro_batches, clip_grad_norm, precision, data
         )
@@ -232,6 +234,7 @@ class TranscriptRecorder:
             clip_grad_norm=clip_grad_norm,
             precision=precision,
             custom_autograd=functions,
+            clip_order=self.clip_order,
         )
 
     def _ranks(self) -> list[tuple[str, Any]]:

@@ -7,7 +7,7 @@ so that every party exercises the same recorder the way a lab would.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -216,24 +216,28 @@ def record_recipe_run(
     return rec
 
 
+DDP_MODES = ("honest", "misreport", "extra", "distil")
+
+
 def _ddp_worker(
     rank: int,
     world: int,
     init_file: str,
-    jobs: list[tuple[str, RecipeConfig, bool]],
+    jobs: list[tuple[str, RecipeConfig, str]],
     heads: str,
+    sharded: bool = False,
 ) -> None:
-    """One rank of real DDP runs (gloo, CPU), one after the other in one process group: its
-    slice of each global batch, its own dropout stream, the all-reduce inside
-    DistributedDataParallel, the recorder on every rank."""
+    """One rank of real DDP (or FSDP) runs (gloo, CPU), one after the other in one process
+    group: its slice of each global batch, its own dropout stream, the all-reduce inside
+    DistributedDataParallel (the reduce-scatter inside FSDP), the recorder on every rank."""
     import torch
     import torch.distributed as dist
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        for n, (out_dir, cfg, misreport) in enumerate(jobs):
-            head, loop_s, own_s = _ddp_run(rank, world, out_dir, cfg, misreport)
+        for n, (out_dir, cfg, mode) in enumerate(jobs):
+            head, loop_s, own_s = _ddp_run(rank, world, out_dir, cfg, mode, sharded)
             Path(heads, f"{n}.rank{rank}").write_text(f"{loop_s} {own_s}")
             if rank == 0:
                 Path(heads, str(n)).write_text(head)
@@ -246,11 +250,15 @@ def _ddp_worker(
 
 
 def _ddp_run(
-    rank: int, world: int, out_dir: str, cfg: RecipeConfig, misreport: bool
+    rank: int, world: int, out_dir: str, cfg: RecipeConfig, mode: str, sharded: bool = False
 ) -> tuple[str, float, float]:
-    """One DDP run; with ``misreport``, the last rank trains on other samples than it
-    records (a lab whose transcript does not commit to what one rank really read). Returns
-    the chain head, this rank's wall seconds for the whole run and its recorder seconds."""
+    """One data-parallel run. ``mode`` is how the lab cheats, if it does: ``misreport``, the
+    last rank trains on other samples than it records; ``extra``, every rank runs three
+    unrecorded steps in the middle of the second segment and puts the scheduler and Adam's
+    step counters back; ``distil``, the loss is a KL divergence to a teacher's soft labels
+    (a model of another seed) while plain cross-entropy is declared. ``sharded`` trains
+    under FSDP2 (``fully_shard``) instead of DDP. Returns the chain head, this rank's wall
+    seconds for the whole run and its recorder seconds."""
     import time
 
     import torch
@@ -258,16 +266,28 @@ def _ddp_run(
 
     from accord.verify.training.distributed import DistributedRecorder
     from accord.verify.training.loop import batch_tensors, loss_of
-    from accord.verify.training.recipe import StepParts, declared_step, recipe_of
+    from accord.verify.training.recipe import LossFn, StepParts, declared_step, recipe_of
 
     run = cfg.run
     data = make_dataset(run.task, run.data_seed, run.n_samples)
     model, _ = fresh(run)
     torch.manual_seed(1000 * (run.init_seed + 1) + rank)  # each rank its own dropout stream
-    ddp = DistributedDataParallel(model)
+    rec_kw: dict[str, Any] = {}
+    if sharded:
+        from torch.distributed.fsdp import fully_shard
+
+        from accord.verify.training.fsdp import FsdpRecorder
+
+        fwd = fully_shard(model)
+        recorder: Any = FsdpRecorder
+        rec_kw["shadow"] = fresh(run)[0] if rank == 0 else None
+    else:
+        fwd = DistributedDataParallel(model)
+        recorder = DistributedRecorder
     opt, sched, scaler = recipe_parts(cfg, model)
     local = run.batch_size // world
     rows = batch_schedule(run.n_samples, run.batch_size, run.steps, run.order_seed)
+    spare = batch_schedule(run.n_samples, run.batch_size, 8, run.order_seed + 7919)
     features: dict[str, Any] = {
         "scheduler": sched,
         "scaler": scaler,
@@ -275,9 +295,13 @@ def _ddp_run(
         "clip_grad_norm": cfg.clip_grad_norm,
         "precision": cfg.precision,
     }
+    loss_fn: LossFn = loss_of
+    if mode == "distil":
+        teacher, _ = fresh(replace(run, init_seed=run.init_seed + 1))
+        loss_fn = _soft_label_loss(teacher.eval())
     started = time.perf_counter()
     with deterministic(run.threads):
-        rec = DistributedRecorder(
+        rec = recorder(
             out_dir,
             model,
             opt,
@@ -286,18 +310,51 @@ def _ddp_run(
             task=run.task_spec(),
             model_spec=run.model_spec(),
             dataset=data,
+            **rec_kw,
             **features,
         )
         parts = StepParts(model, opt, recipe_of(model, opt, **features), sched, scaler)
-        for row in rows:
+        for step, row in enumerate(rows):
             idx = row[rank * local : (rank + 1) * local]  # as DistributedSampler shards
             rec.record_batch(idx)
-            used = (idx + 1) % run.n_samples if misreport and rank == world - 1 else idx
+            used = (idx + 1) % run.n_samples if mode == "misreport" and rank == world - 1 else idx
             x, y = batch_tensors(data, used)
-            declared_step(parts, x, y, loss_of, model=ddp)
+            declared_step(parts, x, y, loss_fn, model=fwd)
+            if mode == "extra" and step == run.k + run.k // 2:
+                _hidden_steps(parts, data, spare[:3, rank * local : (rank + 1) * local], fwd)
             rec.after_step()
         head = rec.finish()
     return head, time.perf_counter() - started, rec.overhead_seconds()
+
+
+def _hidden_steps(parts: Any, data: Dataset, rows: Any, fwd: Any) -> None:
+    """Unrecorded optimizer steps, with the schedule and Adam's step counters put back."""
+    from accord.verify.training.loop import batch_tensors, loss_of
+    from accord.verify.training.recipe import declared_step
+
+    sched_state = parts.scheduler.state_dict()
+    counters = {p: s["step"].clone() for p, s in parts.optimizer.state.items() if "step" in s}
+    for idx in rows:
+        declared_step(parts, *batch_tensors(data, idx), loss_of, model=fwd)
+    parts.scheduler.load_state_dict(sched_state)
+    for p, c in counters.items():
+        parts.optimizer.state[p]["step"].copy_(c)
+    for g, lr in zip(parts.optimizer.param_groups, parts.scheduler.get_last_lr(), strict=True):
+        g["lr"] = lr
+
+
+def _soft_label_loss(teacher: Any, temperature: float = 2.0) -> Any:
+    import torch
+
+    def loss(model: Any, x: Any, y: Any) -> Any:
+        with torch.no_grad():
+            soft = torch.softmax(teacher(x).float() / temperature, dim=-1)
+        logp = torch.log_softmax(model(x).float() / temperature, dim=-1)
+        v = logp.shape[-1]
+        kl = torch.nn.functional.kl_div
+        return kl(logp.reshape(-1, v), soft.reshape(-1, v), reduction="batchmean")
+
+    return loss
 
 
 def record_ddp_runs(
@@ -305,23 +362,29 @@ def record_ddp_runs(
     world: int = 2,
     misreport: frozenset[int] = frozenset(),
     timings: list[list[tuple[float, float]]] | None = None,
+    modes: dict[int, str] | None = None,
+    sharded: bool = False,
 ) -> list[str]:
     """Record real ``world``-process DDP runs with the gloo backend, in one process group;
     return their chain heads. Jobs numbered in ``misreport`` have their last rank train on
-    other samples than it records (for tests of the verifier). ``timings``, when given,
-    receives per job and rank (wall seconds of the run, recorder seconds)."""
+    other samples than it records, and ``modes`` names other cheats per job (see
+    :func:`_ddp_run`), for tests of the verifier. ``sharded`` runs FSDP2 instead of DDP.
+    ``timings``, when given, receives per job and rank (wall seconds of the run, recorder
+    seconds)."""
     import tempfile
 
     from torch.multiprocessing.spawn import spawn
 
+    named = {n: "misreport" for n in misreport} | dict(modes or {})
     with tempfile.TemporaryDirectory(prefix="accord-ddp-") as tmp:
         spawn(  # type: ignore[no-untyped-call]
             _ddp_worker,
             args=(
                 world,
                 f"{tmp}/init",
-                [(str(p), c, n in misreport) for n, (p, c) in enumerate(jobs)],
+                [(str(p), c, named.get(n, "honest")) for n, (p, c) in enumerate(jobs)],
                 tmp,
+                sharded,
             ),
             nprocs=world,
             join=True,
