@@ -108,7 +108,8 @@ def build_model(layers: int = 6, dropout: float = 0.1) -> nn.Module:
     encoder = BertModel(config, add_pooling_layer=False)
     weights = load_file(str(src / "model.safetensors"))
     keep = torch.tensor(tokens, dtype=torch.int64)
-    weights["embeddings.word_embeddings.weight"] = weights["embeddings.word_embeddings.weight"][keep]
+    embedding = "embeddings.word_embeddings.weight"
+    weights[embedding] = weights[embedding][keep]
     wanted = encoder.state_dict()
     state = {k: v for k, v in weights.items() if k in wanted}
     missing = sorted(set(wanted) - set(state) - {"embeddings.position_ids"})
