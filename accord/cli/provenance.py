@@ -87,6 +87,14 @@ def _show(finding: Any) -> None:
             format_p(d["p_value"]),
             format_p(stat["holm_adjusted"]["distillation"]),
         )
+        q = stat["sequence"]
+        table.add_row(
+            "sequence",
+            f"{q['lean_towards_parent']:.4f}",
+            f"{min(q['null_leans']):.4f}–{max(q['null_leans']):.4f}",
+            format_p(q["p_value"]),
+            format_p(stat["holm_adjusted"]["sequence"]),
+        )
         console.print(table)
     console.print(finding.explanation, soft_wrap=True)
 
@@ -109,6 +117,12 @@ def test_cmd(
         None,
         help="Significance level for the verdicts (default: 1e-6 for the weight test, 0.001 for"
         " the black-box test; see docs/provenance.md for the calibration).",
+    ),
+    prompts: int = typer.Option(
+        256,
+        min=32,
+        max=4096,
+        help="Prompts for the black-box tests (more: more power against students, slower).",
     ),
     max_memory_gib: float = typer.Option(
         4.0, min=0.01, help="Refuse models whose declared shapes need more memory than this."
@@ -138,7 +152,11 @@ def test_cmd(
         compare_weights(suspect, parent, method=method, alpha=alpha or WEIGHT_ALPHA, limits=limits)
     ]
     if blackbox:
-        findings.append(compare_outputs(suspect, parent, control, alpha=alpha or BLACKBOX_ALPHA))
+        findings.append(
+            compare_outputs(
+                suspect, parent, control, alpha=alpha or BLACKBOX_ALPHA, n_prompts=prompts
+            )
+        )
     if as_json:
         print_json(findings if blackbox else findings[0])
     else:
