@@ -555,7 +555,17 @@ def plot_null_histograms(results: dict[str, Any], path: Path) -> None:
         for key, ps in by_kind.items():
             ks = _ks(ps)
             label = f"{key} (n={len(ps)}" + (f", KS p={ks:.2g})" if ks is not None else ")")
-            ax.hist(ps, bins=10, range=(0, 1), density=True, histtype="step", lw=1.8, label=label)
+            colour = {"different data order": "C0", "same data order": "C1"}.get(key, "C2")
+            ax.hist(
+                ps,
+                bins=10,
+                range=(0, 1),
+                density=True,
+                histtype="step",
+                lw=1.8,
+                label=label,
+                color=colour,
+            )
         ax.axhline(1.0, color="grey", ls=":", lw=1)
         ax.set_title(f"{test} test: null p-values")
         ax.set_xlabel("p-value")

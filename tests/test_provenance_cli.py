@@ -21,7 +21,7 @@ def test_cli_test_json_and_report() -> None:
     assert result.exit_code == 1, result.output  # derived: independence does not hold
     data = json.loads(result.output)
     assert data["verdict"] == "inconsistent" and data["p_value"] < 1e-10
-    controls = [a for i in range(1, 5) for a in ("--control", str(zoo.path(f"seed{i}")))]
+    controls = [a for i in range(1, 6) for a in ("--control", str(zoo.path(f"seed{i}")))]
     args = ["provenance", "test", child, parent, "--blackbox", "--prompts", "64", *controls]
     result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output

@@ -41,7 +41,7 @@ def models() -> dict[str, Any]:
     torch.set_num_threads(1)
     docs = stdlib_text("docs", 600_000)
     out: dict[str, Any] = {}
-    for i in range(6):
+    for i in range(7):
         torch.manual_seed(i)
         m = TinyGPT(CFG)
         train(m, docs, STEPS, seed=0, batch=16)  # one shared data order for every model
@@ -52,8 +52,8 @@ def models() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def pool(models: dict[str, Any]) -> SequencePool:
-    """Parent m0 and controls m1..m4; m5 is an independent twin trained like them."""
-    controls = [(f"m{i}", models[f"m{i}"]) for i in range(1, 5)]
+    """Parent m0 and controls m1..m5; m6 is an independent twin trained like them."""
+    controls = [(f"m{i}", models[f"m{i}"]) for i in range(1, 6)]
     return prepare_pool(("m0", models["m0"]), controls, default_prompts(128))
 
 
@@ -63,10 +63,10 @@ def test_student_of_sampled_text_is_caught_and_independent_twin_is_not(
     # Only what a text API returns is used: the prompts and the bytes written after them.
     api = sample("api", models["student"], pool.prompts, seed=5)
     student = pooled_sequence_test(pool, Samples("api", api.prompts, tuple(api.texts)))
-    twin = pooled_sequence_test(pool, sample("m5", models["m5"], pool.prompts, seed=5))
+    twin = pooled_sequence_test(pool, sample("m6", models["m6"], pool.prompts, seed=5))
     assert student.p_value < BLACKBOX_ALPHA, student
     assert student.statistic > max(student.null)
-    # m5 shares the parent's data and data order and is independent: not accused
+    # m6 shares the parent's data and data order and is independent: not accused
     assert twin.p_value > 0.05, twin
     assert twin.details["p_rank_among_independent_pairs"] > 0.05
 
@@ -81,15 +81,15 @@ def test_statistic_centres_each_position_on_the_consensus(
 
 
 def test_bad_pools_are_refused(models: dict[str, Any], pool: SequencePool) -> None:
-    controls = [(f"m{i}", models[f"m{i}"]) for i in range(1, 3)]
-    short = sample("s", models["m5"], pool.prompts[:4], length=2)
-    with pytest.raises(AccordError, match="at least 3"):
+    controls = [(f"m{i}", models[f"m{i}"]) for i in range(1, 5)]
+    short = sample("s", models["m6"], pool.prompts[:4], length=2)
+    with pytest.raises(AccordError, match="at least 5"):
         run_sequence_test(short, ("m0", models["m0"]), controls)
     with pytest.raises(AccordError, match="is a pool model's"):
-        pooled_sequence_test(pool, sample("m1", models["m5"], pool.prompts, length=2))
+        pooled_sequence_test(pool, sample("m1", models["m6"], pool.prompts, length=2))
     with pytest.raises(AccordError, match="other prompts"):
         pooled_sequence_test(pool, short)
     with pytest.raises(AccordError, match="no generated text"):
         pooled_sequence_test(pool, Samples("s", pool.prompts, (b"",) * len(pool.prompts)))
     with pytest.raises(AccordError, match="no scored text"):
-        sequence_test({}, "s", "m0", ["m1", "m2", "m3"])
+        sequence_test({}, "s", "m0", ["m1", "m2", "m3", "m4", "m5"])

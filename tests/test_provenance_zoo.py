@@ -124,6 +124,10 @@ def test_compare_outputs_finding_and_its_errors(zoo: Any, tmp_path: Path) -> Non
     assert "control" in finding.explanation and len(finding.evidence) == 7
     with pytest.raises(AccordError, match="at least 3"):
         compare_outputs(zoo.path("seed1"), zoo.path("seed0"), controls[:2])
+    fewer = compare_outputs(
+        zoo.path("seed0-prune50"), zoo.path("seed0"), controls[:3], n_prompts=64
+    )
+    assert "skipped" in fewer.statistic["sequence"] and "at least 5" in fewer.explanation
     plain = tmp_path / "plain.safetensors"
     write_safetensors(plain, {"w": np.ones((2, 2), np.float32)})
     with pytest.raises(AccordError, match="black-box queries need"):

@@ -90,13 +90,16 @@ def _show(finding: Any) -> None:
             format_p(stat["holm_adjusted"]["distillation"]),
         )
         q = stat["sequence"]
-        table.add_row(
-            "sequence",
-            f"{q['lean_towards_parent']:.4f}",
-            f"{min(q['null_leans']):.4f}–{max(q['null_leans']):.4f}",
-            format_p(q["p_value"]),
-            format_p(stat["holm_adjusted"]["sequence"]),
-        )
+        if "skipped" in q:
+            table.add_row("sequence", "not run", q["skipped"], "", "")
+        else:
+            table.add_row(
+                "sequence",
+                f"{q['lean_towards_parent']:.4f}",
+                f"{min(q['null_leans']):.4f}–{max(q['null_leans']):.4f}",
+                format_p(q["p_value"]),
+                format_p(stat["holm_adjusted"]["sequence"]),
+            )
         console.print(table)
     console.print(finding.explanation, soft_wrap=True)
 
@@ -112,7 +115,10 @@ def test_cmd(
         False, "--blackbox", help="Also compare outputs (needs --control models Accord can run)."
     ),
     control: list[Path] = typer.Option(
-        [], "--control", help="An independent control model (repeat; >= 3 for --blackbox)."
+        [],
+        "--control",
+        help="An independent control model (repeat; >= 3 for --blackbox, >= 5 for its"
+        " sequence test).",
     ),
     method: str = typer.Option("both", help="Weight test: both, robust or constrained."),
     alpha: float | None = typer.Option(

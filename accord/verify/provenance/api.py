@@ -38,6 +38,7 @@ WEIGHT_ALPHA = 1e-6
 BLACKBOX_ALPHA = 0.001
 # Bytes the sequence test samples from every model per prompt.
 SEQUENCE_LENGTH = 48
+SEQUENCE_MIN_CONTROLS = 5
 
 
 def file_digests(path: str | Path, label: str) -> dict[str, str]:
@@ -242,18 +243,29 @@ def compare_outputs(
     cs = [query(name, m, prompts) for name, m in c_models]
     agree = agreement_test(s, p, cs, mode)
     distil = distillation_test(s, p, cs)
-    # The sequence test sees only text the suspect sampled, as an API would return it.
-    seq = run_sequence_test(
-        sample("suspect", s_model, prompts, SEQUENCE_LENGTH), ("parent", p_model), c_models
-    )
-    adjusted = holm([agree.p_value, distil.p_value, seq.p_value])
+    # The sequence test sees only text the suspect sampled, as an API would return it; it
+    # needs more controls than the other two to keep its level (docs/provenance.md).
+    seq = None
+    if len(c_models) >= SEQUENCE_MIN_CONTROLS:
+        seq = run_sequence_test(
+            sample("suspect", s_model, prompts, SEQUENCE_LENGTH), ("parent", p_model), c_models
+        )
+    raw = [agree.p_value, distil.p_value] + ([seq.p_value] if seq else [])
+    adjusted = holm(raw)
     p_value = min(adjusted)
     verdict, severity = _verdict(p_value, alpha)
     derived = p_value < alpha
-    bound = at_floor(p_value, 3)
-    explanation = (
+    bound = at_floor(p_value, len(raw))
+    run = "agreement, distillation and sequence tests" if seq else "agreement and distillation"
+    skipped = (
+        ""
+        if seq
+        else f"The sequence test (students of the parent's sampled text) was not run: it needs"
+        f" at least {SEQUENCE_MIN_CONTROLS} control models. "
+    )
+    explanation = skipped + (
         f"Black-box p {'' if bound else '= '}{format_p(p_value, bound)}"
-        " (Holm over the agreement, distillation and sequence tests,"
+        f" (Holm over the {run},"
         f" {len(prompts)} prompts, {len(cs)} control models). "
         + (
             "The suspect behaves like the parent beyond what independent models share,"
@@ -296,18 +308,20 @@ def compare_outputs(
                 "null_correlations": distil.null,
                 **distil.details,
             },
-            "sequence": {
-                "lean_towards_parent": seq.statistic,
-                "p_value": seq.p_value,
-                "null_leans": seq.null,
-                "bytes_per_prompt": SEQUENCE_LENGTH,
-                **seq.details,
-            },
-            "holm_adjusted": {
-                "agreement": adjusted[0],
-                "distillation": adjusted[1],
-                "sequence": adjusted[2],
-            },
+            "sequence": (
+                {
+                    "lean_towards_parent": seq.statistic,
+                    "p_value": seq.p_value,
+                    "null_leans": seq.null,
+                    "bytes_per_prompt": SEQUENCE_LENGTH,
+                    **seq.details,
+                }
+                if seq
+                else {"skipped": f"needs at least {SEQUENCE_MIN_CONTROLS} control models"}
+            ),
+            "holm_adjusted": dict(
+                zip(("agreement", "distillation", "sequence"), adjusted, strict=False)
+            ),
         },
         p_value=p_value,
         evidence=evidence,

@@ -38,13 +38,15 @@ import numpy.typing as npt
 
 from accord.errors import AccordError
 from accord.verify.provenance.blackbox import (
-    MIN_CONTROLS,
     BlackBoxResult,
     QueryModel,
     prediction_pvalue,
 )
 
 Array = npt.NDArray[np.float64]
+# With 3 controls the null has 12 draws and the evaluation saw independent pairs at p < 1e-5;
+# with 5 (30 draws) the smallest within the test's assumptions was 3.8e-4 (docs/provenance.md).
+MIN_CONTROLS = 5
 # Each byte is sampled from the model's full distribution at this temperature: what an API
 # returns at its default settings, and what a student distilled through the API was trained on.
 TEMPERATURE = 1.0
@@ -66,6 +68,15 @@ def _probs(model: QueryModel, contexts: Sequence[bytes], name: str) -> Array:
     if np.isnan(lp).any():
         raise AccordError(name, "returned NaN log-probabilities", "check the model")
     return lp
+
+
+def _check_controls(n: int) -> None:
+    if n < MIN_CONTROLS:
+        raise AccordError(
+            "controls",
+            f"{n} control model(s); the sequence test needs at least {MIN_CONTROLS}",
+            "add independently trained models of the same kind with --control",
+        )
 
 
 def sample(
@@ -172,12 +183,7 @@ def sequence_test(
     value averages U(parent, suspect) over the K ways of leaving one control out, so both use
     consensus sets of the same size (the statistic's bias depends on that size).
     """
-    if len(controls) < MIN_CONTROLS:
-        raise AccordError(
-            "controls",
-            f"{len(controls)} control model(s); the sequence test needs at least {MIN_CONTROLS}",
-            "add independently trained models of the same kind with --control",
-        )
+    _check_controls(len(controls))
     names = [parent, *controls]
     if suspect in names or len(set(names)) != len(names):
         raise AccordError("controls", "the suspect, parent and controls must be distinct", None)
@@ -232,12 +238,7 @@ def prepare_pool(
     """Sample every pool model's text on ``prompts`` and score it with every pool model."""
     pool = [parent, *controls]
     names = [n for n, _ in pool]
-    if len(controls) < MIN_CONTROLS:
-        raise AccordError(
-            "controls",
-            f"{len(controls)} control model(s); the sequence test needs at least {MIN_CONTROLS}",
-            "add independently trained models of the same kind with --control",
-        )
+    _check_controls(len(controls))
     if len(set(names)) != len(names):
         raise AccordError("controls", "the parent and the controls must be distinct", None)
     scorers = dict(pool)
