@@ -24,7 +24,9 @@ the consensus's own noise), so the tested value uses consensus sets of the same 
 draws (one control left out, averaged over which). The controls must be trained the way the
 suspect would have been without the parent (same public data, and the same data order where
 that is shared); the evaluation measures the false-positive rate for both orders, and shows
-what happens when the controls are not of the suspect's kind.
+what happens when the controls are not of the suspect's kind. A suspect much noisier than every
+control (a damaged model) is outside that assumption too: one such was accused in the
+evaluation, which is why at least 5 controls are required (docs/provenance.md).
 """
 
 from __future__ import annotations
