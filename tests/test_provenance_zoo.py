@@ -117,11 +117,17 @@ def test_attribution_names_the_true_parent(responses: dict[str, Any]) -> None:
 
 def test_compare_outputs_finding_and_its_errors(zoo: Any, tmp_path: Path) -> None:
     controls = [zoo.path(f"seed{i}") for i in range(1, 6)]
-    finding = compare_outputs(zoo.path("seed0-prune50"), zoo.path("seed0"), controls)
+    finding = compare_outputs(zoo.path("seed0-prune50"), zoo.path("seed0"), controls, n_prompts=96)
     assert finding.verdict is Verdict.INCONSISTENT
+    assert set(finding.statistic["holm_adjusted"]) == {"agreement", "distillation", "sequence"}
+    assert finding.statistic["sequence"]["p_value"] < 0.05  # a pruned copy writes like its parent
     assert "control" in finding.explanation and len(finding.evidence) == 7
     with pytest.raises(AccordError, match="at least 3"):
         compare_outputs(zoo.path("seed1"), zoo.path("seed0"), controls[:2])
+    fewer = compare_outputs(
+        zoo.path("seed0-prune50"), zoo.path("seed0"), controls[:3], n_prompts=64
+    )
+    assert "skipped" in fewer.statistic["sequence"] and "at least 5" in fewer.explanation
     plain = tmp_path / "plain.safetensors"
     write_safetensors(plain, {"w": np.ones((2, 2), np.float32)})
     with pytest.raises(AccordError, match="black-box queries need"):

@@ -63,7 +63,9 @@ def _show(finding: Any) -> None:
             table.add_row(test["method"], "", "", "", "[bold]combined[/]", combined)
         console.print(table)
         console.print(
-            f"HuRef invariant cosine (a score, not a p-value): {stat['huref_invariant_cosine']:.3f}"
+            f"HuRef invariant cosine: {stat['huref_invariant_cosine']:.3f} (a score with no"
+            " threshold, not evidence: independent pairs have scored up to 0.91, derived ones"
+            " as low as 0.06)"
         )
         for test in stat["tests"]:
             for note in test["notes"]:
@@ -87,6 +89,17 @@ def _show(finding: Any) -> None:
             format_p(d["p_value"]),
             format_p(stat["holm_adjusted"]["distillation"]),
         )
+        q = stat["sequence"]
+        if "skipped" in q:
+            table.add_row("sequence", "not run", q["skipped"], "", "")
+        else:
+            table.add_row(
+                "sequence",
+                f"{q['lean_towards_parent']:.4f}",
+                f"{min(q['null_leans']):.4f}–{max(q['null_leans']):.4f}",
+                format_p(q["p_value"]),
+                format_p(stat["holm_adjusted"]["sequence"]),
+            )
         console.print(table)
     console.print(finding.explanation, soft_wrap=True)
 
@@ -102,13 +115,22 @@ def test_cmd(
         False, "--blackbox", help="Also compare outputs (needs --control models Accord can run)."
     ),
     control: list[Path] = typer.Option(
-        [], "--control", help="An independent control model (repeat; >= 3 for --blackbox)."
+        [],
+        "--control",
+        help="An independent control model (repeat; >= 3 for --blackbox, >= 5 for its"
+        " sequence test).",
     ),
     method: str = typer.Option("both", help="Weight test: both, robust or constrained."),
     alpha: float | None = typer.Option(
         None,
         help="Significance level for the verdicts (default: 1e-6 for the weight test, 0.001 for"
         " the black-box test; see docs/provenance.md for the calibration).",
+    ),
+    prompts: int = typer.Option(
+        256,
+        min=32,
+        max=4096,
+        help="Prompts for the black-box tests (more: more power against students, slower).",
     ),
     max_memory_gib: float = typer.Option(
         4.0, min=0.01, help="Refuse models whose declared shapes need more memory than this."
@@ -138,7 +160,11 @@ def test_cmd(
         compare_weights(suspect, parent, method=method, alpha=alpha or WEIGHT_ALPHA, limits=limits)
     ]
     if blackbox:
-        findings.append(compare_outputs(suspect, parent, control, alpha=alpha or BLACKBOX_ALPHA))
+        findings.append(
+            compare_outputs(
+                suspect, parent, control, alpha=alpha or BLACKBOX_ALPHA, n_prompts=prompts
+            )
+        )
     if as_json:
         print_json(findings if blackbox else findings[0])
     else:

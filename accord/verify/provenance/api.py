@@ -36,6 +36,9 @@ WEIGHT_ALPHA = 1e-6
 # Black-box p-values rest on a handful of control models and rarely go far below 1e-6 even for
 # real students, so they keep the looser level that had no false positive in 148 null pairs.
 BLACKBOX_ALPHA = 0.001
+# Bytes the sequence test samples from every model per prompt.
+SEQUENCE_LENGTH = 48
+SEQUENCE_MIN_CONTROLS = 5
 
 
 def file_digests(path: str | Path, label: str) -> dict[str, str]:
@@ -148,8 +151,9 @@ def compare_weights(
         "What it does not show: distillation (a student trained on the parent's outputs starts"
         " from fresh weights and is independent under this null: use --blackbox); which of the"
         " two is the parent; and the robust p-value is approximate (calibrated empirically, see"
-        " docs/provenance.md). The HuRef invariant cosine is a similarity score, not a"
-        " probability."
+        " docs/provenance.md). The HuRef invariant cosine is a similarity score with no"
+        " threshold (independent pairs have scored up to 0.91, derived ones as low as 0.06):"
+        " it is not evidence either way and does not enter the verdict."
     )
     return Finding(
         subject=f"{Path(suspect).name} derived from {Path(parent).name}?",
@@ -226,38 +230,60 @@ def compare_outputs(
         distillation_test,
         query,
     )
+    from accord.verify.provenance.sequence import run_sequence_test, sample
     from accord.verify.provenance.tinygpt import load_model
 
     if not 0 < alpha < 1:
         raise AccordError("alpha", f"{alpha} is not in (0, 1)", "use e.g. 0.01")
     prompts = default_prompts(n_prompts)
-    s = query("suspect", load_model(suspect), prompts)
-    p = query("parent", load_model(parent), prompts)
-    cs = [query(f"control:{Path(c).name}", load_model(c), prompts) for c in controls]
+    s_model, p_model = load_model(suspect), load_model(parent)
+    c_models = [(f"control:{Path(c).name}", load_model(c)) for c in controls]
+    s = query("suspect", s_model, prompts)
+    p = query("parent", p_model, prompts)
+    cs = [query(name, m, prompts) for name, m in c_models]
     agree = agreement_test(s, p, cs, mode)
     distil = distillation_test(s, p, cs)
-    adjusted = holm([agree.p_value, distil.p_value])
+    # The sequence test sees only text the suspect sampled, as an API would return it; it
+    # needs more controls than the other two to keep its level (docs/provenance.md).
+    seq = None
+    if len(c_models) >= SEQUENCE_MIN_CONTROLS:
+        seq = run_sequence_test(
+            sample("suspect", s_model, prompts, SEQUENCE_LENGTH), ("parent", p_model), c_models
+        )
+    raw = [agree.p_value, distil.p_value] + ([seq.p_value] if seq else [])
+    adjusted = holm(raw)
     p_value = min(adjusted)
     verdict, severity = _verdict(p_value, alpha)
     derived = p_value < alpha
-    bound = at_floor(p_value, 2)
-    explanation = (
+    bound = at_floor(p_value, len(raw))
+    run = "agreement, distillation and sequence tests" if seq else "agreement and distillation"
+    skipped = (
+        ""
+        if seq
+        else f"The sequence test (students of the parent's sampled text) was not run: it needs"
+        f" at least {SEQUENCE_MIN_CONTROLS} control models. "
+    )
+    explanation = skipped + (
         f"Black-box p {'' if bound else '= '}{format_p(p_value, bound)}"
-        " (Holm over the agreement and distillation tests,"
+        f" (Holm over the {run},"
         f" {len(prompts)} prompts, {len(cs)} control models). "
         + (
-            "The suspect behaves like the parent beyond what independent models share, and/or"
-            " inherited the parent's idiosyncrasies: consistent with fine-tuning from, or"
-            " distillation of, the parent. "
+            "The suspect behaves like the parent beyond what independent models share,"
+            " inherited the parent's idiosyncrasies, and/or writes text that leans towards"
+            " the parent's: consistent with fine-tuning from, or distillation of, the parent"
+            " (from its probabilities or from text it generated). "
             if derived
             else "The suspect's outputs are no closer to the parent's than independent models'"
             " are. "
         )
         + "What it shows: output similarity relative to the control pool named here. What it"
         " does not show: weight copying as such (distillation and fine-tuning look alike; use"
-        " the weight test to separate them); p-values assume the controls are representative"
-        " independent models, and heavy fine-tuning on another domain can erase the output"
-        " signal while the weights still betray it."
+        " the weight test to separate them); p-values assume the controls are independent"
+        " models trained the way the suspect would have been (same public data, and the same"
+        " data order where the suspect may share the parent's: controls trained in another"
+        " order than a suspect that shares the parent's can make that suspect look derived),"
+        " and heavy fine-tuning on another domain can erase the output signal while the"
+        " weights still betray it."
     )
     evidence = {**file_digests(suspect, "suspect"), **file_digests(parent, "parent")}
     for c in controls:
@@ -282,7 +308,20 @@ def compare_outputs(
                 "null_correlations": distil.null,
                 **distil.details,
             },
-            "holm_adjusted": {"agreement": adjusted[0], "distillation": adjusted[1]},
+            "sequence": (
+                {
+                    "lean_towards_parent": seq.statistic,
+                    "p_value": seq.p_value,
+                    "null_leans": seq.null,
+                    "bytes_per_prompt": SEQUENCE_LENGTH,
+                    **seq.details,
+                }
+                if seq
+                else {"skipped": f"needs at least {SEQUENCE_MIN_CONTROLS} control models"}
+            ),
+            "holm_adjusted": dict(
+                zip(("agreement", "distillation", "sequence"), adjusted, strict=False)
+            ),
         },
         p_value=p_value,
         evidence=evidence,

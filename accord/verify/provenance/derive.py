@@ -178,3 +178,32 @@ def distil(
     student = TinyGPT(teacher.cfg)
     train(student, text, steps, seed, teacher=teacher, hard_labels=hard_labels)
     return student
+
+
+def teacher_corpus(
+    teacher: TinyGPT, public: bytes, n_bytes: int, seed: int, length: int = 96, prompt: int = 32
+) -> bytes:
+    """``n_bytes`` of text the teacher wrote, as an API user would collect it: public prompts
+    (windows of ``public``), the teacher's sampled continuations kept, the prompts dropped."""
+    import numpy as np
+
+    from accord.verify.provenance.sequence import sample
+
+    rng = np.random.default_rng(seed)
+    count = max(1, -(-n_bytes // length))
+    starts = rng.integers(0, len(public) - prompt, size=count)
+    prompts = [public[int(s) : int(s) + prompt] for s in starts]
+    out = sample("teacher", teacher, prompts, length, seed)
+    return b"\n".join(out.texts)[:n_bytes]
+
+
+def distil_sequences(
+    teacher: TinyGPT, public: bytes, n_bytes: int, steps: int, seed: int
+) -> TinyGPT:
+    """A fresh-seed student trained only on ``n_bytes`` of the teacher's sampled text
+    (sequence-level distillation: no probabilities, no true next bytes)."""
+    corpus = teacher_corpus(teacher, public, n_bytes, seed)
+    torch.manual_seed(seed)
+    student = TinyGPT(teacher.cfg)
+    train(student, corpus, steps, seed)
+    return student
