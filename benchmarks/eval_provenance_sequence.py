@@ -172,6 +172,7 @@ def run(spec: SeqSpec, say: Any = print) -> dict[str, Any]:
             row[f"p_k{k}"] = r.p_value
             row[f"rank_p_k{k}"] = r.details["p_rank_among_independent_pairs"]
             row[f"u_k{k}"] = r.statistic
+            row[f"outside_k{k}"] = bool(r.details["outside_support"])
         row["seconds"] = time.perf_counter() - t1
         row.update({k: v for k, v in meta[suspect].items() if k != "kind"})
         rows.append(row)

@@ -93,3 +93,26 @@ def test_bad_pools_are_refused(models: dict[str, Any], pool: SequencePool) -> No
         pooled_sequence_test(pool, Samples("s", pool.prompts, (b"",) * len(pool.prompts)))
     with pytest.raises(AccordError, match="no scored text"):
         sequence_test({}, "s", "m0", ["m1", "m2", "m3", "m4", "m5"])
+
+
+def test_a_damaged_independent_model_is_outside_the_null_and_accuses_nobody(
+    models: dict[str, Any], pool: SequencePool
+) -> None:
+    """An independent model with a quarter of every MLP zeroed writes noisier text than any
+    pool model: the null does not cover it, so the test is not used (p = 1, said why), while
+    the student of the parent's text stays within the pool's kind and is tested."""
+    masked = derive.clone(models["m6"])
+    with torch.no_grad():
+        for block in masked.block_list():
+            k = int(block.mlp.fc_in.weight.shape[0] * 0.75)
+            block.mlp.fc_in.weight[k:] = 0.0
+            block.mlp.fc_in.bias[k:] = 0.0
+            block.mlp.fc_out.weight[:, k:] = 0.0
+    damaged = pooled_sequence_test(pool, sample("masked", masked, pool.prompts, seed=5))
+    assert damaged.details["outside_support"] is True
+    assert damaged.p_value == 1.0 and "p_value_if_in_support" in damaged.details
+    assert damaged.details["suspect_text_loglik_per_byte"] < min(
+        damaged.details["pool_text_loglik_per_byte"]
+    )
+    student = pooled_sequence_test(pool, sample("api", models["student"], pool.prompts, seed=5))
+    assert student.details["outside_support"] is False and student.p_value < BLACKBOX_ALPHA
