@@ -152,9 +152,9 @@ class FrameworkSession:
         self._rng_after: Any = None
         self._rng_stepped: Any = None
         self.batch = 0
-        # Seconds in the session's calls: the one-time model check, and every hook (the
-        # wrapped recorder's setup, per-step calls and checkpoint copies included); CPU time
-        # for opening, wall time (an upper bound, far cheaper to read) for the per-step hooks.
+        # Seconds in the session's calls: the one-time model check (wall time), and every
+        # hook (the wrapped recorder's setup, per-step calls and checkpoint copies included)
+        # as this thread's CPU time, as the recorder counts its own.
         self.cost = {"model_check_s": 0.0, "hooks_s": 0.0}
 
     def open(
@@ -229,9 +229,9 @@ class FrameworkSession:
         left it, or the recorded dropout stream would not be the one the step used."""
         import torch
 
-        t = time.perf_counter()
+        t = time.thread_time()
         same = self._rng_after is None or torch.equal(torch.get_rng_state(), self._rng_after)
-        self.cost["hooks_s"] += time.perf_counter() - t
+        self.cost["hooks_s"] += time.thread_time() - t
         if not same:
             raise AccordError(
                 "global RNG",
@@ -245,9 +245,9 @@ class FrameworkSession:
         :meth:`step_ended` nothing may draw from the global RNG either."""
         import torch
 
-        t = time.perf_counter()
+        t = time.thread_time()
         self._rng_stepped = torch.get_rng_state()
-        self.cost["hooks_s"] += time.perf_counter() - t
+        self.cost["hooks_s"] += time.thread_time() - t
 
     def step_ended(self) -> None:
         import torch
@@ -256,11 +256,11 @@ class FrameworkSession:
         if self._rng_stepped is not None:
             self._rng_after, self._rng_stepped = self._rng_stepped, None
             self.step_begins()  # the same check: the RNG is where the step left it
-        t = time.perf_counter()
+        t = time.thread_time()
         self.rec.record_batch(self.tap.take(self.batch))
         self.rec.after_step()
         self._rng_after = torch.get_rng_state()
-        self.cost["hooks_s"] += time.perf_counter() - t
+        self.cost["hooks_s"] += time.thread_time() - t
 
     def close(self) -> str:
         if self.rec is None:
@@ -270,9 +270,8 @@ class FrameworkSession:
         return self.head
 
     def overhead_seconds(self) -> float:
-        """What recording added to training: the hooks (wall time, an upper bound on their
-        CPU time), the writer thread's CPU and ``finish``; the one-time model check is in
-        ``cost["model_check_s"]``, apart."""
+        """What recording added to training: the hooks' CPU time, the writer thread's CPU and
+        ``finish``; the one-time model check is in ``cost["model_check_s"]``, apart."""
         assert self.rec is not None
         return self.cost["hooks_s"] + self.rec.cost["worker_cpu_s"] + self.rec.cost["finish_s"]
 
