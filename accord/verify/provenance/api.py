@@ -250,32 +250,37 @@ def compare_outputs(
         seq = run_sequence_test(
             sample("suspect", s_model, prompts, SEQUENCE_LENGTH), ("parent", p_model), c_models
         )
-    outside = bool(seq and seq.details.get("outside_support"))
-    used = seq if seq and not outside else None
-    raw = [agree.p_value, distil.p_value] + ([used.p_value] if used else [])
+    raw = [agree.p_value, distil.p_value] + ([seq.p_value] if seq else [])
     adjusted = holm(raw)
     p_value = min(adjusted)
     verdict, severity = _verdict(p_value, alpha)
     derived = p_value < alpha
     bound = at_floor(p_value, len(raw))
-    run = "agreement, distillation and sequence tests" if used else "agreement and distillation"
-    if used:
-        skipped = ""
-    elif outside:
+    run = "agreement, distillation and sequence tests" if seq else "agreement and distillation"
+    skipped = (
+        ""
+        if seq
+        else f"The sequence test (students of the parent's sampled text) was not run: it needs"
+        f" at least {SEQUENCE_MIN_CONTROLS} control models. "
+    )
+    referred = bool(
+        seq is not None
+        and seq.details.get("outside_support")
+        and derived
+        and min(adjusted[:2]) >= alpha
+    )
+    if referred and seq is not None:
+        # Only the sequence test rejects, on text its null does not cover (a student of the
+        # parent's text, or a damaged independent model: the text alone cannot tell them
+        # apart): referred, never accused.
+        verdict, severity = Verdict.INCONCLUSIVE, Severity.MEDIUM
         skipped = (
-            (
-                "The sequence test (students of the parent's sampled text) was not used: the "
-                "suspect's text is less typical of the control pool than any pool model's own "
-                f"text (support p = {format_p(float(seq.details['support_p']), False)}), as a "
-                "damaged or very different model's is, and its null does not cover such text. "
-            )
-            if seq
-            else ""
-        )
-    else:
-        skipped = (
-            f"The sequence test (students of the parent's sampled text) was not run: it needs"
-            f" at least {SEQUENCE_MIN_CONTROLS} control models. "
+            "Only the sequence test rejects, and the suspect's text is less typical of the "
+            "control pool than the pool's own texts (support p = "
+            f"{format_p(float(seq.details['support_p']))}): a student of the parent's text "
+            "and a damaged independent model both write such text, and the test's null does "
+            "not cover it, so this is a referral, not a finding of derivation. Test it against "
+            "controls of the suspect's kind, or with the weight test. "
         )
     explanation = skipped + (
         f"Black-box p {'' if bound else '= '}{format_p(p_value, bound)}"

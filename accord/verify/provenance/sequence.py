@@ -32,8 +32,12 @@ its text leans towards whichever pool model spreads its probability most widely:
 an independent model with a quarter of its MLP zeroed, reached p = 3.8e-4 in the evaluation.
 So the test first asks whether the suspect's text is of the pool's kind: its mean
 log-likelihood per byte under the pool, against the pool models' own texts under the other
-pool models (Student-t prediction, lower tail). Below ``SUPPORT_P`` the test is not used
-(``outside_support``), whatever U says: it may only fail to catch, never accuse.
+pool models (Student-t prediction, lower tail). Below ``SUPPORT_P`` the result is marked
+``outside_support``: its p-value is reported, but it may not make a confident verdict on its
+own (:func:`accord.verify.provenance.api.compare_outputs` says ``inconclusive``). Students of
+sampled text are usually outside too (they write the teacher's kind of text less well than
+the pool writes its own), so they are referred rather than accused: the evaluation found no
+measure of the text alone that separates them from damaged independent models.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ Array = npt.NDArray[np.float64]
 # with 5 (30 draws) the smallest within the test's assumptions was 3.8e-4 (docs/provenance.md).
 MIN_CONTROLS = 5
 # A suspect text less typical of the pool than this (lower-tail prediction p-value against the
-# pool's own texts) is outside what the null covers: the test is then not used.
+# pool's own texts) is outside what the null covers: the result alone decides nothing.
 SUPPORT_P = 0.01
 # Each byte is sampled from the model's full distribution at this temperature: what an API
 # returns at its default settings, and what a student distilled through the API was trained on.
@@ -230,9 +234,6 @@ def sequence_test(
         "parent_loglik_per_byte_of_suspect_text": texts[suspect].observed[parent],
         **support,
     }
-    if support["outside_support"]:
-        details["p_value_if_in_support"] = p
-        p = 1.0  # not used: the null says nothing about text of this kind
     return BlackBoxResult("sequence", p, x, null, details)
 
 
