@@ -115,3 +115,16 @@ def test_a_damaged_independent_model_is_outside_the_null_and_accuses_nobody(
     )
     student = pooled_sequence_test(pool, sample("api", models["student"], pool.prompts, seed=5))
     assert student.details["outside_support"] is False and student.p_value < BLACKBOX_ALPHA
+
+
+def test_a_rejection_resting_on_text_outside_support_is_only_a_referral() -> None:
+    """The black-box verdict rule: the sequence test alone, on text its null does not cover,
+    refers (inconclusive); with another test rejecting, or within support, it decides."""
+    from accord.verify.provenance.api import referred_only
+
+    outside, inside = {"outside_support": True}, {"outside_support": False}
+    assert referred_only([0.5, 0.2, 1e-6], outside, 1e-3)
+    assert not referred_only([0.5, 0.2, 1e-6], inside, 1e-3)
+    assert not referred_only([1e-5, 0.2, 1e-6], outside, 1e-3)  # agreement rejects too
+    assert not referred_only([0.5, 0.2, 0.3], outside, 1e-3)  # nothing rejects
+    assert not referred_only([0.5, 0.2], outside, 1e-3)  # no sequence test run

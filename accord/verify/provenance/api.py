@@ -9,7 +9,7 @@ the test can and cannot see.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from accord.errors import AccordError
@@ -59,6 +59,19 @@ def _verdict(p: float, alpha: float) -> tuple[Verdict, Severity]:
     if p < alpha:
         return Verdict.INCONSISTENT, Severity.HIGH
     return Verdict.CONSISTENT, Severity.INFO
+
+
+def referred_only(adjusted: list[float], sequence: Mapping[str, object], alpha: float) -> bool:
+    """Whether a black-box rejection rests on the sequence test alone (``adjusted``: Holm
+    p-values of agreement, distillation, sequence) on text outside its null's support: a
+    student of the parent's text and a damaged independent model both write such text, so
+    it is referred (inconclusive), never accused."""
+    return (
+        len(adjusted) == 3
+        and bool(sequence.get("outside_support"))
+        and adjusted[2] < alpha
+        and min(adjusted[:2]) >= alpha
+    )
 
 
 def _file_bytes(path: str | Path) -> int:
@@ -263,16 +276,7 @@ def compare_outputs(
         else f"The sequence test (students of the parent's sampled text) was not run: it needs"
         f" at least {SEQUENCE_MIN_CONTROLS} control models. "
     )
-    referred = bool(
-        seq is not None
-        and seq.details.get("outside_support")
-        and derived
-        and min(adjusted[:2]) >= alpha
-    )
-    if referred and seq is not None:
-        # Only the sequence test rejects, on text its null does not cover (a student of the
-        # parent's text, or a damaged independent model: the text alone cannot tell them
-        # apart): referred, never accused.
+    if seq is not None and referred_only(adjusted, seq.details, alpha):
         verdict, severity = Verdict.INCONCLUSIVE, Severity.MEDIUM
         skipped = (
             "Only the sequence test rejects, and the suspect's text is less typical of the "
