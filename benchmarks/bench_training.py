@@ -30,7 +30,6 @@ from accord.verify.training.replay import replay_segment
 from accord.verify.training.runs import (
     RecipeConfig,
     RunConfig,
-    record_ddp_runs,
     record_honest_run,
     record_recipe_run,
 )
@@ -510,53 +509,11 @@ def recipe_overhead(tmp: Path) -> list[dict[str, object]]:
 
 
 def ddp_runs(tmp: Path, seeds: int) -> dict[str, object]:
-    """Honest 2-process DDP runs (gloo, CPU) of the transformer with every recipe feature
-    and bf16, ``seeds`` seeds recorded in one process group, each verified in full."""
-    jobs = []
-    for seed in range(seeds):
-        run = RunConfig(
-            task="charlm", n_samples=128, steps=12, k=4, batch_size=8, init_seed=seed,
-            order_seed=seed,
-        )  # fmt: skip
-        jobs.append((tmp / f"ddp_{seed}", RecipeConfig(run=run, precision="bf16", warmup=3)))
-    t = time.perf_counter()
-    heads = record_ddp_runs(jobs, world=2)
-    record_s = time.perf_counter() - t
-    rejected = segments = 0
-    worst = 0.0
-    for (path, _), head in zip(jobs, heads, strict=True):
-        f = verify_training(path, b"ddp", expected_head=head, budget=1.0)
-        rejected += f.verdict != Verdict.CONSISTENT
-        segments += len(f.statistic.get("replays", []))
-        worst = max(worst, f.statistic.get("max_relative_distance", float("inf")))
-    print(
-        f"  ddp: {seeds} runs x 2 ranks, {segments} segments replayed in one process, false "
-        f"rejections {rejected}, max relative distance {worst:.3g} (recording {record_s:.0f} s)"
-    )
-    # Overhead per rank on a longer run: the recorder's wall time on each rank (its
-    # all_gather of indices every step, RNG gathers, rank 0's copies and writer thread)
-    # over the rest of that rank's wall time.
-    steps = 40 if QUICK else 200
-    run = RunConfig(task="charlm", n_samples=1024, steps=steps, k=50, batch_size=32)
-    timings: list[list[tuple[float, float]]] = []
-    record_ddp_runs(
-        [(tmp / "ddp_overhead", RecipeConfig(run=run, precision="bf16", micro_batches=2))],
-        world=2,
-        timings=timings,
-    )
-    per_rank = [100 * own / (wall - own) for wall, own in timings[0]]
-    print(
-        f"  ddp recorder overhead ({steps} steps, k=50, global batch 32, bf16): "
-        + ", ".join(f"rank {r} {p:.2f} %" for r, p in enumerate(per_rank))
-        + f" of its wall time ({timings[0][0][0] / steps * 1e3:.0f} ms/step)"
-    )
-    return {
-        "runs": seeds,
-        "segments": segments,
-        "false_rejections": rejected,
-        "max": worst,
-        "overhead_pct_per_rank": per_rank,
-    }
+    """Honest 2-process DDP runs, each verified in full, and the recorder's overhead per
+    rank (:func:`benchmarks.bench_training_real.distributed_runs`)."""
+    from benchmarks.bench_training_real import distributed_runs
+
+    return distributed_runs(tmp, seeds, QUICK, sharded=False)
 
 
 def _write_precision(result: dict[str, object]) -> None:

@@ -166,39 +166,49 @@ def trainer_overhead(tmp: Path, quick: bool) -> dict[str, object]:
 
 
 def fsdp(tmp: Path, seeds: int, quick: bool) -> dict[str, object]:
+    return distributed_runs(tmp, seeds, quick, sharded=True)
+
+
+def distributed_runs(tmp: Path, seeds: int, quick: bool, sharded: bool) -> dict[str, object]:
+    """Honest 2-process runs (gloo, CPU) of the transformer with every recipe feature and
+    bf16, under DDP or (``sharded``) FSDP2: ``seeds`` seeds recorded in one process group,
+    each verified in full; then the recorder's overhead per rank on a longer run (its wall
+    time on each rank: the all_gather of indices every step, RNG gathers, rank 0's copies
+    and writer thread, over the rest of that rank's wall time)."""
+    name = "fsdp" if sharded else "ddp"
     jobs = []
     for seed in range(seeds):
         run = RunConfig(
             task="charlm", n_samples=128, steps=12, k=4, batch_size=8, init_seed=seed,
             order_seed=seed,
         )  # fmt: skip
-        jobs.append((tmp / f"fsdp_{seed}", RecipeConfig(run=run, precision="bf16", warmup=3)))
+        jobs.append((tmp / f"{name}_{seed}", RecipeConfig(run=run, precision="bf16", warmup=3)))
     t = time.perf_counter()
-    heads = record_ddp_runs(jobs, world=2, sharded=True)
+    heads = record_ddp_runs(jobs, world=2, sharded=sharded)
+    record_s = time.perf_counter() - t
     rejected = segments = 0
     worst = 0.0
     for (path, _), head in zip(jobs, heads, strict=True):
-        f = verify_training(path, b"fsdp", expected_head=head, budget=1.0)
+        f = verify_training(path, name.encode(), expected_head=head, budget=1.0)
         rejected += f.verdict != Verdict.CONSISTENT
         segments += len(f.statistic.get("replays", []))
         worst = max([worst, *(r["relative"] for r in f.statistic.get("replays", []))])
     print(
-        f"  fsdp: {seeds} runs x 2 ranks, {segments} segments replayed in one process, false "
-        f"rejections {rejected}, max relative distance {worst:.3g} "
-        f"({time.perf_counter() - t:.0f} s)"
+        f"  {name}: {seeds} runs x 2 ranks, {segments} segments replayed in one process, false "
+        f"rejections {rejected}, max relative distance {worst:.3g} (recording {record_s:.0f} s)"
     )
     steps = 40 if quick else 200
     run = RunConfig(task="charlm", n_samples=1024, steps=steps, k=50, batch_size=32)
     timings: list[list[tuple[float, float]]] = []
     record_ddp_runs(
-        [(tmp / "fsdp_overhead", RecipeConfig(run=run, precision="bf16", micro_batches=2))],
+        [(tmp / f"{name}_overhead", RecipeConfig(run=run, precision="bf16", micro_batches=2))],
         world=2,
         timings=timings,
-        sharded=True,
+        sharded=sharded,
     )
     per_rank = [100 * own / (wall - own) for wall, own in timings[0]]
     print(
-        f"  fsdp recorder overhead ({steps} steps, k=50, global batch 32, bf16): "
+        f"  {name} recorder overhead ({steps} steps, k=50, global batch 32, bf16): "
         + ", ".join(f"rank {r} {p:.2f} %" for r, p in enumerate(per_rank))
         + f" of its wall time ({timings[0][0][0] / steps * 1e3:.0f} ms/step)"
     )
