@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from accord.model.declaration import AgentPolicyBody, Body, IncidentBody, utc_time
-from accord.model.finding import Severity, Verdict
+from accord.model.finding import MessageParam, Severity, Verdict
 from accord.registry.book import Contradiction
 from accord.registry.findings import NewFinding
 from accord.registry.messages import message
@@ -163,49 +163,38 @@ def incident_findings(agents: AgentBook, now: dt.datetime) -> list[NewFinding]:
                 "due": _when(due),
                 "source": clock.source,
             }
+            common: dict[str, MessageParam] = {
+                "party": incident.party,
+                "incident": incident.incident_id,
+                "hours": int(clock.hours or 0),
+                "due": _when(due),
+                "citation": clock.citation,
+            }
+            refs: tuple[int, ...]
             if made and made[0][0] > due:
                 at, leaf = made[0]
-                out.append(
-                    NewFinding.of(
-                        f"incident-late:{incident.party}:{incident.incident_id}:{clock.id}",
-                        (incident.leaf, leaf),
-                        subject=subject,
-                        verifier=VERIFIER,
-                        verdict=Verdict.INCONSISTENT,
-                        severity=Severity.HIGH,
-                        statistic={**stats, "reported_at": _when(at)},
-                        error_bound=0.0,
-                        message=message(
-                            "registry.incident.late",
-                            party=incident.party,
-                            incident=incident.incident_id,
-                            reported=_when(at),
-                            hours=int(clock.hours or 0),
-                            due=_when(due),
-                            citation=clock.citation,
-                        ),
-                    )
-                )
+                kind, refs = "late", (incident.leaf, leaf)
+                stats["reported_at"] = _when(at)
+                msg = message("registry.incident.late", reported=_when(at), **common)
             elif not made and now > due:
-                out.append(
-                    NewFinding.of(
-                        f"incident-overdue:{incident.party}:{incident.incident_id}:{clock.id}",
-                        (incident.leaf,),
-                        subject=subject,
-                        verifier=VERIFIER,
-                        verdict=Verdict.INCONSISTENT,
-                        severity=Severity.HIGH,
-                        statistic={**stats, "registry_now": _when(now)},
-                        error_bound=0.0,
-                        message=message(
-                            "registry.incident.overdue",
-                            party=incident.party,
-                            incident=incident.incident_id,
-                            detected=_when(incident.detected_at),
-                            hours=int(clock.hours or 0),
-                            citation=clock.citation,
-                            due=_when(due),
-                        ),
-                    )
+                kind, refs = "overdue", (incident.leaf,)
+                stats["registry_now"] = _when(now)
+                msg = message(
+                    "registry.incident.overdue", detected=_when(incident.detected_at), **common
                 )
+            else:
+                continue
+            out.append(
+                NewFinding.of(
+                    f"incident-{kind}:{incident.party}:{incident.incident_id}:{clock.id}",
+                    refs,
+                    subject=subject,
+                    verifier=VERIFIER,
+                    verdict=Verdict.INCONSISTENT,
+                    severity=Severity.HIGH,
+                    statistic=stats,
+                    error_bound=0.0,
+                    message=msg,
+                )
+            )
     return out
