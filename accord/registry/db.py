@@ -72,6 +72,7 @@ findings = Table(
     Column("doc", Text, nullable=False),
     Column("created_at", String(32), nullable=False),
     Index("ix_reg_findings_severity", "severity"),
+    Index("ix_reg_findings_verifier", "verifier"),
 )
 
 quarantine = Table(
