@@ -108,7 +108,6 @@ def add_inspection_routes(app: FastAPI, registry: Registry, inspector: Any) -> N
         summary="Open an inspection of a declaration (inspector)",
     )
     def open_inspection(body: InspectionIn) -> dict[str, Any]:
-        jobs()
         return ins.open_inspection(registry, body.declaration, body.verifier, body.reference)
 
     @app.get("/v1/inspections", response_model=InspectionPage, tags=["inspections"])

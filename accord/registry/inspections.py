@@ -62,6 +62,8 @@ def open_inspection(
 ) -> dict[str, Any]:
     """Open an inspection; its beacon is the newest checkpoint, which includes the
     declaration, drawn together with a random id the inspected party cannot foresee."""
+    if registry.jobs() is None:  # nowhere to keep evidence: it could never be decided
+        raise _err(503, "inspections", "this registry has no var directory for evidence and jobs")
     if verifier not in VERIFIERS:
         raise _err(422, "verifier", f"unknown verifier {verifier!r}", f"one of {VERIFIERS}")
     signed = declaration_doc(registry.engine, declaration)

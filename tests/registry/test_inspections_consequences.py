@@ -201,3 +201,35 @@ def test_a_customer_name_that_is_no_party_id_names_nobody() -> None:
     # an inconclusive or consistent inspection raises nothing at all
     for verdict in (Verdict.INCONCLUSIVE, Verdict.CONSISTENT):
         assert consequences(Book(), case, finding.model_copy(update={"verdict": verdict}), 9) == []
+
+
+def test_a_registry_without_evidence_storage_opens_no_inspection(tmp_path: Path) -> None:
+    """With no var directory nothing could ever be uploaded or decided: the API and the
+    dashboard form both refuse to open one, and nothing is written."""
+    from fastapi.testclient import TestClient
+    from inprocess import Harness
+
+    from accord.registry.api import create_app
+
+    h = Harness(tmp_path / "plain")  # Settings.var stays None
+    reg = h.start()
+    try:
+        token = reg.create_token("test")
+        h.party("lab-a")
+        decl = h.file("lab-a", "facility", {"facility_id": "f", "name": "F", "country": "US"})
+        client = TestClient(create_app(reg))
+        resp = client.post(
+            "/v1/inspections",
+            json={"declaration": decl["leaf_index"], "verifier": "telemetry"},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert resp.status_code == 503 and "no var directory" in resp.text
+        page = client.post(
+            f"/declarations/{decl['leaf_index']}/inspections",
+            data={"verifier": "telemetry", "token": token},
+            follow_redirects=False,
+        )
+        assert page.status_code == 422 and "no var directory" in page.text
+        assert client.get("/v1/inspections").json()["items"] == []
+    finally:
+        reg.close()
